@@ -1,0 +1,30 @@
+#!/bin/sh
+# Install everything bkagent needs to build, test and run its VM suite on Debian 12.
+# Idempotent: apt-get only, safe to run again. Usage: deploy/install-deps.sh [--no-vm]
+set -eu
+
+BUILD="build-essential cmake ninja-build pkg-config git
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  librocksdb-dev libssl-dev libspdlog-dev libfmt-dev
+  libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev
+  libzstd-dev libsystemd-dev clang-tidy clang"
+VM="qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod
+  e2fsprogs xfsprogs fio lvm2 util-linux xz-utils python3 openssl"
+
+pkgs="$BUILD"
+[ "${1:-}" = "--no-vm" ] || pkgs="$pkgs $VM"
+
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' ||
+		missing="$missing $p"
+done
+if [ -z "$missing" ]; then
+	echo "install-deps: all packages present"
+	exit 0
+fi
+echo "install-deps: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing
