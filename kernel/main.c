@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * bksnap: changed-block tracking and copy-on-write snapshots of live block
+ * devices, attached without reboot or remount.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/module.h>
+#include "ctl.h"
+#include "interpose.h"
+#include "tracker.h"
+
+static int __init bk_init(void)
+{
+	int ret = bk_tracker_init();
+
+	if (ret)
+		return ret;
+	ret = bk_interpose_start(bk_tracker_filter, bk_tracker_disk_gone);
+	if (ret)
+		goto err_tracker;
+	ret = bk_ctl_init();
+	if (ret)
+		goto err_interpose;
+	pr_info("loaded, version %d.%d.%d\n", BK_VERSION_MAJOR,
+		BK_VERSION_MINOR, BK_VERSION_PATCH);
+	return 0;
+
+err_interpose:
+	bk_interpose_stop();
+err_tracker:
+	bk_tracker_exit();
+	return ret;
+}
+
+/* Trackers pin the module: by now none is left. */
+static void __exit bk_exit(void)
+{
+	bk_ctl_exit();
+	bk_interpose_stop();
+	bk_tracker_exit();
+	pr_info("unloaded\n");
+}
+
+module_init(bk_init);
+module_exit(bk_exit);
+MODULE_DESCRIPTION("Changed-block tracking and snapshots of live block devices");
+MODULE_AUTHOR("The bkagent authors");
+MODULE_LICENSE("GPL");
+MODULE_VERSION("0.1.0");

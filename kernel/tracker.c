@@ -1,0 +1,462 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Trackers: attach, detach, the write filter, drain, and device removal.
+ *
+ * Life cycle.  Attach opens the device (a reference that outlives its
+ * removal), allocates the CBT map with a new generation, and publishes the
+ * tracker in bk_trackers; from then on every write bio submitted to the
+ * device is filtered.  Detach unpublishes it, waits for an RCU grace
+ * period (no filter can still be looking at it) and for the writes in
+ * flight, then frees it.  A tracker pins the module, so rmmod is refused
+ * while any is attached.  When the disk is deleted, the tracker is flagged
+ * and detached from a work item, and userspace gets BKSNAP_EVENT_DEVICE_GONE.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/mempool.h>
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/uuid.h>
+#include <linux/xarray.h>
+#include "event.h"
+#include "interpose.h"
+#include "tracker.h"
+
+#define BK_MIN_INFLIGHT_CTX	256
+
+static unsigned long cbt_max_blocks = BK_CBT_MAX_BLOCKS;
+module_param(cbt_max_blocks, ulong, 0444);
+MODULE_PARM_DESC(cbt_max_blocks, "Cap on CBT map entries (bytes) per device");
+
+static unsigned int cbt_min_shift = BK_CBT_MIN_SHIFT;
+module_param(cbt_min_shift, uint, 0444);
+MODULE_PARM_DESC(cbt_min_shift, "log2 of the smallest CBT block in bytes");
+
+DEFINE_MUTEX(bk_trackers_mutex);
+static DEFINE_XARRAY(bk_trackers);	/* dev_t -> tracker, RCU readers */
+static unsigned int bk_tracker_count;
+static struct workqueue_struct *bk_tracker_wq;
+static struct kmem_cache *bk_ctx_cache;
+static mempool_t *bk_ctx_pool;
+
+/* What a tracked write carries until it completes. */
+struct bk_write_ctx {
+	bio_end_io_t *end_io;
+	void *private;
+	struct bk_tracker *tracker;
+};
+
+static bool bk_bio_changes_data(struct bio *bio)
+{
+	switch (bio_op(bio)) {
+	case REQ_OP_WRITE:
+	case REQ_OP_DISCARD:
+	case REQ_OP_SECURE_ERASE:
+	case REQ_OP_WRITE_ZEROES:
+		return bio_sectors(bio) != 0;
+	default:
+		return false;
+	}
+}
+
+/*
+ * The tracker of the device a bio is for, and the bio's first sector
+ * relative to that device.  A bio for a partition of a tracked whole disk
+ * counts for the disk.  Partition bios arrive partition-relative and are
+ * made absolute (BIO_REMAPPED) before they can be split and resubmitted.
+ */
+static struct bk_tracker *bk_tracker_of(struct bio *bio, sector_t *start)
+{
+	struct block_device *bdev = bio->bi_bdev;
+	struct bk_tracker *t = xa_load(&bk_trackers, bdev->bd_dev);
+	sector_t abs = bio->bi_iter.bi_sector;
+
+	if (!t && bdev_is_partition(bdev))
+		t = xa_load(&bk_trackers, bdev_whole(bdev)->bd_dev);
+	if (!t)
+		return NULL;
+	if (!bio_flagged(bio, BIO_REMAPPED))
+		abs += bdev->bd_start_sect;
+	*start = abs - t->handle.bdev->bd_start_sect;
+	return t;
+}
+
+/* The RCU read section lets module exit wait for this function's end. */
+static void bk_write_endio(struct bio *bio)
+{
+	struct bk_write_ctx *ctx = bio->bi_private;
+	struct bk_tracker *t = ctx->tracker;
+
+	rcu_read_lock();
+	bio->bi_end_io = ctx->end_io;
+	bio->bi_private = ctx->private;
+	mempool_free(ctx, bk_ctx_pool);
+	bio->bi_end_io(bio);
+	percpu_ref_put(&t->active);
+	rcu_read_unlock();
+}
+
+/* Count the write in flight until it completes; false if no memory now. */
+static bool bk_track_completion(struct bk_tracker *t, struct bio *bio)
+{
+	gfp_t gfp = (bio->bi_opf & REQ_NOWAIT) ? GFP_NOWAIT : GFP_NOIO;
+	struct bk_write_ctx *ctx;
+
+	if (bio->bi_end_io == bk_write_endio)
+		return true;	/* a split remainder coming round again */
+	ctx = mempool_alloc(bk_ctx_pool, gfp);
+	if (!ctx)
+		return false;
+	ctx->end_io = bio->bi_end_io;
+	ctx->private = bio->bi_private;
+	ctx->tracker = t;
+	bio->bi_end_io = bk_write_endio;
+	bio->bi_private = ctx;
+	percpu_ref_get(&t->active);
+	return true;
+}
+
+/* Called with the RCU read lock held; true if the bio was taken. */
+static bool bk_tracker_write(struct bk_tracker *t, struct bio *bio,
+			     sector_t start)
+{
+	unsigned long irqflags;
+	bool ok;
+
+	if (!percpu_ref_tryget_live(&t->active)) {
+		/* Draining: park the bio unless the drain just ended. */
+		spin_lock_irqsave(&t->lock, irqflags);
+		if (!percpu_ref_tryget_live(&t->active)) {
+			bio_list_add(&t->held, bio);
+			spin_unlock_irqrestore(&t->lock, irqflags);
+			return true;
+		}
+		spin_unlock_irqrestore(&t->lock, irqflags);
+	}
+	bk_cbt_mark(&t->cbt, start, bio_sectors(bio));
+	if (unlikely(bdev_nr_sectors(t->handle.bdev) !=
+		     t->cbt.capacity_sectors) &&
+	    !test_and_set_bit(BK_TRACKER_RESIZED, &t->flags))
+		queue_work(bk_tracker_wq, &t->resize_work);
+	ok = bk_track_completion(t, bio);
+	percpu_ref_put(&t->active);
+	if (!ok) {
+		bio_wouldblock_error(bio);
+		return true;
+	}
+	return false;
+}
+
+bool bk_tracker_filter(struct bio *bio)
+{
+	struct bk_tracker *t;
+	sector_t start;
+	bool taken = false;
+
+	if (!bk_bio_changes_data(bio))
+		return false;
+	rcu_read_lock();
+	t = bk_tracker_of(bio, &start);
+	if (t && !test_bit(BK_TRACKER_GONE, &t->flags))
+		taken = bk_tracker_write(t, bio, start);
+	rcu_read_unlock();
+	return taken;
+}
+
+static void bk_tracker_drained(struct percpu_ref *ref)
+{
+	struct bk_tracker *t = container_of(ref, struct bk_tracker, active);
+
+	complete(&t->drained);
+}
+
+void bk_tracker_quiesce(struct bk_tracker *t)
+{
+	reinit_completion(&t->drained);
+	percpu_ref_kill(&t->active);
+	wait_for_completion(&t->drained);
+}
+
+void bk_tracker_resume(struct bk_tracker *t)
+{
+	struct bio_list held;
+	struct bio *bio;
+
+	spin_lock_irq(&t->lock);
+	percpu_ref_resurrect(&t->active);
+	held = t->held;
+	bio_list_init(&t->held);
+	spin_unlock_irq(&t->lock);
+
+	/* Parked writes take the normal path now, in submission order. */
+	while ((bio = bio_list_pop(&held))) {
+		if (!bk_tracker_filter(bio))
+			bk_interpose_submit(bio);
+	}
+}
+
+static int bk_cbt_alloc(struct bk_cbt_map *cbt, sector_t capacity)
+{
+	u8 gen[BKSNAP_UUID_SIZE];
+	u32 shift;
+	u64 count;
+	u8 *map;
+	int ret;
+
+	ret = bk_cbt_geometry(capacity, cbt_max_blocks, cbt_min_shift,
+			      BK_CBT_MAX_SHIFT, &shift, &count);
+	if (ret)
+		return ret;
+	map = kvzalloc(count, GFP_KERNEL);
+	if (!map)
+		return -ENOMEM;
+	generate_random_uuid(gen);
+	bk_cbt_init(cbt, map, capacity, shift, count, gen);
+	return 0;
+}
+
+/*
+ * Restart the map for the device's new size: clients must read it all.
+ * Without memory for the new map, the old one stays and the tracker reports
+ * BKSNAP_STATE_CBT_ERROR (BK_TRACKER_RESIZED stays set) until detached.
+ */
+static void bk_tracker_resize_work(struct work_struct *work)
+{
+	struct bk_tracker *t = container_of(work, struct bk_tracker,
+					    resize_work);
+	struct bk_cbt_map fresh = {};
+	int ret;
+
+	mutex_lock(&bk_trackers_mutex);
+	if (bk_tracker_find(t->dev) != t)
+		goto out;
+	ret = bk_cbt_alloc(&fresh, bdev_nr_sectors(t->handle.bdev));
+	if (ret) {
+		pr_warn("%u:%u resized, no memory for a new CBT map: %d\n",
+			MAJOR(t->dev), MINOR(t->dev), ret);
+		goto out;
+	}
+	bk_tracker_quiesce(t);
+	kvfree(t->cbt.map);
+	t->cbt = fresh;
+	clear_bit(BK_TRACKER_RESIZED, &t->flags);
+	bk_tracker_resume(t);
+	pr_info("%u:%u capacity now %llu sectors, CBT reset\n",
+		MAJOR(t->dev), MINOR(t->dev), t->cbt.capacity_sectors);
+	bk_event_device(BKSNAP_EVENT_CBT_RESET, t->dev, 0);
+out:
+	mutex_unlock(&bk_trackers_mutex);
+}
+
+static void bk_tracker_gone_work(struct work_struct *work)
+{
+	struct bk_tracker *t = container_of(work, struct bk_tracker, gone_work);
+	dev_t dev = t->dev;
+
+	mutex_lock(&bk_trackers_mutex);
+	if (bk_tracker_find(dev) == t) {
+		pr_info("%u:%u removed, tracker released\n",
+			MAJOR(dev), MINOR(dev));
+		bk_tracker_detach(dev);
+		bk_event_device(BKSNAP_EVENT_DEVICE_GONE, dev, -ENODEV);
+	}
+	mutex_unlock(&bk_trackers_mutex);
+}
+
+void bk_tracker_disk_gone(struct gendisk *disk)
+{
+	struct bk_tracker *t;
+	unsigned long index;
+
+	rcu_read_lock();
+	xa_for_each(&bk_trackers, index, t) {
+		if (t->handle.bdev->bd_disk == disk &&
+		    !test_and_set_bit(BK_TRACKER_GONE, &t->flags))
+			queue_work(bk_tracker_wq, &t->gone_work);
+	}
+	rcu_read_unlock();
+}
+
+struct bk_tracker *bk_tracker_find(dev_t dev)
+{
+	lockdep_assert_held(&bk_trackers_mutex);
+	return xa_load(&bk_trackers, dev);
+}
+
+/* A whole disk and one of its partitions are never tracked together. */
+static bool bk_tracker_overlaps(struct block_device *bdev)
+{
+	struct bk_tracker *t;
+	unsigned long index;
+
+	xa_for_each(&bk_trackers, index, t) {
+		if (t->handle.bdev->bd_disk == bdev->bd_disk &&
+		    (!bdev_is_partition(bdev) ||
+		     !bdev_is_partition(t->handle.bdev)))
+			return true;
+	}
+	return false;
+}
+
+static void bk_tracker_free(struct bk_tracker *t)
+{
+	percpu_ref_exit(&t->active);
+	kvfree(t->cbt.map);
+	bk_bdev_close(&t->handle);
+	kfree(t);
+	module_put(THIS_MODULE);
+}
+
+/*
+ * Writes that passed the block layer before the tracker was published are
+ * not counted in flight.  Freezing the device (a filesystem freeze where one
+ * is mounted, a sync otherwise) waits for them, so the first snapshot's
+ * drain is complete.
+ */
+static void bk_tracker_settle(struct bk_tracker *t)
+{
+	if (!freeze_bdev(t->handle.bdev))
+		thaw_bdev(t->handle.bdev);
+}
+
+int bk_tracker_attach(dev_t dev)
+{
+	struct bk_tracker *t;
+	int ret;
+
+	lockdep_assert_held(&bk_trackers_mutex);
+	if (xa_load(&bk_trackers, dev))
+		return -EBUSY;
+	if (bk_tracker_count >= BK_MAX_TRACKERS)
+		return -ENOSPC;
+	t = kzalloc(sizeof(*t), GFP_KERNEL);
+	if (!t)
+		return -ENOMEM;
+	ret = bk_bdev_open(dev, &t->handle);
+	if (ret)
+		goto err_free;
+	ret = -EOPNOTSUPP;
+	if (bdev_is_zoned(t->handle.bdev))
+		goto err_close;
+	ret = -EBUSY;
+	if (bk_tracker_overlaps(t->handle.bdev))
+		goto err_close;
+	ret = bk_cbt_alloc(&t->cbt, bdev_nr_sectors(t->handle.bdev));
+	if (ret)
+		goto err_close;
+	ret = percpu_ref_init(&t->active, bk_tracker_drained,
+			      PERCPU_REF_ALLOW_REINIT, GFP_KERNEL);
+	if (ret)
+		goto err_map;
+	t->dev = dev;
+	init_completion(&t->drained);
+	spin_lock_init(&t->lock);
+	bio_list_init(&t->held);
+	INIT_WORK(&t->gone_work, bk_tracker_gone_work);
+	INIT_WORK(&t->resize_work, bk_tracker_resize_work);
+	__module_get(THIS_MODULE);
+	ret = xa_insert(&bk_trackers, dev, t, GFP_KERNEL);
+	if (ret) {
+		module_put(THIS_MODULE);
+		goto err_ref;
+	}
+	bk_tracker_count++;
+	bk_tracker_settle(t);
+	pr_info("tracking %u:%u, %llu sectors, CBT block %u bytes x %llu\n",
+		MAJOR(dev), MINOR(dev), t->cbt.capacity_sectors,
+		1U << t->cbt.block_shift, t->cbt.block_count);
+	return 0;
+
+err_ref:
+	percpu_ref_exit(&t->active);
+err_map:
+	kvfree(t->cbt.map);
+err_close:
+	bk_bdev_close(&t->handle);
+err_free:
+	kfree(t);
+	return ret;
+}
+
+int bk_tracker_detach(dev_t dev)
+{
+	struct bk_tracker *t;
+
+	lockdep_assert_held(&bk_trackers_mutex);
+	t = xa_erase(&bk_trackers, dev);
+	if (!t)
+		return -ENOENT;
+	bk_tracker_count--;
+	synchronize_rcu();	/* no filter or removal callback sees it now */
+	cancel_work_sync(&t->resize_work);
+	if (current_work() != &t->gone_work)
+		cancel_work_sync(&t->gone_work);
+	bk_tracker_quiesce(t);	/* its writes in flight have completed */
+	WARN_ON_ONCE(!bio_list_empty(&t->held));
+	pr_info("stopped tracking %u:%u\n", MAJOR(dev), MINOR(dev));
+	bk_tracker_free(t);
+	return 0;
+}
+
+unsigned int bk_tracker_list(dev_t *devs, unsigned int max)
+{
+	struct bk_tracker *t;
+	unsigned long index;
+	unsigned int n = 0;
+
+	lockdep_assert_held(&bk_trackers_mutex);
+	xa_for_each(&bk_trackers, index, t) {
+		if (n < max)
+			devs[n] = t->dev;
+		n++;
+	}
+	return n;
+}
+
+int bk_tracker_init(void)
+{
+	bk_tracker_wq = alloc_workqueue("bksnap_tracker", WQ_MEM_RECLAIM, 0);
+	if (!bk_tracker_wq)
+		return -ENOMEM;
+	bk_ctx_cache = KMEM_CACHE(bk_write_ctx, 0);
+	if (!bk_ctx_cache)
+		goto err_wq;
+	bk_ctx_pool = mempool_create_slab_pool(BK_MIN_INFLIGHT_CTX,
+					       bk_ctx_cache);
+	if (!bk_ctx_pool)
+		goto err_cache;
+	return 0;
+
+err_cache:
+	kmem_cache_destroy(bk_ctx_cache);
+err_wq:
+	destroy_workqueue(bk_tracker_wq);
+	return -ENOMEM;
+}
+
+/* Only after the interposer has stopped: no tracker is left (they pin us). */
+void bk_tracker_exit(void)
+{
+	destroy_workqueue(bk_tracker_wq);
+	synchronize_rcu();	/* bk_write_endio() has returned everywhere */
+	mempool_destroy(bk_ctx_pool);
+	kmem_cache_destroy(bk_ctx_cache);
+}
+
+u32 bk_tracker_state(struct bk_tracker *t)
+{
+	u32 state = 0;
+
+	if (test_bit(BK_TRACKER_GONE, &t->flags))
+		state |= BKSNAP_STATE_GONE;
+	if (test_bit(BK_TRACKER_RESIZED, &t->flags))
+		state |= BKSNAP_STATE_CBT_ERROR;
+	return state;
+}
+
+void bk_tracker_limits(u32 *min_shift, u32 *max_shift, u64 *max_blocks)
+{
+	*min_shift = cbt_min_shift;
+	*max_shift = BK_CBT_MAX_SHIFT;
+	*max_blocks = cbt_max_blocks;
+}
