@@ -1,0 +1,360 @@
+#include "bk/cbt/store.h"
+
+#include "keys.h"
+#include "or_merge.h"
+#include "run_builder.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+namespace bk::cbt {
+
+namespace {
+
+// Chain serialization: fixed little-endian layout, versioned by its size.
+constexpr std::size_t chain_size = 16 + 4 + 8 + 4 + 4 + 32;
+
+std::string encode(const Chain &c)
+{
+	std::string out(chain_size, '\0');
+	char *p = out.data();
+	auto put = [&p](const auto &v) {
+		std::memcpy(p, &v, sizeof v);
+		p += sizeof v;
+	};
+	put(c.generation);
+	put(c.geometry.block_shift);
+	put(c.geometry.block_count);
+	put(c.last_sequence);
+	put(c.committed_sequence);
+	put(c.recorded);
+	return out;
+}
+
+Chain decode(const std::string &in)
+{
+	if (in.size() != chain_size)
+		throw StoreError("cbt: corrupt chain record");
+	Chain c;
+	const char *p = in.data();
+	auto get = [&p](auto &v) {
+		std::memcpy(&v, p, sizeof v);
+		p += sizeof v;
+	};
+	get(c.generation);
+	get(c.geometry.block_shift);
+	get(c.geometry.block_count);
+	get(c.last_sequence);
+	get(c.committed_sequence);
+	get(c.recorded);
+	return c;
+}
+
+void check(const rocksdb::Status &s, const char *what)
+{
+	if (!s.ok())
+		throw StoreError(std::string("cbt: ") + what + ": " + s.ToString());
+}
+
+rocksdb::WriteOptions synced()
+{
+	rocksdb::WriteOptions w;
+	w.sync = true;
+	return w;
+}
+
+std::string prefix_end(std::string prefix)
+{
+	prefix += '\xff';
+	return prefix;
+}
+
+void set_bit(Chain &c, std::uint32_t s) { c.recorded[s / 64] |= std::uint64_t{1} << (s % 64); }
+
+} // namespace
+
+const char *reason_name(FullReason reason)
+{
+	switch (reason) {
+	case FullReason::cbt_reset:
+		return "CBT_RESET";
+	case FullReason::unclean_shutdown:
+		return "UNCLEAN_SHUTDOWN";
+	case FullReason::unknown_token:
+		return "UNKNOWN_TOKEN";
+	}
+	return "UNKNOWN_TOKEN";
+}
+
+bool Chain::has(std::uint32_t s) const
+{
+	return s < 256 && (recorded[s / 64] >> (s % 64)) & 1;
+}
+
+Store::Store(const std::string &dir)
+{
+	rocksdb::Options options;
+	options.create_if_missing = true;
+	options.merge_operator = std::make_shared<OrMerge>();
+	options.max_open_files = 256;
+	rocksdb::DB *raw = nullptr;
+	check(rocksdb::DB::Open(options, dir, &raw), "open");
+	db_.reset(raw);
+
+	std::string ignored;
+	const bool fresh = db_->Get({}, std::string(keys::initialized), &ignored).IsNotFound();
+	const bool marked = db_->Get({}, std::string(keys::clean_marker), &ignored).ok();
+	previous_clean_ = fresh || marked;
+	rocksdb::WriteBatch b;
+	b.Put(std::string(keys::initialized), "1");
+	b.Delete(std::string(keys::clean_marker));
+	write(b);
+}
+
+Store::~Store() = default;
+
+void Store::write(rocksdb::WriteBatch &batch) const
+{
+	check(db_->Write(synced(), &batch), "write");
+}
+
+void Store::mark_clean_shutdown()
+{
+	check(db_->Put(synced(), std::string(keys::clean_marker), "1"), "mark clean");
+}
+
+std::optional<Chain> Store::chain(const std::string &device) const
+{
+	std::string value;
+	auto s = db_->Get({}, keys::chain(device), &value);
+	if (s.IsNotFound())
+		return std::nullopt;
+	check(s, "get chain");
+	return decode(value);
+}
+
+FullReason Store::retired_reason(const Generation &generation) const
+{
+	std::string value;
+	auto s = db_->Get({}, keys::retired(generation), &value);
+	if (s.IsNotFound() || value.size() != 1)
+		return FullReason::unknown_token;
+	check(s, "get retired");
+	return static_cast<FullReason>(value[0]);
+}
+
+void Store::retire_stale(const std::string &device, const Generation &current, rocksdb::WriteBatch &b)
+{
+	auto c = chain(device);
+	const bool seen = confirmed_.contains(device);
+	confirmed_.insert(device);
+	if (!c || c->generation == current)
+		return;
+	// A generation that changed while we watched restarted for a reason the
+	// kernel knows (reload, wrap, resize); one found changed at start-up
+	// after an unclean stop may hide writes we never saw.
+	const FullReason reason = seen || previous_clean_ ? FullReason::cbt_reset : FullReason::unclean_shutdown;
+	b.Put(keys::retired(c->generation), std::string(1, static_cast<char>(reason)));
+	const std::string prefix = keys::delta_prefix(c->generation);
+	b.DeleteRange(prefix, prefix_end(prefix));
+	b.Delete(keys::chain(device));
+}
+
+void Store::reconcile(const std::string &device, const Generation &current)
+{
+	std::lock_guard lock(mutex_);
+	rocksdb::WriteBatch b;
+	retire_stale(device, current, b);
+	write(b);
+}
+
+void Store::record_snapshot(const std::string &device, const Token &token, const Geometry &geometry,
+			    const MapReader &read_map)
+{
+	std::lock_guard lock(mutex_);
+	rocksdb::WriteBatch b;
+	retire_stale(device, token.generation, b);
+	write(b);
+	b.Clear();
+
+	auto existing = chain(device);
+	if (existing && existing->geometry != geometry)
+		throw StoreError("cbt: map geometry changed within a generation");
+	if (existing && existing->has(token.sequence))
+		return;
+	if (existing && token.sequence < existing->last_sequence)
+		throw StoreError("cbt: snapshot sequence went backwards");
+	Chain c = existing.value_or(Chain{token.generation, geometry, 0, 0, {}});
+
+	if (existing) {
+		// Blocks whose map byte passed the last recorded sequence changed
+		// after that snapshot; read the map in bounded windows.
+		constexpr std::uint64_t window = 16 * chunk_blocks;
+		std::vector<std::uint8_t> map(window);
+		std::string bitmap(chunk_blocks / 8, '\0');
+		for (std::uint64_t first = 0; first < geometry.block_count; first += window) {
+			const std::uint64_t count = std::min(window, geometry.block_count - first);
+			read_map(first, count, map.data());
+			for (std::uint64_t off = 0; off < count; off += chunk_blocks) {
+				std::fill(bitmap.begin(), bitmap.end(), '\0');
+				bool any = false;
+				const std::uint64_t n = std::min(chunk_blocks, count - off);
+				for (std::uint64_t i = 0; i < n; ++i) {
+					if (map[off + i] > c.last_sequence) {
+						bitmap[i >> 3] = static_cast<char>(bitmap[i >> 3] | (1 << (i & 7)));
+						any = true;
+					}
+				}
+				if (any)
+					b.Merge(keys::delta(c.generation, (first + off) / chunk_blocks, token.sequence),
+						bitmap);
+			}
+		}
+	}
+	set_bit(c, token.sequence);
+	c.last_sequence = token.sequence;
+	b.Put(keys::chain(device), encode(c));
+	write(b);
+}
+
+void Store::changed_since(const std::string &device, const Token &since, const Token &upto,
+			  std::uint64_t first_block, std::uint64_t end_block,
+			  const std::function<bool(const BlockRun &)> &sink) const
+{
+	// One consistent view: a concurrent commit may drop deltas we need.
+	const rocksdb::Snapshot *view = db_->GetSnapshot();
+	struct Release {
+		rocksdb::DB *db;
+		const rocksdb::Snapshot *view;
+		~Release() { db->ReleaseSnapshot(view); }
+	} release{db_.get(), view};
+	rocksdb::ReadOptions ro;
+	ro.snapshot = view;
+
+	std::string value;
+	auto s = db_->Get(ro, keys::chain(device), &value);
+	if (!s.IsNotFound())
+		check(s, "get chain");
+	if (s.IsNotFound() || decode(value).generation != since.generation) {
+		const FullReason reason = retired_reason(since.generation);
+		throw FullReadNeeded(reason, std::string("change map of ") + device + " cannot prove changes since " +
+						     format_token(since) + " (" + reason_name(reason) + ")");
+	}
+	const Chain c = decode(value);
+	if (upto.generation != c.generation || !c.has(upto.sequence))
+		throw FullReadNeeded(FullReason::unknown_token, "snapshot token " + format_token(upto) +
+									" was not recorded for " + device);
+	if (!c.has(since.sequence) || since.sequence > upto.sequence || since.sequence < c.committed_sequence)
+		throw FullReadNeeded(FullReason::unknown_token, "token " + format_token(since) +
+									" is unknown or older than the committed baseline of " +
+									device);
+
+	RunBuilder runs(first_block, end_block, sink);
+	std::string acc;
+	std::uint64_t acc_chunk = 0;
+	auto emit = [&] {
+		bool go = acc.empty() || runs.add_bitmap(acc_chunk * chunk_blocks, acc);
+		acc.clear();
+		return go;
+	};
+	const std::string prefix = keys::delta_prefix(c.generation);
+	std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+	for (it->Seek(keys::delta(c.generation, first_block / chunk_blocks, 0)); it->Valid(); it->Next()) {
+		const std::string_view key(it->key().data(), it->key().size());
+		if (key.size() != keys::delta_key_size || key.substr(0, prefix.size()) != prefix)
+			break;
+		const std::uint64_t chunk = keys::delta_chunk(key);
+		if (chunk * chunk_blocks >= end_block)
+			break;
+		const std::uint32_t seq = keys::delta_sequence(key);
+		if (seq <= since.sequence || seq > upto.sequence)
+			continue;
+		if (chunk != acc_chunk && !emit())
+			return;
+		acc_chunk = chunk;
+		const std::string_view bits(it->value().data(), it->value().size());
+		if (acc.size() < bits.size())
+			acc.resize(bits.size(), '\0');
+		for (std::size_t i = 0; i < bits.size(); ++i)
+			acc[i] = static_cast<char>(acc[i] | bits[i]);
+	}
+	check(it->status(), "iterate deltas");
+	if (emit())
+		runs.flush();
+}
+
+Token Store::commit(const std::string &device, const Token &token)
+{
+	std::lock_guard lock(mutex_);
+	auto c = chain(device);
+	if (!c || c->generation != token.generation) {
+		const FullReason reason = retired_reason(token.generation);
+		throw FullReadNeeded(reason, "cannot commit " + format_token(token) + " for " + device + " (" +
+						     reason_name(reason) + ")");
+	}
+	if (token.sequence <= c->committed_sequence)
+		return {c->generation, c->committed_sequence};
+	if (!c->has(token.sequence))
+		throw FullReadNeeded(FullReason::unknown_token,
+				     "token " + format_token(token) + " was not recorded for " + device);
+
+	// Deltas up to the baseline only served tokens older than it.
+	rocksdb::WriteBatch b;
+	const std::string prefix = keys::delta_prefix(c->generation);
+	std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}));
+	for (it->Seek(prefix); it->Valid(); it->Next()) {
+		const std::string_view key(it->key().data(), it->key().size());
+		if (key.substr(0, prefix.size()) != prefix)
+			break;
+		if (key.size() == keys::delta_key_size && keys::delta_sequence(key) <= token.sequence)
+			b.Delete(it->key());
+	}
+	check(it->status(), "iterate deltas");
+	for (std::uint32_t s = 0; s < token.sequence; ++s)
+		c->recorded[s / 64] &= ~(std::uint64_t{1} << (s % 64));
+	c->committed_sequence = token.sequence;
+	b.Put(keys::chain(device), encode(*c));
+	write(b);
+	return token;
+}
+
+void Store::forget(const std::string &device)
+{
+	std::lock_guard lock(mutex_);
+	auto c = chain(device);
+	if (!c)
+		return;
+	rocksdb::WriteBatch b;
+	b.Put(keys::retired(c->generation), std::string(1, static_cast<char>(FullReason::cbt_reset)));
+	const std::string prefix = keys::delta_prefix(c->generation);
+	b.DeleteRange(prefix, prefix_end(prefix));
+	b.Delete(keys::chain(device));
+	write(b);
+}
+
+void Store::put_record(const std::string &name, const std::string &value)
+{
+	check(db_->Put(synced(), std::string(keys::record_prefix) + name, value), "put record");
+}
+
+void Store::erase_record(const std::string &name)
+{
+	check(db_->Delete(synced(), std::string(keys::record_prefix) + name), "erase record");
+}
+
+std::vector<std::pair<std::string, std::string>> Store::records() const
+{
+	std::vector<std::pair<std::string, std::string>> out;
+	const std::string prefix(keys::record_prefix);
+	std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}));
+	for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next())
+		out.emplace_back(it->key().ToString().substr(prefix.size()), it->value().ToString());
+	check(it->status(), "iterate records");
+	return out;
+}
+
+} // namespace bk::cbt

@@ -1,0 +1,36 @@
+// A directory under $TMPDIR removed with everything in it at scope exit.
+#pragma once
+
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+
+#include <stdlib.h>
+
+namespace bk::test {
+
+class TempDir {
+public:
+	TempDir()
+	{
+		std::string tmpl = (std::filesystem::temp_directory_path() / "bkagent-test-XXXXXX").string();
+		if (!mkdtemp(tmpl.data()))
+			throw std::runtime_error("mkdtemp failed");
+		path_ = tmpl;
+	}
+	~TempDir()
+	{
+		std::error_code ec;
+		std::filesystem::remove_all(path_, ec);
+	}
+	TempDir(const TempDir &) = delete;
+	TempDir &operator=(const TempDir &) = delete;
+
+	const std::filesystem::path &path() const { return path_; }
+	std::string operator/(const std::string &name) const { return (path_ / name).string(); }
+
+private:
+	std::filesystem::path path_;
+};
+
+} // namespace bk::test
