@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Changed-block tracking map logic; see cbt_map.h for the rules.
+ */
+#include "cbt_map.h"
+
+/* Number of blocks of 2^shift bytes covering capacity_sectors, rounded up. */
+static u64 blocks_for(u64 capacity_sectors, u32 shift)
+{
+	u32 s = shift - BK_SECTOR_SHIFT;	/* < 55 */
+
+	return (capacity_sectors >> s) +
+	       !!(capacity_sectors & ((1ULL << s) - 1));
+}
+
+/**
+ * bk_cbt_geometry - choose the CBT block size for a device
+ * @capacity_sectors: device size in 512-byte sectors, > 0
+ * @max_blocks: cap on the number of blocks (map bytes), > 0
+ * @min_shift: log2 bytes of the smallest block, >= BK_SECTOR_SHIFT
+ * @max_shift: log2 bytes of the largest block, >= @min_shift, < 64
+ * @block_shift: out, the smallest shift in range whose count fits the cap
+ * @block_count: out, blocks of that size covering the device
+ *
+ * Return: 0, -EINVAL for bad arguments, -E2BIG when even the largest block
+ * needs more than @max_blocks blocks.
+ */
+int bk_cbt_geometry(u64 capacity_sectors, u64 max_blocks, u32 min_shift,
+		    u32 max_shift, u32 *block_shift, u64 *block_count)
+{
+	u32 shift;
+
+	if (!capacity_sectors || !max_blocks || min_shift < BK_SECTOR_SHIFT ||
+	    min_shift > max_shift || max_shift >= 64)
+		return -EINVAL;
+	for (shift = min_shift; shift <= max_shift; shift++) {
+		u64 count = blocks_for(capacity_sectors, shift);
+
+		if (count <= max_blocks) {
+			*block_shift = shift;
+			*block_count = count;
+			return 0;
+		}
+	}
+	return -E2BIG;
+}
+
+/**
+ * bk_cbt_init - set up a map over caller-allocated storage
+ * @m: the map
+ * @map: @block_count bytes
+ * @capacity_sectors: device size in 512-byte sectors
+ * @block_shift: from bk_cbt_geometry()
+ * @block_count: from bk_cbt_geometry()
+ * @generation: a fresh random UUID
+ *
+ * The map starts empty at sequence 1.
+ */
+void bk_cbt_init(struct bk_cbt_map *m, u8 *map, u64 capacity_sectors,
+		 u32 block_shift, u64 block_count,
+		 const u8 generation[BKSNAP_UUID_SIZE])
+{
+	m->map = map;
+	m->capacity_sectors = capacity_sectors;
+	m->block_shift = block_shift;
+	m->block_count = block_count;
+	bk_cbt_reset(m, generation);
+}
+
+/* Restart the map empty under a new generation at sequence 1. */
+void bk_cbt_reset(struct bk_cbt_map *m, const u8 generation[BKSNAP_UUID_SIZE])
+{
+	memset(m->map, 0, m->block_count);
+	memcpy(m->generation, generation, BKSNAP_UUID_SIZE);
+	m->seq = 1;
+}
+
+/**
+ * bk_cbt_mark - record a write of sectors [sector, sector + nr_sectors)
+ * @m: the map
+ * @sector: first sector written
+ * @nr_sectors: sectors written; 0 marks nothing
+ *
+ * The part of the range inside the device is always marked, so a write is
+ * never missed even when it also runs past the end (the block layer fails
+ * such a write, at worst it is over-reported).
+ *
+ * Return: 0, or -ERANGE when part of the range lies past the end.
+ */
+int bk_cbt_mark(struct bk_cbt_map *m, sector_t sector, u64 nr_sectors)
+{
+	u32 shift = m->block_shift - BK_SECTOR_SHIFT;
+	int ret = 0;
+	u64 first, last;
+
+	if (!nr_sectors)
+		return 0;
+	if (sector >= m->capacity_sectors)
+		return -ERANGE;
+	if (nr_sectors > m->capacity_sectors - sector) {
+		nr_sectors = m->capacity_sectors - sector;
+		ret = -ERANGE;
+	}
+	first = sector >> shift;
+	last = (sector + nr_sectors - 1) >> shift;
+	memset(m->map + first, m->seq, last - first + 1);
+	return ret;
+}
+
+/**
+ * bk_cbt_advance - take the token of everything written so far
+ * @m: the map
+ * @new_generation: a fresh random UUID, used only if the sequence wraps
+ * @token: out, (generation, seq): the blocks changed after this instant
+ *	   will be exactly those whose byte exceeds token->seq
+ *
+ * When the sequence is at BKSNAP_SEQ_MAX the map first restarts empty under
+ * @new_generation, so the token returned is always valid.
+ *
+ * Return: true if the map was reset (the caller reports BKSNAP_EVENT_CBT_RESET).
+ */
+bool bk_cbt_advance(struct bk_cbt_map *m,
+		    const u8 new_generation[BKSNAP_UUID_SIZE],
+		    struct bk_cbt_token *token)
+{
+	bool wrapped = m->seq >= BKSNAP_SEQ_MAX;
+
+	if (wrapped)
+		bk_cbt_reset(m, new_generation);
+	memcpy(token->generation, m->generation, BKSNAP_UUID_SIZE);
+	token->seq = m->seq++;
+	return wrapped;
+}
+
+bool bk_cbt_is_current(const struct bk_cbt_map *m,
+		       const u8 generation[BKSNAP_UUID_SIZE])
+{
+	return !memcmp(m->generation, generation, BKSNAP_UUID_SIZE);
+}
+
+/**
+ * bk_cbt_read - copy map bytes [first_block, first_block + count) to @dst
+ * @m: the map
+ * @first_block: first byte copied
+ * @count: bytes copied
+ * @dst: @count bytes
+ *
+ * Return: 0, or -ERANGE (nothing copied) when the range passes the end.
+ */
+int bk_cbt_read(const struct bk_cbt_map *m, u64 first_block, u64 count,
+		u8 *dst)
+{
+	if (!bk_range_fits(first_block, count, m->block_count))
+		return -ERANGE;
+	memcpy(dst, m->map + first_block, count);
+	return 0;
+}

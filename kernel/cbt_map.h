@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Changed-block tracking map: one byte per block holding the sequence number
+ * that was current when the block was last written (0: not written in this
+ * generation).  The blocks changed since token (G, s) are those whose byte is
+ * greater than s, for as long as the map's generation is G.
+ *
+ * Invariant: every byte is <= seq, so marking a block with seq never lowers
+ * its byte.
+ *
+ * Locking: the caller serialises all functions on one map with one lock (the
+ * tracker's map lock; a spinlock is enough: nothing here sleeps).  A write
+ * must be marked under that lock before it is sent down, and the snapshot
+ * take must call bk_cbt_advance() at the snapshot instant: a write marked
+ * before the advance must be in the snapshot image, or it is missed by the
+ * next incremental.
+ *
+ * Memory: the map is one byte per block, at most BK_CBT_MAX_BLOCKS (8 MiB)
+ * per device.  With 4 KiB blocks up to 32 GiB (256 MiB per TiB of such small
+ * devices, i.e. 8 MiB per 32 GiB); beyond 32 GiB the block grows so the map
+ * stays <= 8 MiB: 8 MiB for a 1 TiB device (128 KiB blocks), 8 MiB for
+ * 64 TiB (8 MiB blocks, 128 KiB per TiB).
+ */
+#ifndef BK_CBT_MAP_H
+#define BK_CBT_MAP_H
+
+#include "bk_shim.h"
+
+#define BK_CBT_MIN_SHIFT	12		/* 4 KiB, the page size */
+#define BK_CBT_MAX_SHIFT	30		/* 1 GiB: 8 PiB with the cap */
+#define BK_CBT_MAX_BLOCKS	(1ULL << 23)	/* 8 MiB of map */
+
+struct bk_cbt_token {
+	u8 generation[BKSNAP_UUID_SIZE];
+	u32 seq;
+};
+
+struct bk_cbt_map {
+	u8 *map;			/* block_count bytes, caller-allocated */
+	u64 block_count;
+	u32 block_shift;		/* log2 bytes of a block */
+	u32 seq;			/* new writes are marked with it */
+	u8 generation[BKSNAP_UUID_SIZE];
+	u64 capacity_sectors;
+};
+
+int bk_cbt_geometry(u64 capacity_sectors, u64 max_blocks, u32 min_shift,
+		    u32 max_shift, u32 *block_shift, u64 *block_count);
+void bk_cbt_init(struct bk_cbt_map *m, u8 *map, u64 capacity_sectors,
+		 u32 block_shift, u64 block_count,
+		 const u8 generation[BKSNAP_UUID_SIZE]);
+void bk_cbt_reset(struct bk_cbt_map *m, const u8 generation[BKSNAP_UUID_SIZE]);
+int bk_cbt_mark(struct bk_cbt_map *m, sector_t sector, u64 nr_sectors);
+bool bk_cbt_advance(struct bk_cbt_map *m,
+		    const u8 new_generation[BKSNAP_UUID_SIZE],
+		    struct bk_cbt_token *token);
+bool bk_cbt_is_current(const struct bk_cbt_map *m,
+		       const u8 generation[BKSNAP_UUID_SIZE]);
+int bk_cbt_read(const struct bk_cbt_map *m, u64 first_block, u64 count,
+		u8 *dst);
+
+#endif /* BK_CBT_MAP_H */

@@ -1,0 +1,7 @@
+// The kernel module's plain-C decision logic, seen from C++ tests.
+#pragma once
+
+extern "C" {
+#include "cbt_map.h"
+#include "ctl_args.h"
+}
