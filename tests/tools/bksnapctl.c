@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * bksnapctl: drive the bksnap module directly through its uAPI, for tests
+ * and for debugging.  Admins use bkagent; this tool has no state and no
+ * daemon.  Devices are paths; exit status 0 on success, else 1 with the
+ * errno name printed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include <linux/bksnap.h>
+
+static const char *usage =
+	"usage: bksnapctl COMMAND [ARGS]\n"
+	"  version                       module version and limits\n"
+	"  attach DEV | detach DEV       start / stop tracking a block device\n"
+	"  info DEV                      CBT generation, sequence, geometry\n"
+	"  list                          tracked devices (major:minor)\n"
+	"  cbt-read DEV FILE             write the CBT map (1 byte/block) to FILE\n"
+	"  mark DEV SECTOR COUNT         mark sectors changed\n"
+	"  events [N]                    print N queued events (default: all)\n";
+
+static int ctl_fd(void)
+{
+	static int fd = -1;
+
+	if (fd < 0)
+		fd = open("/dev/" BKSNAP_CTL_NAME, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "bksnapctl: /dev/%s: %s\n", BKSNAP_CTL_NAME,
+			strerror(errno));
+		exit(1);
+	}
+	return fd;
+}
+
+static int do_ioctl(unsigned long cmd, void *arg, const char *what)
+{
+	if (ioctl(ctl_fd(), cmd, arg) == 0)
+		return 0;
+	fprintf(stderr, "bksnapctl: %s: %s (%s)\n", what, strerrorname_np(errno),
+		strerror(errno));
+	return 1;
+}
+
+static struct bksnap_dev_id dev_id(const char *path)
+{
+	struct bksnap_dev_id id = { .path = (uintptr_t)path };
+
+	return id;
+}
+
+static void print_uuid(const char *key, const __u8 *u)
+{
+	printf("%s=", key);
+	for (int i = 0; i < BKSNAP_UUID_SIZE; i++)
+		printf("%02x", u[i]);
+	printf("\n");
+}
+
+static int cmd_version(void)
+{
+	struct bksnap_version_info v = { .version = BKSNAP_UAPI_VERSION };
+
+	if (do_ioctl(BKSNAP_IOC_VERSION, &v, "version"))
+		return 1;
+	printf("uapi=%u\nmodule=%u.%u.%u\nmax_trackers=%u\n"
+	       "cbt_block_shift=%u..%u\ncbt_max_blocks=%" PRIu64 "\n",
+	       v.uapi_version, v.module_major, v.module_minor,
+	       v.module_patch, v.max_trackers, v.cbt_min_block_shift,
+	       v.cbt_max_block_shift, (uint64_t)v.cbt_max_blocks);
+	return 0;
+}
+
+static int cmd_attach(unsigned long cmd, const char *dev)
+{
+	struct bksnap_attach a = {
+		.version = BKSNAP_UAPI_VERSION, .dev = dev_id(dev),
+	};
+
+	return do_ioctl(cmd, &a, dev);
+}
+
+static int get_info(const char *dev, struct bksnap_tracker_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->version = BKSNAP_UAPI_VERSION;
+	info->dev = dev_id(dev);
+	return do_ioctl(BKSNAP_IOC_TRACKER_INFO, info, dev);
+}
+
+static int cmd_info(const char *dev)
+{
+	struct bksnap_tracker_info t;
+
+	if (get_info(dev, &t))
+		return 1;
+	print_uuid("generation", t.generation);
+	printf("sequence=%u\nblock_shift=%u\nblock_count=%" PRIu64 "\n"
+	       "capacity_sectors=%" PRIu64 "\nstate=%#x\ndev=%u:%u\n",
+	       t.sequence, t.block_shift, (uint64_t)t.block_count,
+	       (uint64_t)t.capacity_sectors, t.state, t.major, t.minor);
+	return 0;
+}
+
+static int cmd_list(void)
+{
+	struct bksnap_list_entry e[64];
+	struct bksnap_list l = {
+		.version = BKSNAP_UAPI_VERSION, .count = 64,
+		.entries = (uintptr_t)e,
+	};
+
+	if (do_ioctl(BKSNAP_IOC_LIST, &l, "list"))
+		return 1;
+	for (__u32 i = 0; i < l.count; i++)
+		printf("%u:%u\n", e[i].major, e[i].minor);
+	return 0;
+}
+
+static int cmd_cbt_read(const char *dev, const char *file)
+{
+	struct bksnap_tracker_info t;
+	struct bksnap_cbt_read r = { .version = BKSNAP_UAPI_VERSION };
+	FILE *out;
+	int ret;
+
+	if (get_info(dev, &t))
+		return 1;
+	r.buf = (uintptr_t)calloc(t.block_count, 1);
+	if (!r.buf)
+		return 1;
+	r.dev = dev_id(dev);
+	memcpy(r.generation, t.generation, BKSNAP_UUID_SIZE);
+	r.count = t.block_count;
+	ret = do_ioctl(BKSNAP_IOC_CBT_READ, &r, dev);
+	out = ret ? NULL : fopen(file, "wb");
+	if (!ret && (!out || fwrite((void *)(uintptr_t)r.buf, 1, r.count, out)
+			     != r.count || fclose(out))) {
+		fprintf(stderr, "bksnapctl: %s: %s\n", file, strerror(errno));
+		ret = 1;
+	}
+	free((void *)(uintptr_t)r.buf);
+	return ret;
+}
+
+static int cmd_mark(const char *dev, const char *sector, const char *count)
+{
+	struct bksnap_tracker_info t;
+	struct bksnap_cbt_mark m = { .version = BKSNAP_UAPI_VERSION };
+
+	if (get_info(dev, &t))
+		return 1;
+	m.dev = dev_id(dev);
+	memcpy(m.generation, t.generation, BKSNAP_UUID_SIZE);
+	m.sector = strtoull(sector, NULL, 0);
+	m.nr_sectors = strtoull(count, NULL, 0);
+	return do_ioctl(BKSNAP_IOC_CBT_MARK, &m, dev);
+}
+
+static int cmd_events(long n)
+{
+	int fd = open("/dev/" BKSNAP_CTL_NAME, O_RDONLY | O_NONBLOCK);
+	struct bksnap_event ev;
+
+	if (fd < 0)
+		return 1;
+	while (n-- != 0 && read(fd, &ev, sizeof(ev)) == sizeof(ev)) {
+		printf("type=%u dev=%u:%u error=%d\n", ev.type, ev.major,
+		       ev.minor, ev.error);
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : "";
+
+	if (!strcmp(cmd, "version") && argc == 2)
+		return cmd_version();
+	if (!strcmp(cmd, "attach") && argc == 3)
+		return cmd_attach(BKSNAP_IOC_ATTACH, argv[2]);
+	if (!strcmp(cmd, "detach") && argc == 3)
+		return cmd_attach(BKSNAP_IOC_DETACH, argv[2]);
+	if (!strcmp(cmd, "info") && argc == 3)
+		return cmd_info(argv[2]);
+	if (!strcmp(cmd, "list") && argc == 2)
+		return cmd_list();
+	if (!strcmp(cmd, "cbt-read") && argc == 4)
+		return cmd_cbt_read(argv[2], argv[3]);
+	if (!strcmp(cmd, "mark") && argc == 5)
+		return cmd_mark(argv[2], argv[3], argv[4]);
+	if (!strcmp(cmd, "events") && argc <= 3)
+		return cmd_events(argc == 3 ? atol(argv[2]) : -1);
+	fputs(usage, strcmp(cmd, "--help") ? stderr : stdout);
+	return strcmp(cmd, "--help") ? 2 : 0;
+}
