@@ -1,0 +1,45 @@
+"""Finds the guest kernel's reports of bugs, warnings, lockups and hangs.
+
+Only printk lines are scanned (they carry a "[ seconds.micros]" stamp), so
+user-space text such as LVM's "WARNING: ..." never fails a test.
+"""
+import re
+
+_STAMP = re.compile(r'\[\s*\d+\.\d{6}\] ')
+
+# Each pattern is a report the kernel prints only when something is wrong.
+_REPORTS = re.compile('|'.join([
+    r'WARNING:',                      # WARN_ON and friends
+    r'BUG:',                          # BUG(), sleeping in atomic, soft lockup, KASAN, ...
+    r'kernel BUG at',
+    r'Oops',
+    r'general protection fault',
+    r'possible (circular|recursive) locking',  # lockdep
+    r'\bINFO: ',                      # lockdep, hung task, RCU stall
+    r'blocked for more than',         # hung task
+    r'Call Trace:',
+    r'Kernel panic',
+    r'UBSAN:',
+    r'hard LOCKUP',
+    r'rcu_\w+ (self-)?detected stall',
+]))
+
+
+def kernel_lines(text):
+    """Yields the printk lines of a console or dmesg text, stamp included."""
+    for line in text.splitlines():
+        m = _STAMP.search(line)
+        if m:
+            yield line[m.start():]
+
+
+def reports(*texts):
+    """Returns the distinct kernel lines that report a problem, in order."""
+    seen, found = set(), []
+    for text in texts:
+        for line in kernel_lines(text):
+            body = _STAMP.sub('', line, count=1)
+            if _REPORTS.search(body) and body not in seen:
+                seen.add(body)
+                found.append(line)
+    return found

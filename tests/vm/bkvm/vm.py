@@ -1,0 +1,235 @@
+"""Boots one guest under QEMU, runs one case in it and judges the result."""
+import os
+import pathlib
+import selectors
+import shlex
+import shutil
+import subprocess
+import time
+
+from . import boot_assets, kernel_log
+from .qmp import Qmp, QmpError
+
+GUEST_DIR = pathlib.Path(__file__).resolve().parent.parent / 'guest'
+# Host paths the guest cannot see: guest/init.sh mounts tmpfs over them.
+GUEST_TMPFS = ('/tmp', '/run', '/var/tmp', '/var/log', '/var/cache', '/var/lib/lvm')
+
+# Harness exit codes (a test's verdict), most serious first.
+PASS, SCRIPT_FAILED, KERNEL_LOG, TIMEOUT, NO_STATUS, HARNESS_ERROR = 0, 1, 2, 3, 4, 5
+VERDICTS = {PASS: 'pass', SCRIPT_FAILED: 'script', KERNEL_LOG: 'kernel-log',
+            TIMEOUT: 'timeout', NO_STATUS: 'no-status', HARNESS_ERROR: 'harness'}
+
+
+def _qemu_base(accel, smp, mem, kernel, initrd):
+    cpu = 'host' if accel == 'kvm' else 'max'
+    return ['qemu-system-x86_64', '-accel', accel, '-cpu', cpu, '-smp', str(smp),
+            '-m', str(mem), '-nodefaults', '-display', 'none', '-no-reboot',
+            '-serial', 'stdio', '-kernel', str(kernel), '-initrd', str(initrd)]
+
+
+def choose_accel(requested, cache_dir, kernel, initrd):
+    """KVM if asked for, or if `auto` and a quick boot under KVM works; else TCG.
+    The probe's answer is cached: on hosts where KVM is broken it costs seconds."""
+    if requested != 'auto':
+        return requested
+    if not os.access('/dev/kvm', os.R_OK | os.W_OK):
+        return 'tcg'
+    answer = pathlib.Path(cache_dir) / 'accel'
+    if not answer.exists():
+        cmd = _qemu_base('kvm', 1, 256, kernel, initrd) + [
+            '-append', 'console=ttyS0 quiet panic=-1 bkvm_probe=1']
+        try:
+            out = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
+                                 timeout=15).stdout
+        except subprocess.TimeoutExpired:
+            out = b''
+        answer.write_text('kvm\n' if b'BKVM_PROBE_OK' in out else 'tcg\n')
+    return answer.read_text().strip()
+
+
+class Run:
+    """One guest boot: run_dir holds the disks, the work share and the logs."""
+
+    def __init__(self, args):
+        self.a = args
+        self.run_dir = pathlib.Path(args.run_dir).resolve()
+        self.work = self.run_dir / 'work'
+        self.requests = self.work / 'requests'
+        self.console_log = self.run_dir / 'console.log'
+        self.disks = []
+        self._out_pos = 0
+
+    def log(self, msg):
+        print(f'bkvm: {msg}', flush=True)
+
+    def _guest_visible(self, path):
+        path = pathlib.Path(path).resolve()
+        if not path.exists():
+            raise ValueError(f'{path} does not exist (not built yet?)')
+        if any(path.is_relative_to(d) for d in GUEST_TMPFS):
+            raise ValueError(f'{path} is hidden from the guest by a tmpfs: '
+                             f'keep it out of {", ".join(GUEST_TMPFS)}')
+        return str(path)
+
+    def prepare(self):
+        if self.run_dir.exists():
+            shutil.rmtree(self.run_dir)
+        self.requests.mkdir(parents=True)
+        cache = pathlib.Path(self.a.cache_dir)
+        cache.mkdir(parents=True, exist_ok=True)
+        kver = self.a.kver or boot_assets.newest_kernel_version()
+        self.kernel = boot_assets.kernel_image(kver, cache)
+        self.initrd = self.run_dir / 'initramfs.cpio'
+        boot_assets.write_initramfs(self.initrd, kver, GUEST_DIR / 'init.sh')
+        for i, size in enumerate(self.a.disks.split(), 1):
+            img = self.run_dir / f'disk{i}.img'
+            with open(img, 'wb') as f:
+                f.truncate(_bytes(size))
+            self.disks.append(img)
+        env = {'BK_CASE': self._guest_visible(self.a.case),
+               'BK_KMOD': self._guest_visible(self.a.kmod) if self.a.kmod else ''}
+        env.update(kv.split('=', 1) for kv in self.a.env)
+        (self.work / 'env').write_text(
+            ''.join(f'{k}={shlex.quote(v)}\n' for k, v in env.items()))
+        self.accel = choose_accel(self.a.accel, cache, self.kernel, self.initrd)
+
+    def qemu_command(self):
+        cmd = _qemu_base(self.accel, self.a.smp, self.a.mem, self.kernel, self.initrd)
+        cmd += ['-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,'
+                           'readonly=on,multidevs=remap',
+                '-virtfs', f'local,path={self.work},mount_tag=work,security_model=none',
+                '-qmp', f'unix:{self.run_dir}/qmp.sock,server=on,wait=off']
+        for i, img in enumerate(self.disks, 1):
+            # The device id and the serial are both diskN: the guest finds
+            # disks by serial, the host unplugs them by id.
+            cmd += ['-drive', f'if=none,id=drive{i},file={img},format=raw,cache=unsafe',
+                    '-device', f'virtio-blk-pci,drive=drive{i},id=disk{i},serial=disk{i}']
+        cmd += ['-append', ' '.join([
+            'console=ttyS0', 'quiet', 'panic=-1', 'oops=panic', 'log_buf_len=4M',
+            f'sysctl.kernel.hung_task_timeout_secs={self.a.hung_task_secs}',
+            f'bkvm_stage2={GUEST_DIR / "stage2.sh"}'])]
+        return cmd
+
+    def _stream_output(self):
+        """Echoes what the case has written to its output file so far."""
+        out = self.work / 'output.txt'
+        if not out.exists():
+            return
+        with open(out, 'rb') as f:
+            f.seek(self._out_pos)
+            data = f.read()
+        self._out_pos += len(data)
+        if data and not self.a.quiet:
+            print(data.decode(errors='replace'), end='', flush=True)
+
+    def _serve_requests(self):
+        """Performs what the guest asked the host to do (lib/guest.sh bk_unplug)."""
+        for req in sorted(self.requests.glob('*.req')):
+            verb, _, arg = req.read_text().strip().partition(' ')
+            try:
+                if verb != 'unplug':
+                    raise QmpError(f'unknown request {verb!r}')
+                if self._qmp is None:
+                    self._qmp = Qmp(str(self.run_dir / 'qmp.sock'))
+                self._qmp.unplug(arg)
+                answer = 'ok'
+                self.log(f'unplugged {arg}')
+            except (QmpError, OSError) as e:
+                answer = f'error {e}'
+                self.log(f'request {verb} {arg}: {answer}')
+            tmp = req.with_suffix('.tmp')
+            tmp.write_text(answer + '\n')
+            os.replace(tmp, req.with_suffix('.ack'))
+            req.unlink()
+
+    def boot(self):
+        """Runs QEMU to the end or the deadline; returns (timed_out, qemu rc)."""
+        self._qmp = None
+        self.t0 = time.monotonic()
+        self.stage2_at = None
+        deadline = self.t0 + self.a.timeout
+        cmd = self.qemu_command()
+        (self.run_dir / 'qemu.cmd').write_text(shlex.join(cmd) + '\n')
+        qemu = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+        sel = selectors.DefaultSelector()
+        sel.register(qemu.stdout, selectors.EVENT_READ)
+        timed_out = False
+        with open(self.console_log, 'wb') as console:
+            pending = b''
+            while True:
+                if time.monotonic() > deadline:
+                    timed_out = True
+                    qemu.kill()
+                    break
+                if sel.select(timeout=0.2):
+                    chunk = os.read(qemu.stdout.fileno(), 65536)
+                    if not chunk:
+                        break
+                    console.write(chunk)
+                    console.flush()
+                    pending += chunk
+                    if self.stage2_at is None and b'BKVM_STAGE2' in pending:
+                        self.stage2_at = time.monotonic() - self.t0
+                    pending = pending[-64:]
+                self._stream_output()
+                self._serve_requests()
+        rc = qemu.wait()
+        self._stream_output()
+        if self._qmp:
+            self._qmp.close()
+        self.wall = time.monotonic() - self.t0
+        return timed_out, rc
+
+    def judge(self, timed_out):
+        """Returns the verdict code and a one-line reason."""
+        console = self.console_log.read_text(errors='replace')
+        dmesg_file = self.work / 'dmesg.txt'
+        dmesg = dmesg_file.read_text(errors='replace') if dmesg_file.exists() else ''
+        found = kernel_log.reports(console, dmesg)
+        status_file = self.work / 'status'
+        if found:
+            self.log('guest kernel log reports problems:')
+            for line in found[:40]:
+                print(f'  {line}')
+            return KERNEL_LOG, found[0]
+        if timed_out:
+            return TIMEOUT, f'no result within {self.a.timeout} s (QEMU killed)'
+        if not status_file.exists():
+            tail = ''.join(console.splitlines(keepends=True)[-30:])
+            print(f'--- console tail ---\n{tail}--- end ---')
+            return NO_STATUS, 'the guest stopped without a case status'
+        status = int(status_file.read_text())
+        if status != 0:
+            return SCRIPT_FAILED, f'case exited with status {status}'
+        return PASS, 'case passed, kernel log clean'
+
+    def cleanup(self):
+        if not self.a.keep_disks:
+            for img in self.disks:
+                img.unlink(missing_ok=True)
+
+
+def _bytes(size):
+    units = {'K': 1 << 10, 'M': 1 << 20, 'G': 1 << 30}
+    return int(size[:-1]) * units[size[-1].upper()] if size[-1].upper() in units else int(size)
+
+
+def run(args):
+    r = Run(args)
+    try:
+        r.prepare()
+        r.log(f'case {args.case}, {args.smp} vCPU, accel {r.accel}, '
+              f'disks [{args.disks}], timeout {args.timeout} s, logs in {r.run_dir}')
+        timed_out, _ = r.boot()
+        code, reason = r.judge(timed_out)
+    except (OSError, ValueError) as e:
+        code, reason = HARNESS_ERROR, str(e)
+        r.wall = 0.0
+        r.stage2_at = None
+    finally:
+        r.cleanup()
+    boot = f'{r.stage2_at:.1f} s' if r.stage2_at is not None else 'n/a'
+    word = 'PASS' if code == PASS else f'FAIL ({VERDICTS[code]})'
+    r.log(f'{word}: {reason} [wall {r.wall:.1f} s, boot-to-shell {boot}]')
+    return code

@@ -1,0 +1,20 @@
+#!/bin/bash
+# Guest stage 2, PID 1 on the host's read-only root: run the case named in
+# /tmp/work/env, save its output, status and the whole kernel log on the work
+# share, then power off (QEMU exits 0).
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp LANG=C
+W=/tmp/work
+# Every kernel message goes to the serial console too, so the host sees
+# warnings even if the guest hangs or panics before the dmesg dump below.
+dmesg -n 8
+echo "BKVM_STAGE2 uptime=$(cut -d' ' -f1 /proc/uptime)"
+set -a
+. $W/env
+set +a
+cd /tmp
+bash "$BK_CASE" >$W/output.txt 2>&1 </dev/null
+echo $? >$W/status.tmp
+dmesg >$W/dmesg.txt
+mv $W/status.tmp $W/status
+echo "BKVM_DONE status=$(cat $W/status) uptime=$(cut -d' ' -f1 /proc/uptime)"
+/bin/busybox poweroff -f

@@ -1,0 +1,59 @@
+#!/usr/bin/python3
+"""Unit test of the VM harness's kernel-log judge (bkvm/kernel_log.py)."""
+import sys
+import unittest
+
+sys.dont_write_bytecode = True
+from bkvm import kernel_log  # noqa: E402
+
+# Real report lines from 6.1 kernels, as they appear on the serial console.
+BAD = [
+    '[    2.725734] WARNING: CPU: 0 PID: 127 at fs/x.c:20 f+0x20/0x1000 [m]',
+    '[    2.557867] kernel BUG at fs/x.c:22!',
+    '[   10.000001] BUG: kernel NULL pointer dereference, address: 0000000000000008',
+    '[   10.000002] BUG: sleeping function called from invalid context at mm/slab.h:1',
+    '[   10.000003] BUG: soft lockup - CPU#1 stuck for 22s! [fio:321]',
+    '[   10.000004] Oops: 0000 [#1] PREEMPT SMP NOPTI',
+    '[   10.000005] general protection fault, probably for non-canonical address 0xdead: 0000',
+    '[   10.000006] WARNING: possible circular locking dependency detected',
+    '[   10.000007] INFO: task kworker/0:1:42 blocked for more than 30 seconds.',
+    '[   10.000008] rcu: INFO: rcu_preempt self-detected stall on CPU',
+    '[   10.000009] Call Trace:',
+    '[   10.000010] Kernel panic - not syncing: Fatal exception',
+    '[   10.000011] UBSAN: shift-out-of-bounds in drivers/x.c:1:2',
+    '[   10.000012] Watchdog detected hard LOCKUP on cpu 1',
+]
+GOOD = [
+    '[    0.000000] Linux version 6.1.0-56-amd64 (debian-kernel@lists.debian.org)',
+    '[    2.700000] bkfixture: module verification failed: signature and/or '
+    'required key missing - tainting kernel',
+    '[    3.100000] XFS (vdb): Mounting V5 Filesystem',
+    '[    3.200000] EXT4-fs (vda): mounted filesystem with ordered data mode.',
+    '[    4.000000] vdb: detected capacity change from 65536 to 0',
+    # User-space text on the console is not a kernel report.
+    '  WARNING: This metadata update is NOT backed up.',
+    'BUG: this line has no printk stamp',
+]
+
+
+class KernelLogTest(unittest.TestCase):
+    def test_each_report_is_found(self):
+        for line in BAD:
+            self.assertEqual(kernel_log.reports(line), [line], line)
+
+    def test_normal_messages_and_user_text_are_not_reports(self):
+        self.assertEqual(kernel_log.reports('\n'.join(GOOD)), [])
+
+    def test_report_glued_after_user_text_is_found(self):
+        line = 'partial output without newline' + BAD[0]
+        self.assertEqual(kernel_log.reports(line), [BAD[0]])
+
+    def test_console_and_dmesg_copies_are_reported_once_in_order(self):
+        console = '\n'.join(GOOD[:2] + BAD[:3])
+        dmesg = '\n'.join(BAD[1:4]).replace('[   10.', '[   11.')
+        found = kernel_log.reports(console, dmesg)
+        self.assertEqual(found, BAD[:3] + [BAD[3].replace('[   10.', '[   11.')])
+
+
+if __name__ == '__main__':
+    unittest.main()

@@ -1,0 +1,42 @@
+#!/usr/bin/python3
+"""Runs a guest test case (tests/vm/cases/*.sh) in a QEMU VM; see README.md.
+
+Exit status: 0 pass, 1 case failed, 2 kernel log reports a problem,
+3 timeout, 4 guest stopped without a status, 5 harness error.
+"""
+import argparse
+import sys
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+from bkvm import vm  # noqa: E402
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        self.exit(vm.HARNESS_ERROR, f'vmrun.py: error: {message}\n')
+
+
+def main():
+    p = _Parser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('case', help='guest script, run as root in the VM')
+    p.add_argument('--run-dir', required=True, help='scratch dir: disks, work share, logs')
+    p.add_argument('--cache-dir', required=True, help='where the extracted vmlinux is kept')
+    p.add_argument('--disks', default='', help='scratch disk sizes, e.g. "64M 1G"')
+    p.add_argument('--timeout', type=int, default=120, help='wall seconds before QEMU is killed')
+    p.add_argument('--smp', type=int, default=2)
+    p.add_argument('--mem', type=int, default=1024, help='guest RAM in MiB')
+    p.add_argument('--kmod', help='kernel module for the case (BK_KMOD in the guest)')
+    p.add_argument('--env', action='append', default=[], metavar='NAME=VALUE',
+                   help='extra environment for the case (repeatable)')
+    p.add_argument('--kver', help='guest kernel version (default: newest in /boot)')
+    p.add_argument('--accel', choices=['auto', 'tcg', 'kvm'], default='auto')
+    p.add_argument('--hung-task-secs', type=int, default=30)
+    p.add_argument('--keep-disks', action='store_true')
+    p.add_argument('--quiet', action='store_true', help="don't echo the case's output")
+    return vm.run(p.parse_args())
+
+
+if __name__ == '__main__':
+    sys.exit(main())
