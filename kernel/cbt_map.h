@@ -8,18 +8,20 @@
  * Invariant: every byte is <= seq, so marking a block with seq never lowers
  * its byte.
  *
- * Locking: the caller serialises all functions on one map with one lock (the
- * tracker's map lock; a spinlock is enough: nothing here sleeps).  A write
- * must be marked under that lock before it is sent down, and the snapshot
- * take must call bk_cbt_advance() at the snapshot instant: a write marked
- * before the advance must be in the snapshot image, or it is missed by the
- * next incremental.
+ * Locking: bk_cbt_init(), bk_cbt_reset() and bk_cbt_advance() need the map
+ * to themselves: no other call on it may run (a lock, or a drain of the
+ * device's writes).  bk_cbt_mark() calls may run concurrently with each
+ * other and with bk_cbt_read() (they all store the same byte, seq).  A write
+ * is marked before it is sent down, and the snapshot take calls
+ * bk_cbt_advance() at the snapshot instant with writes drained: a write
+ * marked before the advance must be in the image, or the next incremental
+ * misses it.  Nothing here sleeps or allocates.
  *
- * Memory: the map is one byte per block, at most BK_CBT_MAX_BLOCKS (8 MiB)
- * per device.  With 4 KiB blocks up to 32 GiB (256 MiB per TiB of such small
- * devices, i.e. 8 MiB per 32 GiB); beyond 32 GiB the block grows so the map
- * stays <= 8 MiB: 8 MiB for a 1 TiB device (128 KiB blocks), 8 MiB for
- * 64 TiB (8 MiB blocks, 128 KiB per TiB).
+ * Memory: one byte per block, at most BK_CBT_MAX_BLOCKS (8 MiB) per device.
+ * Devices up to 32 GiB get 4 KiB blocks (256 KiB of map per GiB); larger
+ * ones get larger blocks so the map stays at most 8 MiB: a 1 TiB device has
+ * 128 KiB blocks (8 MiB per TiB), a 64 TiB one 8 MiB blocks (128 KiB per
+ * TiB).
  */
 #ifndef BK_CBT_MAP_H
 #define BK_CBT_MAP_H
