@@ -1,0 +1,28 @@
+#!/bin/bash
+# The main job (README command 1 runs this after deploy/install-deps.sh):
+# build bkagent and the bksnap module, then run tests/vm/cases/mainjob.sh in a
+# QEMU guest that boots Debian's kernel, the kernel the module is built for.
+# Env: BK_BUILD_DIR (default build/), BK_JOBS (default 2),
+#      BK_MAINJOB_DISKS (scratch disk sizes, default "512M 1G").
+set -euo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+build=${BK_BUILD_DIR:-$src/build}
+case=$src/tests/vm/cases/mainjob.sh
+
+if [ ! -e /proc/modules ]; then
+	why="this host's kernel ($(uname -r)) cannot load modules"
+else
+	why="loading a snapshot module into the host kernel would put the host's own disks at stake"
+fi
+echo "main-job: $why, so the job runs inside a QEMU VM (Debian's kernel under TCG"
+echo "main-job: or KVM), on scratch disks attached to that VM; the VM sees this host's"
+echo "main-job: build over a read-only 9p share."
+[ -e "$case" ] || { echo "main-job: $case does not exist yet: nothing to run" >&2; exit 1; }
+
+cmake -S "$src" -B "$build" -G Ninja -DBK_KERNEL_MODULE=ON -DBK_VM_TESTS=ON
+cmake --build "$build" -j "${BK_JOBS:-2}"
+echo "main-job: booting the VM and running $case"
+exec "$src/tests/vm/vmrun.py" "$case" \
+	--run-dir "$build/tests/vm/runs/mainjob" --cache-dir "$build/tests/vm/cache" \
+	--kmod "$build/kernel/kmod/bksnap.ko" --disks "${BK_MAINJOB_DISKS:-512M 1G}" --timeout 600 \
+	--env "BK_SRC_DIR=$src" --env "BK_BUILD_DIR=$build"

@@ -1,0 +1,41 @@
+#!/bin/bash
+# All tests (README command 2 runs this after deploy/install-deps.sh):
+#   build/       module + userspace: `ctest -L unit`, then `ctest -L vm` (QEMU)
+#   build-asan/  userspace under ASan+UBSan: `ctest -L unit`
+# Every group runs even if an earlier one failed; exits non-zero on any failure.
+# Env: BK_BUILD_DIR, BK_ASAN_BUILD_DIR (build dirs), BK_JOBS (default 2).
+set -euo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+build=${BK_BUILD_DIR:-$src/build}
+asan=${BK_ASAN_BUILD_DIR:-$src/build-asan}
+jobs=${BK_JOBS:-2}
+summary=()
+failed=0
+
+# run_ctest NAME BUILD_DIR CTEST_ARGS...: run one test group, keep its summary line.
+run_ctest() {
+	local name=$1 dir=$2 log rc=0
+	shift 2
+	log=$dir/ctest-$name.log
+	echo "=== $name: ctest $*"
+	ctest --test-dir "$dir" --output-on-failure "$@" 2>&1 | tee "$log" || rc=$?
+	summary+=("$name: $(grep -E 'tests passed|No tests were found' "$log" || echo "ctest failed (status $rc)")")
+	[ $rc -eq 0 ] || failed=1
+}
+
+start=$SECONDS
+echo "=== build: $build (module, userspace, VM tests)"
+cmake -S "$src" -B "$build" -G Ninja -DBK_KERNEL_MODULE=ON -DBK_VM_TESTS=ON
+cmake --build "$build" -j "$jobs"
+run_ctest unit "$build" -L unit -j "$jobs"
+run_ctest vm "$build" -L vm
+
+echo "=== build: $asan (ASan+UBSan, userspace only)"
+cmake -S "$src" -B "$asan" -G Ninja -DBK_SANITIZE=address,undefined \
+	-DBK_KERNEL_MODULE=OFF -DBK_VM_TESTS=OFF
+cmake --build "$asan" -j "$jobs"
+run_ctest unit-asan "$asan" -L unit -j "$jobs"
+
+echo "=== summary ($((SECONDS - start)) s)"
+printf '  %s\n' "${summary[@]}"
+exit $failed
