@@ -1,0 +1,117 @@
+// The backup repository: restore points of block devices, stored as deduplicated,
+// compressed, encrypted chunks in pack files. See docs/repository.md for the format and
+// the crash-safety argument. Errors are thrown as bk::storage::Error.
+//
+// Locking: a backup and prune exclude each other (locks/write); restore, verify and
+// points() run alongside a backup but not alongside prune (locks/delete). Conflicts throw
+// Errc::locked immediately.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bk/storage/backup_writer.hpp"
+#include "bk/storage/prune_policy.hpp"
+#include "bk/storage/types.hpp"
+
+namespace bk::storage {
+
+namespace detail {
+struct RepoState;
+}
+
+struct InitOptions {
+	bool encrypted = true;                  // false only when asked for explicitly
+	std::string passphrase;                 // required when encrypted
+	std::uint32_t chunk_size = 1u << 20;    // power of two, 64 KiB .. 64 MiB
+	std::uint64_t pack_size = 32u << 20;    // target size of a pack file
+	int zstd_level = 3;
+	std::uint64_t scrypt_n = 1u << 15;      // KDF cost (power of two); lower only in tests
+};
+
+struct RestoreOptions {
+	bool only_differences = false;  // read the target and write only chunks that differ
+	ProgressFn progress;
+	unsigned threads = 0;           // 0: one per core
+};
+
+struct RestoreStats {
+	std::uint64_t bytes_total = 0;
+	std::uint64_t bytes_written = 0;
+	std::uint64_t chunks_written = 0;
+	std::uint64_t chunks_unchanged = 0;  // skipped: already equal on the target
+	double seconds = 0;
+};
+
+struct VerifyOptions {
+	double sample = 1.0;  // fraction of the referenced chunks to read back (0..1]
+	ProgressFn progress;
+	unsigned threads = 0;
+};
+
+struct VerifyReport {
+	std::uint64_t points = 0;
+	std::uint64_t chunks_referenced = 0;  // distinct non-zero chunks used by some point
+	std::uint64_t chunks_checked = 0;     // read, authenticated, decompressed and re-hashed
+	std::uint64_t bytes_checked = 0;
+	std::uint64_t orphan_packs = 0;       // packs no index entry uses (left by a crash; prune removes)
+	std::vector<std::string> errors;      // empty when the repository is sound
+	bool ok() const { return errors.empty(); }
+};
+
+struct PruneOptions {
+	KeepPolicy keep;
+	bool dry_run = false;
+	// A pack whose unreferenced bytes exceed this fraction is rewritten without them.
+	double repack_threshold = 0.2;
+};
+
+struct PruneReport {
+	std::vector<std::string> kept;
+	std::vector<std::string> removed;
+	std::uint64_t packs_deleted = 0;
+	std::uint64_t packs_repacked = 0;
+	std::uint64_t bytes_freed = 0;
+};
+
+class Repository {
+public:
+	static Repository init(const std::filesystem::path& dir, const InitOptions& options);
+	// The passphrase is ignored for an unencrypted repository.
+	static Repository open(const std::filesystem::path& dir, const std::string& passphrase);
+
+	Repository(Repository&&) noexcept;
+	Repository& operator=(Repository&&) noexcept;
+	~Repository();
+
+	std::uint32_t chunk_size() const;
+	bool encrypted() const;
+
+	// All restore points, oldest first.
+	std::vector<PointInfo> points() const;
+	// Resolves a full id or a unique prefix of one.
+	PointInfo point(const std::string& id_or_prefix) const;
+
+	// Starts a backup; the writer holds the write lock until committed or destroyed.
+	BackupWriter begin_backup(const BackupRequest& request);
+	// Writes the device image of a point to a file (created, sparse) or a block device.
+	RestoreStats restore(const std::string& id, const std::filesystem::path& target,
+			     const RestoreOptions& options = {});
+	VerifyReport verify(const VerifyOptions& options = {});
+	PruneReport prune(const PruneOptions& options);
+
+private:
+	explicit Repository(std::shared_ptr<detail::RepoState> state);
+	std::shared_ptr<detail::RepoState> state_;
+};
+
+// Backs up the image readable through `fd` (a file or block device of request.size bytes).
+// With `changed` null every chunk is read; otherwise only the listed chunk indexes are read
+// and the others are taken from request.base.
+PointInfo backup_fd(Repository& repo, BackupRequest request, int fd,
+		    const std::vector<std::uint64_t>* changed = nullptr);
+
+}  // namespace bk::storage

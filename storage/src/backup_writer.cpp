@@ -1,0 +1,330 @@
+#include "bk/storage/backup_writer.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <optional>
+#include <unordered_set>
+
+#include "bk/storage/error.hpp"
+#include "codec.hpp"
+#include "index.hpp"
+#include "lock.hpp"
+#include "manifest.hpp"
+#include "parallel.hpp"
+#include "repo_state.hpp"
+
+namespace bk::storage {
+
+namespace {
+
+// Finished packs are indexed in batches so that an interrupted long backup still leaves
+// most of its data indexed (the next run deduplicates against it).
+constexpr std::uint64_t kSegmentBytes = std::uint64_t{1} << 30;
+
+
+struct Job {
+	std::uint64_t index;
+	Bytes data;
+};
+
+}  // namespace
+
+std::vector<std::uint64_t> chunks_touched(std::span<const Extent> extents, std::uint32_t chunk_size)
+{
+	std::vector<std::uint64_t> out;
+	for (const Extent& e : extents) {
+		if (e.length == 0)
+			continue;
+		for (std::uint64_t c = e.offset / chunk_size; c <= (e.offset + e.length - 1) / chunk_size; ++c)
+			out.push_back(c);
+	}
+	std::sort(out.begin(), out.end());
+	out.erase(std::unique(out.begin(), out.end()), out.end());
+	return out;
+}
+
+struct BackupWriter::Impl {
+	Impl(std::shared_ptr<detail::RepoState> state, const BackupRequest& request);
+	~Impl() { stop_workers(); }
+
+	void check_index(std::uint64_t index, std::size_t length);
+	void work();
+	void process(Job& job);
+	void finish_pack();   // caller holds mutex (or is the only thread left)
+	void flush_segment();
+	void stop_workers();
+	void rethrow_failure();
+	void report_progress();
+
+	std::shared_ptr<detail::RepoState> repo;
+	const Layout& layout;
+	const Crypto& crypto;
+	BackupRequest req;
+	FileLock lock;
+	Index index;  // loaded under the write lock, so it is current
+	Manifest manifest;
+	std::vector<bool> put_done;
+	std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+	std::uint64_t bytes_handed = 0;  // put or put_zero, for progress
+	std::uint64_t bytes_read = 0;    // put only
+	const unsigned nworkers;
+	bool committed = false;
+
+	BoundedQueue<Job> queue;
+	std::vector<std::jthread> workers;
+
+	std::mutex mutex;  // guards the members below
+	std::unordered_set<ChunkId, ChunkIdHash> claimed;  // new chunks of this backup
+	std::optional<PackWriter> pack;
+	std::vector<IndexEntry> pack_entries;  // of the open pack
+	std::vector<IndexEntry> unindexed;     // of finished packs, not yet in a segment
+	std::uint64_t unindexed_bytes = 0;
+	std::uint64_t next_segment;
+	BackupStats stats;
+	std::exception_ptr failure;
+	std::vector<Bytes> spare;
+};
+
+BackupWriter::Impl::Impl(std::shared_ptr<detail::RepoState> state, const BackupRequest& request)
+	: repo(std::move(state)),
+	  layout(repo->layout),
+	  crypto(repo->crypto),
+	  req(request),
+	  lock(layout.write_lock(), FileLock::Mode::exclusive),
+	  index(Index::load(layout, crypto)),
+	  nworkers(worker_count(request.threads)),
+	  queue(2 * nworkers),
+	  next_segment(index.next_segment())
+{
+	const std::uint32_t cs = repo->config.chunk_size;
+	if (req.device.empty())
+		throw Error(Errc::invalid_argument, "backup needs a device identity");
+	if (req.size == 0)
+		throw Error(Errc::invalid_argument, "cannot back up an empty device");
+	if (!req.base.empty()) {
+		manifest = read_manifest(layout, crypto, req.base);
+		if (manifest.info.size != req.size || manifest.info.chunk_size != cs)
+			throw Error(Errc::invalid_argument, "base point " + req.base +
+								    " has a different device size; a full backup is needed");
+	} else {
+		manifest.chunks.resize(storage::chunk_count(req.size, cs));
+	}
+	put_done.resize(manifest.chunks.size());
+	for (unsigned i = 0; i < nworkers; ++i)
+		workers.emplace_back([this] { work(); });
+}
+
+void BackupWriter::Impl::stop_workers()
+{
+	queue.close();
+	workers.clear();  // joins
+}
+
+void BackupWriter::Impl::rethrow_failure()
+{
+	std::lock_guard guard(mutex);
+	if (failure)
+		std::rethrow_exception(failure);
+}
+
+void BackupWriter::Impl::check_index(std::uint64_t i, std::size_t length)
+{
+	if (committed)
+		throw Error(Errc::invalid_argument, "backup already committed");
+	if (i >= manifest.chunks.size())
+		throw Error(Errc::invalid_argument, "chunk index " + std::to_string(i) + " past the device end");
+	if (put_done[i])
+		throw Error(Errc::invalid_argument, "chunk " + std::to_string(i) + " was already put");
+	std::uint64_t cs = repo->config.chunk_size;
+	std::uint64_t expect = std::min<std::uint64_t>(cs, req.size - i * cs);
+	if (length != expect)
+		throw Error(Errc::invalid_argument, "chunk " + std::to_string(i) + " must be " +
+							    std::to_string(expect) + " bytes");
+	put_done[i] = true;
+	bytes_handed += length;
+}
+
+void BackupWriter::Impl::report_progress()
+{
+	if (req.progress)
+		req.progress(Progress{bytes_handed, req.expected_bytes});
+}
+
+void BackupWriter::Impl::work()
+{
+	while (std::optional<Job> job = queue.pop()) {
+		try {
+			bool failed;
+			{
+				std::lock_guard guard(mutex);
+				failed = failure != nullptr;
+			}
+			if (!failed)
+				process(*job);
+		} catch (...) {
+			std::lock_guard guard(mutex);
+			if (!failure)
+				failure = std::current_exception();
+		}
+		std::lock_guard guard(mutex);
+		if (spare.size() < 3 * nworkers + 2)
+			spare.push_back(std::move(job->data));
+	}
+}
+
+void BackupWriter::Impl::process(Job& job)
+{
+	const ByteView data = job.data;
+	const auto len = static_cast<std::uint32_t>(data.size());
+	if (is_all_zero(data)) {
+		manifest.chunks[job.index] = ChunkId{};
+		std::lock_guard guard(mutex);
+		stats.bytes_zero += len;
+		++stats.chunks_zero;
+		return;
+	}
+	const ChunkId id = crypto.chunk_id(data);
+	manifest.chunks[job.index] = id;
+	{
+		std::lock_guard guard(mutex);
+		if (index.find(id) || !claimed.insert(id).second) {
+			stats.bytes_dedup += len;
+			++stats.chunks_dedup;
+			return;
+		}
+	}
+	const Record record = encode_chunk(crypto, id, data, repo->config.zstd_level);
+	std::lock_guard guard(mutex);
+	if (!pack)
+		pack.emplace(layout);
+	pack_entries.push_back({id, pack->append(record.header, record.body, len)});
+	stats.bytes_new += len;
+	stats.bytes_stored += record.size();
+	++stats.chunks_new;
+	if (pack->size() >= repo->config.pack_size)
+		finish_pack();
+}
+
+void BackupWriter::Impl::finish_pack()
+{
+	pack->finish();
+	unindexed_bytes += pack->size();
+	pack.reset();
+	unindexed.insert(unindexed.end(), pack_entries.begin(), pack_entries.end());
+	pack_entries.clear();
+	if (unindexed_bytes >= kSegmentBytes)
+		flush_segment();
+}
+
+void BackupWriter::Impl::flush_segment()
+{
+	if (unindexed.empty())
+		return;
+	write_segment(layout, crypto, next_segment++, unindexed);
+	unindexed.clear();
+	unindexed_bytes = 0;
+}
+
+BackupWriter::BackupWriter(std::shared_ptr<detail::RepoState> repo, const BackupRequest& request)
+	: impl_(std::make_unique<Impl>(std::move(repo), request))
+{
+}
+
+BackupWriter::BackupWriter(BackupWriter&&) noexcept = default;
+BackupWriter& BackupWriter::operator=(BackupWriter&&) noexcept = default;
+BackupWriter::~BackupWriter() = default;
+
+std::uint32_t BackupWriter::chunk_size() const
+{
+	return impl_->repo->config.chunk_size;
+}
+
+std::uint64_t BackupWriter::chunk_count() const
+{
+	return impl_->manifest.chunks.size();
+}
+
+std::uint32_t BackupWriter::chunk_length(std::uint64_t index) const
+{
+	std::uint64_t cs = chunk_size();
+	if (index >= chunk_count())
+		throw Error(Errc::invalid_argument, "chunk index past the device end");
+	return static_cast<std::uint32_t>(std::min<std::uint64_t>(cs, impl_->req.size - index * cs));
+}
+
+Bytes BackupWriter::buffer()
+{
+	Bytes b;
+	{
+		std::lock_guard guard(impl_->mutex);
+		if (!impl_->spare.empty()) {
+			b = std::move(impl_->spare.back());
+			impl_->spare.pop_back();
+		}
+	}
+	b.resize(chunk_size());
+	return b;
+}
+
+void BackupWriter::put(std::uint64_t index, Bytes&& data)
+{
+	impl_->rethrow_failure();
+	impl_->check_index(index, data.size());
+	impl_->bytes_read += data.size();
+	impl_->queue.push(Job{index, std::move(data)});
+	impl_->report_progress();
+}
+
+void BackupWriter::put(std::uint64_t index, ByteView data)
+{
+	Bytes copy = buffer();
+	copy.assign(data.begin(), data.end());
+	put(index, std::move(copy));
+}
+
+void BackupWriter::put_zero(std::uint64_t index)
+{
+	impl_->rethrow_failure();
+	std::uint32_t len = chunk_length(index);
+	impl_->check_index(index, len);
+	impl_->manifest.chunks[index] = ChunkId{};
+	{
+		std::lock_guard guard(impl_->mutex);
+		impl_->stats.bytes_zero += len;
+		++impl_->stats.chunks_zero;
+	}
+	impl_->report_progress();
+}
+
+PointInfo BackupWriter::commit()
+{
+	Impl& m = *impl_;
+	if (m.committed)
+		throw Error(Errc::invalid_argument, "backup already committed");
+	m.stop_workers();
+	m.rethrow_failure();
+	if (m.req.base.empty() && !std::all_of(m.put_done.begin(), m.put_done.end(), [](bool b) { return b; }))
+		throw Error(Errc::invalid_argument, "a full backup needs every chunk");
+	if (m.pack)
+		m.finish_pack();
+	m.flush_segment();
+
+	PointInfo& info = m.manifest.info;
+	info.id = random_hex(8);
+	info.device = m.req.device;
+	info.time = m.req.time != 0 ? m.req.time : static_cast<std::int64_t>(std::time(nullptr));
+	info.size = m.req.size;
+	info.chunk_size = m.repo->config.chunk_size;
+	info.base = m.req.base;
+	info.stats = m.stats;
+	info.stats.bytes_read = m.bytes_read;
+	info.stats.seconds =
+		std::chrono::duration<double>(std::chrono::steady_clock::now() - m.started).count();
+	write_manifest(m.layout, m.crypto, m.manifest);
+	m.committed = true;
+	return info;
+}
+
+}  // namespace bk::storage

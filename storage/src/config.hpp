@@ -1,0 +1,35 @@
+// The repository's config file: format version, chunking and compression parameters, and
+// the master key (wrapped by a scrypt-derived key, or in the clear when unencrypted).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "crypto.hpp"
+#include "layout.hpp"
+
+namespace bk::storage {
+
+struct RepoConfig {
+	static constexpr std::uint32_t kFormat = 1;
+
+	std::uint32_t format = kFormat;
+	std::string repo_id;
+	std::uint32_t chunk_size = 0;
+	std::uint64_t pack_size = 0;
+	int zstd_level = 3;
+	bool encrypted = true;
+	ScryptParams kdf;
+	Bytes salt;
+	Bytes key;  // AES-256-GCM(master key) under the scrypt key, or the master key itself
+};
+
+RepoConfig load_config(const Layout& layout);
+void save_config(const Layout& layout, const RepoConfig& config);
+
+// Wraps a fresh master key into `config` (which must have repo_id, encrypted and kdf set).
+MasterKey create_master_key(RepoConfig& config, const std::string& passphrase);
+// Throws Errc::bad_passphrase when the passphrase does not unwrap the key.
+MasterKey unlock_master_key(const RepoConfig& config, const std::string& passphrase);
+
+}  // namespace bk::storage

@@ -1,0 +1,109 @@
+#include "index.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+
+#include "bk/storage/error.hpp"
+#include "serial.hpp"
+
+namespace bk::storage {
+
+namespace {
+
+constexpr char kMagic[] = "BKidx001";
+constexpr std::size_t kMagicLen = 8;
+
+ByteView magic()
+{
+	return {reinterpret_cast<const std::uint8_t*>(kMagic), kMagicLen};
+}
+
+std::vector<std::uint64_t> list_segments(const Layout& layout)
+{
+	std::vector<std::uint64_t> seqs;
+	for (const auto& e : fs::directory_iterator(layout.index())) {
+		const std::string name = e.path().filename().string();
+		if (name.size() != 20 || !name.ends_with(".idx"))
+			continue;  // not a segment (e.g. an editor's backup file)
+		std::uint64_t seq = 0;
+		if (std::sscanf(name.c_str(), "%16lx", &seq) != 1)
+			continue;
+		seqs.push_back(seq);
+	}
+	std::sort(seqs.begin(), seqs.end());
+	return seqs;
+}
+
+}  // namespace
+
+fs::path segment_path(const Layout& layout, std::uint64_t seq)
+{
+	char name[32];
+	std::snprintf(name, sizeof name, "%016lx.idx", static_cast<unsigned long>(seq));
+	return layout.index() / name;
+}
+
+Index Index::load(const Layout& layout, const Crypto& crypto)
+{
+	Index index;
+	index.segments_ = list_segments(layout);
+	for (std::uint64_t seq : index.segments_) {
+		fs::path path = segment_path(layout, seq);
+		Bytes file = read_file(path);
+		if (file.size() < kMagicLen || !std::equal(magic().begin(), magic().end(), file.begin()))
+			throw Error(Errc::corrupt, "not an index segment: " + path.string());
+		Bytes plain;
+		try {
+			plain = crypto.open(magic(), ByteView(file).subspan(kMagicLen));
+		} catch (const Error& e) {
+			throw Error(Errc::corrupt, path.string() + ": " + e.what());
+		}
+		ByteReader r(plain);
+		std::uint64_t n = r.u64();
+		if (n > r.remaining() / 64)
+			throw Error(Errc::corrupt, path.string() + ": bad entry count");
+		index.map_.reserve(index.map_.size() + n);
+		for (std::uint64_t i = 0; i < n; ++i) {
+			ChunkId id;
+			ChunkLocation loc;
+			ByteView b = r.raw(32);
+			std::copy(b.begin(), b.end(), id.bytes.begin());
+			b = r.raw(16);
+			std::copy(b.begin(), b.end(), loc.pack.begin());
+			loc.offset = r.u64();
+			loc.length = r.u32();
+			loc.raw_len = r.u32();
+			index.map_[id] = loc;
+		}
+		r.expect_end();
+	}
+	return index;
+}
+
+const ChunkLocation* Index::find(const ChunkId& id) const
+{
+	auto it = map_.find(id);
+	return it == map_.end() ? nullptr : &it->second;
+}
+
+void write_segment(const Layout& layout, const Crypto& crypto, std::uint64_t seq,
+		   const std::vector<IndexEntry>& entries)
+{
+	ByteWriter w;
+	w.bytes().reserve(8 + entries.size() * 64);
+	w.u64(entries.size());
+	for (const IndexEntry& e : entries) {
+		w.raw(e.id.bytes);
+		w.raw(e.loc.pack);
+		w.u64(e.loc.offset);
+		w.u32(e.loc.length);
+		w.u32(e.loc.raw_len);
+	}
+	Bytes file(magic().begin(), magic().end());
+	Bytes sealed = crypto.seal(magic(), w.bytes());
+	file.insert(file.end(), sealed.begin(), sealed.end());
+	write_file_atomic(segment_path(layout, seq), file, layout.tmp());
+}
+
+}  // namespace bk::storage

@@ -1,0 +1,42 @@
+// The chunk index: chunk id -> location in a pack. On disk it is a set of immutable
+// segments index/<seq>.idx (16 hex digits); loading reads them in sequence order and a
+// later segment's entry for an id wins. Backup adds segments; prune replaces them all by
+// one consolidated segment, written before the old ones are removed.
+#pragma once
+
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "crypto.hpp"
+#include "pack.hpp"
+
+namespace bk::storage {
+
+struct IndexEntry {
+	ChunkId id;
+	ChunkLocation loc;
+};
+
+class Index {
+public:
+	static Index load(const Layout& layout, const Crypto& crypto);
+
+	const ChunkLocation* find(const ChunkId& id) const;
+	void insert(const ChunkId& id, const ChunkLocation& loc) { map_[id] = loc; }
+	std::size_t size() const { return map_.size(); }
+	const std::unordered_map<ChunkId, ChunkLocation, ChunkIdHash>& entries() const { return map_; }
+	// Sequence numbers of the segments this index was loaded from, ascending.
+	const std::vector<std::uint64_t>& segments() const { return segments_; }
+	std::uint64_t next_segment() const { return segments_.empty() ? 1 : segments_.back() + 1; }
+
+private:
+	std::unordered_map<ChunkId, ChunkLocation, ChunkIdHash> map_;
+	std::vector<std::uint64_t> segments_;
+};
+
+fs::path segment_path(const Layout& layout, std::uint64_t seq);
+void write_segment(const Layout& layout, const Crypto& crypto, std::uint64_t seq,
+		   const std::vector<IndexEntry>& entries);
+
+}  // namespace bk::storage

@@ -1,0 +1,26 @@
+// Repository locks: flock(2) on files under locks/. The kernel drops a lock when its holder
+// dies, so a killed process never leaves a stale lock behind.
+//   locks/write  — exclusive: backup, prune (two writers never collide)
+//   locks/delete — shared by readers (restore, verify, list); exclusive for prune, the
+//                  only operation that removes files
+#pragma once
+
+#include "fs.hpp"
+
+namespace bk::storage {
+
+class FileLock {
+public:
+	enum class Mode { shared, exclusive };
+	// Never blocks: throws Errc::locked when another process holds a conflicting lock.
+	FileLock(const fs::path& path, Mode mode);
+	FileLock(const FileLock&) = delete;
+	FileLock& operator=(const FileLock&) = delete;
+	~FileLock();
+
+private:
+	Fd fd_;
+	Mode mode_;
+};
+
+}  // namespace bk::storage

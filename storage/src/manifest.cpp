@@ -1,0 +1,183 @@
+#include "manifest.hpp"
+
+#include <fcntl.h>
+
+#include <algorithm>
+
+#include "bk/storage/error.hpp"
+#include "codec.hpp"
+#include "serial.hpp"
+
+namespace bk::storage {
+
+namespace {
+
+constexpr char kMagic[] = "BKpnt001";
+constexpr std::size_t kMagicLen = 8;
+constexpr std::size_t kPrefix = kMagicLen + 4;
+constexpr int kZstdLevel = 3;
+
+Bytes aad(const std::string& id, char part)
+{
+	Bytes a(kMagic, kMagic + kMagicLen);
+	a.insert(a.end(), id.begin(), id.end());
+	a.push_back(static_cast<std::uint8_t>(part));
+	return a;
+}
+
+Bytes encode_info(const PointInfo& p)
+{
+	ByteWriter w;
+	w.str(p.id);
+	w.str(p.device);
+	w.u64(static_cast<std::uint64_t>(p.time));
+	w.u64(p.size);
+	w.u32(p.chunk_size);
+	w.str(p.base);
+	const BackupStats& s = p.stats;
+	for (std::uint64_t v : {s.bytes_read, s.bytes_zero, s.bytes_dedup, s.bytes_new, s.bytes_stored,
+				s.chunks_new, s.chunks_dedup, s.chunks_zero})
+		w.u64(v);
+	w.u64(static_cast<std::uint64_t>(s.seconds * 1e6));
+	return std::move(w.bytes());
+}
+
+PointInfo decode_info(ByteView data)
+{
+	ByteReader r(data);
+	PointInfo p;
+	p.id = r.str();
+	p.device = r.str();
+	p.time = static_cast<std::int64_t>(r.u64());
+	p.size = r.u64();
+	p.chunk_size = r.u32();
+	p.base = r.str();
+	BackupStats& s = p.stats;
+	for (std::uint64_t* v : {&s.bytes_read, &s.bytes_zero, &s.bytes_dedup, &s.bytes_new,
+				 &s.bytes_stored, &s.chunks_new, &s.chunks_dedup, &s.chunks_zero})
+		*v = r.u64();
+	s.seconds = static_cast<double>(r.u64()) / 1e6;
+	r.expect_end();
+	return p;
+}
+
+struct PointFile {
+	Fd fd;
+	fs::path path;
+	std::uint64_t size = 0;
+	std::uint32_t header_len = 0;
+};
+
+PointFile open_point(const Layout& layout, const std::string& id)
+{
+	PointFile f;
+	f.path = layout.point(id);
+	f.fd = open_file(f.path, O_RDONLY);
+	f.size = fd_size(f.fd.get(), f.path);
+	Bytes prefix(kPrefix);
+	pread_exact(f.fd.get(), prefix, 0, f.path);
+	if (!std::equal(kMagic, kMagic + kMagicLen, prefix.begin()))
+		throw Error(Errc::corrupt, "not a restore point: " + f.path.string());
+	ByteReader r(ByteView(prefix).subspan(kMagicLen));
+	f.header_len = r.u32();
+	if (f.header_len > f.size - kPrefix)
+		throw Error(Errc::corrupt, "truncated restore point: " + f.path.string());
+	return f;
+}
+
+PointInfo read_info(const PointFile& f, const Crypto& crypto, const std::string& id)
+{
+	Bytes sealed(f.header_len);
+	pread_exact(f.fd.get(), sealed, kPrefix, f.path);
+	PointInfo info = decode_info(crypto.open(aad(id, 'h'), sealed));
+	if (info.id != id)
+		throw Error(Errc::corrupt, "restore point id mismatch: " + f.path.string());
+	return info;
+}
+
+}  // namespace
+
+std::uint64_t chunk_count(std::uint64_t size, std::uint32_t chunk_size)
+{
+	return (size + chunk_size - 1) / chunk_size;
+}
+
+void write_manifest(const Layout& layout, const Crypto& crypto, const Manifest& m)
+{
+	Bytes ids;
+	ids.reserve(m.chunks.size() * 32);
+	for (const ChunkId& c : m.chunks)
+		ids.insert(ids.end(), c.bytes.begin(), c.bytes.end());
+	ByteWriter list;
+	Bytes compressed;
+	bool zstd = zstd_compress(ids, kZstdLevel, compressed);
+	list.u8(zstd ? 1 : 0);
+	list.u64(ids.size());
+	list.raw(zstd ? compressed : ids);
+
+	Bytes header = crypto.seal(aad(m.info.id, 'h'), encode_info(m.info));
+	ByteWriter file;
+	file.raw(ByteView(reinterpret_cast<const std::uint8_t*>(kMagic), kMagicLen));
+	file.u32(static_cast<std::uint32_t>(header.size()));
+	file.raw(header);
+	file.raw(crypto.seal(aad(m.info.id, 'c'), list.bytes()));
+	write_file_atomic(layout.point(m.info.id), file.bytes(), layout.tmp());
+}
+
+PointInfo read_point_info(const Layout& layout, const Crypto& crypto, const std::string& id)
+{
+	try {
+		return read_info(open_point(layout, id), crypto, id);
+	} catch (const Error& e) {
+		if (e.code() != Errc::corrupt)
+			throw;
+		throw Error(Errc::corrupt, "restore point " + id + ": " + e.what());
+	}
+}
+
+Manifest read_manifest(const Layout& layout, const Crypto& crypto, const std::string& id)
+{
+	try {
+		PointFile f = open_point(layout, id);
+		Manifest m;
+		m.info = read_info(f, crypto, id);
+		std::uint64_t offset = kPrefix + f.header_len;
+		Bytes sealed(f.size - offset);
+		pread_exact(f.fd.get(), sealed, offset, f.path);
+		Bytes list = crypto.open(aad(id, 'c'), sealed);
+		ByteReader r(list);
+		bool zstd = r.u8() != 0;
+		std::uint64_t n = r.u64();
+		if (n != chunk_count(m.info.size, m.info.chunk_size) * 32)
+			throw Error(Errc::corrupt, "chunk list does not match the device size");
+		ByteView rest = r.raw(r.remaining());
+		Bytes ids;
+		if (zstd)
+			zstd_decompress(rest, n, ids);
+		else
+			ids.assign(rest.begin(), rest.end());
+		if (ids.size() != n)
+			throw Error(Errc::corrupt, "chunk list has the wrong length");
+		m.chunks.resize(n / 32);
+		for (std::size_t i = 0; i < m.chunks.size(); ++i)
+			std::copy_n(ids.begin() + static_cast<std::ptrdiff_t>(i * 32), 32, m.chunks[i].bytes.begin());
+		return m;
+	} catch (const Error& e) {
+		if (e.code() != Errc::corrupt)
+			throw;
+		throw Error(Errc::corrupt, "restore point " + id + ": " + e.what());
+	}
+}
+
+std::vector<std::string> list_point_ids(const Layout& layout)
+{
+	std::vector<std::string> ids;
+	for (const auto& e : fs::directory_iterator(layout.points())) {
+		const fs::path& p = e.path();
+		if (p.extension() == ".point")
+			ids.push_back(p.stem().string());
+	}
+	return ids;
+}
+
+}  // namespace bk::storage

@@ -1,0 +1,165 @@
+#include "pack.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "bk/storage/error.hpp"
+#include "codec.hpp"
+#include "serial.hpp"
+
+namespace bk::storage {
+
+namespace {
+
+constexpr std::uint8_t kMagic[4] = {'B', 'K', 'c', '1'};
+constexpr std::uint8_t kFlagZstd = 1;
+constexpr std::size_t kMaxOpenPacks = 256;
+
+}  // namespace
+
+Record encode_chunk(const Crypto& crypto, const ChunkId& id, ByteView plain, int zstd_level)
+{
+	thread_local Bytes compressed;
+	bool zstd = zstd_compress(plain, zstd_level, compressed);
+	ByteView stored = zstd ? ByteView(compressed) : plain;
+
+	Record rec;
+	std::size_t body_len = crypto.encrypted() ? stored.size() + 28 : stored.size();
+	ByteWriter h;
+	h.raw(kMagic);
+	h.u8(zstd ? kFlagZstd : 0);
+	h.raw(std::array<std::uint8_t, 3>{});
+	h.raw(id.bytes);
+	h.u32(static_cast<std::uint32_t>(plain.size()));
+	h.u32(static_cast<std::uint32_t>(body_len));
+	rec.header = std::move(h.bytes());
+	rec.body = crypto.encrypted() ? crypto.seal(rec.header, stored) : Bytes(stored.begin(), stored.end());
+	if (rec.body.size() != body_len)
+		throw Error(Errc::io, "unexpected sealed size");
+	return rec;
+}
+
+void decode_record(const Crypto& crypto, ByteView record, const ChunkId& id, std::uint32_t raw_len,
+		   Bytes& plain)
+{
+	const std::string where = "chunk " + id.hex();
+	if (record.size() < kRecordHeaderSize)
+		throw Error(Errc::corrupt, where + ": record too short");
+	ByteView header = record.first(kRecordHeaderSize);
+	ByteView body = record.subspan(kRecordHeaderSize);
+	ByteReader r(header);
+	bool ok = std::equal(std::begin(kMagic), std::end(kMagic), r.raw(4).begin());
+	std::uint8_t flags = r.u8();
+	ByteView reserved = r.raw(3);
+	ok = ok && (flags & ~kFlagZstd) == 0 &&
+	     std::all_of(reserved.begin(), reserved.end(), [](std::uint8_t b) { return b == 0; });
+	ByteView rid = r.raw(32);
+	ok = ok && std::equal(rid.begin(), rid.end(), id.bytes.begin());
+	ok = ok && r.u32() == raw_len && r.u32() == body.size();
+	if (!ok)
+		throw Error(Errc::corrupt, where + ": record header does not match the index");
+
+	Bytes opened;
+	ByteView stored = body;
+	if (crypto.encrypted()) {
+		opened = crypto.open(header, body);
+		stored = opened;
+	}
+	if (flags & kFlagZstd) {
+		zstd_decompress(stored, raw_len, plain);
+	} else {
+		if (stored.size() != raw_len)
+			throw Error(Errc::corrupt, where + ": stored length mismatch");
+		plain.assign(stored.begin(), stored.end());
+	}
+	if (!(crypto.chunk_id(plain) == id))
+		throw Error(Errc::corrupt, where + ": content does not match its id");
+}
+
+std::string pack_name(const PackId& id)
+{
+	return to_hex(id);
+}
+
+std::vector<PackFile> list_packs(const Layout& layout)
+{
+	std::vector<PackFile> packs;
+	for (const auto& dir : fs::directory_iterator(layout.packs())) {
+		if (!dir.is_directory())
+			continue;
+		for (const auto& e : fs::directory_iterator(dir.path())) {
+			const fs::path& p = e.path();
+			if (p.extension() != ".pack" || p.stem().string().size() != 2 * sizeof(PackId))
+				continue;
+			PackFile f;
+			Bytes id = from_hex(p.stem().string());
+			std::copy(id.begin(), id.end(), f.id.begin());
+			f.size = e.file_size();
+			packs.push_back(f);
+		}
+	}
+	return packs;
+}
+
+PackWriter::PackWriter(const Layout& layout) : layout_(layout)
+{
+	Bytes rnd = random_bytes(id_.size());
+	std::copy(rnd.begin(), rnd.end(), id_.begin());
+	tmp_ = layout_.tmp() / ("pack-" + pack_name(id_));
+	fd_ = open_file(tmp_, O_WRONLY | O_CREAT | O_EXCL);
+}
+
+PackWriter::~PackWriter()
+{
+	if (!finished_)
+		::unlink(tmp_.c_str());
+}
+
+ChunkLocation PackWriter::append(ByteView header, ByteView body, std::uint32_t raw_len)
+{
+	ChunkLocation loc{id_, size_, static_cast<std::uint32_t>(header.size() + body.size()), raw_len};
+	pwrite_all(fd_.get(), header, size_, tmp_);
+	pwrite_all(fd_.get(), body, size_ + header.size(), tmp_);
+	size_ += loc.length;
+	crash_point();
+	return loc;
+}
+
+void PackWriter::finish()
+{
+	fsync_fd(fd_.get(), tmp_);
+	fd_.reset();
+	crash_point();
+	fs::path target = layout_.pack(pack_name(id_));
+	if (::rename(tmp_.c_str(), target.c_str()) != 0)
+		throw_errno("rename to " + target.string());
+	finished_ = true;
+	crash_point();
+	fsync_dir(target.parent_path());
+	crash_point();
+}
+
+std::shared_ptr<Fd> PackReader::open(const PackId& id)
+{
+	std::lock_guard lock(mutex_);
+	auto it = open_.find(id);
+	if (it != open_.end())
+		return it->second;
+	if (open_.size() >= kMaxOpenPacks)
+		open_.clear();  // readers still holding a shared_ptr keep their descriptor
+	auto fd = std::make_shared<Fd>(open_file(layout_.pack(pack_name(id)), O_RDONLY));
+	open_.emplace(id, fd);
+	return fd;
+}
+
+void PackReader::read(const ChunkLocation& loc, Bytes& record)
+{
+	std::shared_ptr<Fd> fd = open(loc.pack);
+	record.resize(loc.length);
+	pread_exact(fd->get(), record, loc.offset, layout_.pack(pack_name(loc.pack)));
+}
+
+}  // namespace bk::storage

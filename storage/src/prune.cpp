@@ -1,0 +1,168 @@
+// Prune: forget the points the policy drops, then reclaim the chunks no point uses.
+// Order (each step durable before the next, so a crash anywhere leaves a sound repository):
+//   1. delete dropped point files;
+//   2. copy the live records of mostly-dead packs into new packs;
+//   3. write one consolidated index segment (live chunks only, new locations) with a
+//      sequence number above all others, so it wins over the old ones;
+//   4. delete the old segments;
+//   5. delete dead, repacked and orphan packs, and stale temporary files.
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "bk/storage/error.hpp"
+#include "index.hpp"
+#include "lock.hpp"
+#include "manifest.hpp"
+#include "operations.hpp"
+
+namespace bk::storage::detail {
+
+namespace {
+
+struct PackUse {
+	std::uint64_t file_size = 0;
+	std::uint64_t live_bytes = 0;
+	std::vector<IndexEntry> live;
+};
+
+std::vector<PointInfo> sorted_points(const RepoState& repo)
+{
+	std::vector<PointInfo> points;
+	for (const std::string& id : list_point_ids(repo.layout))
+		points.push_back(read_point_info(repo.layout, repo.crypto, id));
+	std::sort(points.begin(), points.end(), [](const PointInfo& a, const PointInfo& b) {
+		return a.time != b.time ? a.time < b.time : a.id < b.id;
+	});
+	return points;
+}
+
+void sync_dirs(const std::set<fs::path>& dirs)
+{
+	for (const fs::path& d : dirs)
+		fsync_dir(d);
+}
+
+// Copies the live records of `packs` into new packs, updating `entries` in place.
+void repack(const RepoState& repo, std::vector<IndexEntry*>& entries)
+{
+	std::sort(entries.begin(), entries.end(), [](const IndexEntry* a, const IndexEntry* b) {
+		return a->loc.pack != b->loc.pack ? a->loc.pack < b->loc.pack : a->loc.offset < b->loc.offset;
+	});
+	PackReader reader(repo.layout);
+	std::optional<PackWriter> writer;
+	std::vector<std::pair<IndexEntry*, ChunkLocation>> moved;
+	auto commit = [&] {
+		writer->finish();
+		for (auto& [entry, loc] : moved)
+			entry->loc = loc;
+		moved.clear();
+		writer.reset();
+	};
+	Bytes record, plain;
+	for (IndexEntry* e : entries) {
+		reader.read(e->loc, record);
+		// Authenticate before copying: prune must never launder corrupt data.
+		decode_record(repo.crypto, record, e->id, e->loc.raw_len, plain);
+		if (!writer)
+			writer.emplace(repo.layout);
+		moved.emplace_back(e, writer->append(record, {}, e->loc.raw_len));
+		if (writer->size() >= repo.config.pack_size)
+			commit();
+	}
+	if (writer)
+		commit();
+}
+
+}  // namespace
+
+PruneReport prune_repository(const RepoState& repo, const PruneOptions& options)
+{
+	if (options.keep.keeps_nothing())
+		throw Error(Errc::invalid_argument, "the keep policy keeps nothing; refusing to delete every point");
+	if (!(options.repack_threshold >= 0 && options.repack_threshold <= 1))
+		throw Error(Errc::invalid_argument, "repack threshold must be in [0, 1]");
+	const Layout& layout = repo.layout;
+	FileLock writers(layout.write_lock(), FileLock::Mode::exclusive);
+	FileLock readers(layout.delete_lock(), FileLock::Mode::exclusive);
+
+	PruneReport report;
+	std::vector<PointInfo> points = sorted_points(repo);
+	std::vector<bool> keep = select_kept(points, options.keep);
+	for (std::size_t i = 0; i < points.size(); ++i)
+		(keep[i] ? report.kept : report.removed).push_back(points[i].id);
+	if (options.dry_run)
+		return report;
+
+	// Which chunks the kept points use, and where (checked before anything is deleted).
+	std::unordered_set<ChunkId, ChunkIdHash> live_ids;
+	for (const std::string& id : report.kept)
+		for (const ChunkId& c : read_manifest(layout, repo.crypto, id).chunks)
+			if (!c.is_zero())
+				live_ids.insert(c);
+	const Index index = Index::load(layout, repo.crypto);
+	std::unordered_map<PackId, PackUse, PackIdHash> packs;
+	for (const PackFile& p : list_packs(layout))
+		packs[p.id].file_size = p.size;
+	std::vector<IndexEntry> live;
+	live.reserve(live_ids.size());
+	for (const auto& [id, loc] : index.entries()) {
+		if (!live_ids.contains(id))
+			continue;
+		if (!packs.contains(loc.pack))
+			throw Error(Errc::corrupt, "chunk " + id.hex() + " is in a missing pack; run verify");
+		live.push_back({id, loc});
+		packs[loc.pack].live_bytes += loc.length;
+	}
+	if (live.size() != live_ids.size())
+		throw Error(Errc::corrupt, "restore points use chunks missing from the index; run verify");
+
+	// 1. Forget.
+	for (const std::string& id : report.removed)
+		remove_file(layout.point(id));
+	fsync_dir(layout.points());
+
+	// 2. Repack mostly-dead packs; choose the packs to delete.
+	std::set<PackId> doomed;
+	std::vector<IndexEntry*> to_move;
+	for (auto& [id, use] : packs) {
+		std::uint64_t dead = use.file_size - std::min(use.file_size, use.live_bytes);
+		if (use.live_bytes == 0) {
+			doomed.insert(id);
+		} else if (static_cast<double>(dead) > options.repack_threshold * static_cast<double>(use.file_size)) {
+			doomed.insert(id);
+			++report.packs_repacked;
+		}
+		if (doomed.contains(id))
+			report.bytes_freed += dead;
+	}
+	for (IndexEntry& e : live)
+		if (doomed.contains(e.loc.pack))
+			to_move.push_back(&e);
+	repack(repo, to_move);
+	report.packs_deleted = doomed.size() - report.packs_repacked;
+
+	// 3 + 4. Replace the index by one segment of live chunks.
+	write_segment(layout, repo.crypto, index.next_segment(), live);
+	for (std::uint64_t seq : index.segments())
+		remove_file(segment_path(layout, seq));
+	fsync_dir(layout.index());
+
+	// 5. Delete packs and leftovers of crashed writers.
+	std::set<fs::path> dirs;
+	for (const PackId& id : doomed) {
+		fs::path p = layout.pack(pack_name(id));
+		remove_file(p);
+		dirs.insert(p.parent_path());
+	}
+	for (const auto& e : fs::directory_iterator(layout.tmp()))
+		remove_file(e.path());
+	dirs.insert(layout.tmp());
+	sync_dirs(dirs);
+	return report;
+}
+
+}  // namespace bk::storage::detail

@@ -1,0 +1,178 @@
+#include "bk/storage/repository.hpp"
+
+#include <fcntl.h>
+
+#include <algorithm>
+#include <bit>
+#include <cstdio>
+
+#include "bk/storage/error.hpp"
+#include "lock.hpp"
+#include "manifest.hpp"
+#include "operations.hpp"
+
+namespace bk::storage {
+
+namespace {
+
+void check_options(const InitOptions& o)
+{
+	auto fail = [](const std::string& what) { throw Error(Errc::invalid_argument, what); };
+	if (!std::has_single_bit(o.chunk_size) || o.chunk_size < (64u << 10) || o.chunk_size > (64u << 20))
+		fail("chunk size must be a power of two from 64 KiB to 64 MiB");
+	if (o.pack_size < o.chunk_size || o.pack_size > (std::uint64_t{1} << 32))
+		fail("pack size must be at least one chunk and at most 4 GiB");
+	if (o.zstd_level < 1 || o.zstd_level > 19)
+		fail("zstd level must be 1..19");
+	if (o.encrypted && o.passphrase.empty())
+		fail("an encrypted repository needs a passphrase");
+	if (o.encrypted && (!std::has_single_bit(o.scrypt_n) || o.scrypt_n < 2))
+		fail("scrypt N must be a power of two");
+}
+
+void make_dir(const fs::path& dir)
+{
+	std::error_code ec;
+	fs::create_directory(dir, ec);
+	if (ec)
+		throw Error(Errc::io, "mkdir " + dir.string() + ": " + ec.message());
+}
+
+}  // namespace
+
+Repository::Repository(std::shared_ptr<detail::RepoState> state) : state_(std::move(state)) {}
+Repository::Repository(Repository&&) noexcept = default;
+Repository& Repository::operator=(Repository&&) noexcept = default;
+Repository::~Repository() = default;
+
+Repository Repository::init(const fs::path& dir, const InitOptions& options)
+{
+	check_options(options);
+	Layout layout{dir};
+	std::error_code ec;
+	if (fs::exists(dir, ec) && !fs::is_empty(dir, ec))
+		throw Error(Errc::invalid_argument, "refusing to create a repository in non-empty " + dir.string());
+	make_dir(dir);
+	for (const fs::path& d : {layout.tmp(), layout.packs(), layout.index(), layout.points(),
+				  layout.write_lock().parent_path()})
+		make_dir(d);
+	for (int i = 0; i < 256; ++i) {
+		char name[3];
+		std::snprintf(name, sizeof name, "%02x", i);
+		make_dir(layout.packs() / name);
+	}
+	fsync_dir(layout.packs());
+	fsync_dir(dir);
+
+	RepoConfig config;
+	config.repo_id = random_hex(16);
+	config.chunk_size = options.chunk_size;
+	config.pack_size = options.pack_size;
+	config.zstd_level = options.zstd_level;
+	config.encrypted = options.encrypted;
+	config.kdf.n = options.scrypt_n;
+	MasterKey key = create_master_key(config, options.passphrase);
+	save_config(layout, config);  // last: its presence marks a complete repository
+	return Repository(std::make_shared<detail::RepoState>(
+		detail::RepoState{layout, config, Crypto(key, config.encrypted)}));
+}
+
+Repository Repository::open(const fs::path& dir, const std::string& passphrase)
+{
+	Layout layout{dir};
+	RepoConfig config = load_config(layout);
+	MasterKey key = unlock_master_key(config, passphrase);
+	return Repository(std::make_shared<detail::RepoState>(
+		detail::RepoState{layout, config, Crypto(key, config.encrypted)}));
+}
+
+std::uint32_t Repository::chunk_size() const
+{
+	return state_->config.chunk_size;
+}
+
+bool Repository::encrypted() const
+{
+	return state_->config.encrypted;
+}
+
+std::vector<PointInfo> Repository::points() const
+{
+	FileLock lock(state_->layout.delete_lock(), FileLock::Mode::shared);
+	std::vector<PointInfo> out;
+	for (const std::string& id : list_point_ids(state_->layout))
+		out.push_back(read_point_info(state_->layout, state_->crypto, id));
+	std::sort(out.begin(), out.end(), [](const PointInfo& a, const PointInfo& b) {
+		return a.time != b.time ? a.time < b.time : a.id < b.id;
+	});
+	return out;
+}
+
+PointInfo Repository::point(const std::string& prefix) const
+{
+	FileLock lock(state_->layout.delete_lock(), FileLock::Mode::shared);
+	std::vector<std::string> match;
+	for (const std::string& id : list_point_ids(state_->layout))
+		if (!prefix.empty() && id.starts_with(prefix))
+			match.push_back(id);
+	if (match.empty())
+		throw Error(Errc::not_found, "no restore point " + prefix);
+	if (match.size() > 1)
+		throw Error(Errc::invalid_argument, "restore point prefix " + prefix + " is ambiguous");
+	return read_point_info(state_->layout, state_->crypto, match.front());
+}
+
+BackupWriter Repository::begin_backup(const BackupRequest& request)
+{
+	return BackupWriter(state_, request);
+}
+
+RestoreStats Repository::restore(const std::string& id, const fs::path& target, const RestoreOptions& options)
+{
+	FileLock lock(state_->layout.delete_lock(), FileLock::Mode::shared);
+	return detail::restore_point(*state_, id, target, options);
+}
+
+VerifyReport Repository::verify(const VerifyOptions& options)
+{
+	FileLock lock(state_->layout.delete_lock(), FileLock::Mode::shared);
+	return detail::verify_repository(*state_, options);
+}
+
+PruneReport Repository::prune(const PruneOptions& options)
+{
+	return detail::prune_repository(*state_, options);
+}
+
+PointInfo backup_fd(Repository& repo, BackupRequest request, int fd, const std::vector<std::uint64_t>* changed)
+{
+	if (changed && request.base.empty())
+		throw Error(Errc::invalid_argument, "an incremental backup needs a base point");
+	const std::uint64_t cs = repo.chunk_size();
+	const std::uint64_t count = chunk_count(request.size, repo.chunk_size());
+	if (request.expected_bytes == 0) {
+		request.expected_bytes = request.size;
+		if (changed) {
+			request.expected_bytes = 0;
+			for (std::uint64_t i : *changed)
+				request.expected_bytes += i < count ? std::min(cs, request.size - i * cs) : 0;
+		}
+	}
+	BackupWriter writer = repo.begin_backup(request);
+	auto read_chunk = [&](std::uint64_t i) {
+		Bytes data = writer.buffer();
+		data.resize(writer.chunk_length(i));
+		pread_exact(fd, data, i * cs, "backup source");
+		writer.put(i, std::move(data));
+	};
+	if (changed) {
+		for (std::uint64_t i : *changed)
+			read_chunk(i);
+	} else {
+		for (std::uint64_t i = 0; i < count; ++i)
+			read_chunk(i);
+	}
+	return writer.commit();
+}
+
+}  // namespace bk::storage

@@ -1,0 +1,101 @@
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <random>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "bk/storage/error.hpp"
+#include "index.hpp"
+#include "manifest.hpp"
+#include "operations.hpp"
+#include "parallel.hpp"
+
+namespace bk::storage::detail {
+
+VerifyReport verify_repository(const RepoState& repo, const VerifyOptions& options)
+{
+	if (!(options.sample > 0 && options.sample <= 1))
+		throw Error(Errc::invalid_argument, "verify sample must be in (0, 1]");
+	VerifyReport report;
+	std::mutex mutex;  // guards report.errors during the parallel part
+	auto fail = [&](const std::string& what) {
+		std::lock_guard lock(mutex);
+		report.errors.push_back(what);
+	};
+
+	// Points first, then the index: see restore_point.
+	std::unordered_set<ChunkId, ChunkIdHash> referenced;
+	for (const std::string& id : list_point_ids(repo.layout)) {
+		try {
+			Manifest m = read_manifest(repo.layout, repo.crypto, id);
+			++report.points;
+			for (const ChunkId& c : m.chunks)
+				if (!c.is_zero())
+					referenced.insert(c);
+		} catch (const Error& e) {
+			fail(e.what());
+		}
+	}
+	report.chunks_referenced = referenced.size();
+
+	Index index;
+	try {
+		index = Index::load(repo.layout, repo.crypto);
+	} catch (const Error& e) {
+		fail(e.what());
+		return report;
+	}
+	std::unordered_map<PackId, std::uint64_t, PackIdHash> pack_sizes;
+	for (const PackFile& p : list_packs(repo.layout))
+		pack_sizes.emplace(p.id, p.size);
+	std::unordered_set<PackId, PackIdHash> used;
+	for (const auto& [id, loc] : index.entries()) {
+		used.insert(loc.pack);
+		auto it = pack_sizes.find(loc.pack);
+		if (it == pack_sizes.end())
+			fail("chunk " + id.hex() + ": pack " + pack_name(loc.pack) + " is missing");
+		else if (loc.offset + loc.length > it->second)
+			fail("chunk " + id.hex() + ": pack " + pack_name(loc.pack) + " is truncated");
+	}
+	for (const auto& [pack, size] : pack_sizes)
+		report.orphan_packs += used.contains(pack) ? 0 : 1;
+
+	std::vector<ChunkId> check;
+	for (const ChunkId& c : referenced) {
+		if (index.find(c))
+			check.push_back(c);
+		else
+			fail("chunk " + c.hex() + " is used by a restore point but not in the index");
+	}
+	if (options.sample < 1) {
+		auto n = static_cast<std::size_t>(std::ceil(static_cast<double>(check.size()) * options.sample));
+		std::shuffle(check.begin(), check.end(), std::mt19937_64(std::random_device{}()));
+		check.resize(std::min(check.size(), std::max<std::size_t>(n, 1)));
+	}
+
+	std::uint64_t total = 0;
+	for (const ChunkId& c : check)
+		total += index.find(c)->raw_len;
+	ProgressReporter progress(options.progress, total);
+	PackReader packs(repo.layout);
+	std::atomic<std::uint64_t> checked{0}, bytes{0};
+	parallel_for(options.threads, check.size(), [&](std::uint64_t i) {
+		thread_local Bytes record, plain;
+		const ChunkLocation& loc = *index.find(check[i]);
+		try {
+			packs.read(loc, record);
+			decode_record(repo.crypto, record, check[i], loc.raw_len, plain);
+			++checked;
+			bytes += loc.raw_len;
+		} catch (const Error& e) {
+			fail(e.what());
+		}
+		progress.add(loc.raw_len);
+	});
+	report.chunks_checked = checked;
+	report.bytes_checked = bytes;
+	return report;
+}
+
+}  // namespace bk::storage::detail
