@@ -14,7 +14,7 @@ GUEST_DIR = pathlib.Path(__file__).resolve().parent.parent / 'guest'
 # Host paths the guest cannot see: guest/init.sh mounts tmpfs over them.
 GUEST_TMPFS = ('/tmp', '/run', '/var/tmp', '/var/log', '/var/cache', '/var/lib/lvm')
 
-# Harness exit codes (a test's verdict), most serious first.
+# Harness exit codes, one per verdict.
 PASS, SCRIPT_FAILED, KERNEL_LOG, TIMEOUT, NO_STATUS, HARNESS_ERROR = 0, 1, 2, 3, 4, 5
 VERDICTS = {PASS: 'pass', SCRIPT_FAILED: 'script', KERNEL_LOG: 'kernel-log',
             TIMEOUT: 'timeout', NO_STATUS: 'no-status', HARNESS_ERROR: 'harness'}
@@ -57,7 +57,11 @@ class Run:
         self.requests = self.work / 'requests'
         self.console_log = self.run_dir / 'console.log'
         self.disks = []
+        self.accel = None
+        self.stage2_at = None  # seconds from QEMU start to the guest's stage 2
+        self.wall = 0.0
         self._out_pos = 0
+        self._qmp = None
 
     def log(self, msg):
         print(f'bkvm: {msg}', flush=True)
@@ -143,43 +147,45 @@ class Run:
             req.unlink()
 
     def boot(self):
-        """Runs QEMU to the end or the deadline; returns (timed_out, qemu rc)."""
-        self._qmp = None
+        """Runs QEMU to the end or the deadline; returns True on timeout."""
         self.t0 = time.monotonic()
-        self.stage2_at = None
         deadline = self.t0 + self.a.timeout
         cmd = self.qemu_command()
         (self.run_dir / 'qemu.cmd').write_text(shlex.join(cmd) + '\n')
         qemu = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT)
-        sel = selectors.DefaultSelector()
-        sel.register(qemu.stdout, selectors.EVENT_READ)
-        timed_out = False
-        with open(self.console_log, 'wb') as console:
-            pending = b''
-            while True:
-                if time.monotonic() > deadline:
-                    timed_out = True
-                    qemu.kill()
-                    break
-                if sel.select(timeout=0.2):
-                    chunk = os.read(qemu.stdout.fileno(), 65536)
-                    if not chunk:
-                        break
-                    console.write(chunk)
-                    console.flush()
-                    pending += chunk
-                    if self.stage2_at is None and b'BKVM_STAGE2' in pending:
-                        self.stage2_at = time.monotonic() - self.t0
-                    pending = pending[-64:]
-                self._stream_output()
-                self._serve_requests()
-        rc = qemu.wait()
+        try:
+            timed_out = self._follow(qemu, deadline)
+        finally:
+            if qemu.poll() is None:
+                qemu.kill()
+            qemu.wait()
         self._stream_output()
         if self._qmp:
             self._qmp.close()
         self.wall = time.monotonic() - self.t0
-        return timed_out, rc
+        return timed_out
+
+    def _follow(self, qemu, deadline):
+        """Logs the console and serves the guest until QEMU exits; returns
+        True if the deadline passed first."""
+        sel = selectors.DefaultSelector()
+        sel.register(qemu.stdout, selectors.EVENT_READ)
+        with open(self.console_log, 'wb') as console:
+            tail = b''
+            while time.monotonic() < deadline:
+                if sel.select(timeout=0.2):
+                    chunk = os.read(qemu.stdout.fileno(), 65536)
+                    if not chunk:
+                        return False
+                    console.write(chunk)
+                    console.flush()
+                    if self.stage2_at is None and b'BKVM_STAGE2' in tail + chunk:
+                        self.stage2_at = time.monotonic() - self.t0
+                    tail = chunk[-64:]
+                self._stream_output()
+                self._serve_requests()
+        return True
 
     def judge(self, timed_out):
         """Returns the verdict code and a one-line reason."""
@@ -221,12 +227,9 @@ def run(args):
         r.prepare()
         r.log(f'case {args.case}, {args.smp} vCPU, accel {r.accel}, '
               f'disks [{args.disks}], timeout {args.timeout} s, logs in {r.run_dir}')
-        timed_out, _ = r.boot()
-        code, reason = r.judge(timed_out)
+        code, reason = r.judge(r.boot())
     except (OSError, ValueError) as e:
         code, reason = HARNESS_ERROR, str(e)
-        r.wall = 0.0
-        r.stage2_at = None
     finally:
         r.cleanup()
     boot = f'{r.stage2_at:.1f} s' if r.stage2_at is not None else 'n/a'
