@@ -387,7 +387,7 @@ int bk_tracker_detach(dev_t dev)
 	if (!t)
 		return -ENOENT;
 	bk_tracker_count--;
-	synchronize_rcu();	/* no filter or removal callback sees it now */
+	synchronize_rcu_expedited();	/* no filter or callback sees it now */
 	cancel_work_sync(&t->resize_work);
 	if (current_work() != &t->gone_work)
 		cancel_work_sync(&t->gone_work);
