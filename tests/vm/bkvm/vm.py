@@ -180,9 +180,10 @@ class Run:
                         return False
                     console.write(chunk)
                     console.flush()
+                    # The console trickles in: the marker may span chunks.
                     if self.stage2_at is None and b'BKVM_STAGE2' in tail + chunk:
                         self.stage2_at = time.monotonic() - self.t0
-                    tail = chunk[-64:]
+                    tail = (tail + chunk)[-16:]
                 self._stream_output()
                 self._serve_requests()
         return True

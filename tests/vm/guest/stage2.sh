@@ -4,10 +4,12 @@
 # share, then power off (QEMU exits 0).
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp LANG=C
 W=/tmp/work
+# The host times the boot by this line: print it while the console is still
+# quiet, so no kernel message splits it.
+echo "BKVM_STAGE2 uptime=$(cut -d' ' -f1 /proc/uptime)"
 # Every kernel message goes to the serial console too, so the host sees
 # warnings even if the guest hangs or panics before the dmesg dump below.
 dmesg -n 8
-echo "BKVM_STAGE2 uptime=$(cut -d' ' -f1 /proc/uptime)"
 set -a
 . $W/env
 set +a
