@@ -12,6 +12,8 @@
 #include <linux/errno.h>
 #include <linux/string.h>
 #include <linux/kdev_t.h>
+#include <linux/limits.h>
+#include <linux/minmax.h>
 
 #define BK_MINOR_BITS	MINORBITS
 #else
@@ -23,11 +25,12 @@
 /* The kernel's names for the uAPI types, so both agree on u64. */
 typedef __u8 u8;
 typedef __u32 u32;
-typedef __s32 s32;
 typedef __u64 u64;
 typedef u64 sector_t;
 
 #define BK_MINOR_BITS	20	/* the kernel's dev_t layout (kdev_t.h) */
+#define U64_MAX		((u64)~0ULL)
+#define min_t(type, a, b)	((type)(a) < (type)(b) ? (type)(a) : (type)(b))
 #endif
 
 #include <linux/bksnap.h>

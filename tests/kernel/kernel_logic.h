@@ -3,5 +3,7 @@
 
 extern "C" {
 #include "cbt_map.h"
+#include "chunk.h"
 #include "ctl_args.h"
+#include "diff_alloc.h"
 }
