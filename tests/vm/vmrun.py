@@ -30,7 +30,7 @@ def main():
     p.add_argument('--kmod', help='kernel module for the case (BK_KMOD in the guest)')
     p.add_argument('--env', action='append', default=[], metavar='NAME=VALUE',
                    help='extra environment for the case (repeatable)')
-    p.add_argument('--kver', help='guest kernel version (default: newest in /boot)')
+    p.add_argument('--kver', help="guest kernel release (default: --kmod's vermagic, else newest in /boot)")
     p.add_argument('--accel', choices=['auto', 'tcg', 'kvm'], default='auto')
     p.add_argument('--hung-task-secs', type=int, default=30)
     p.add_argument('--keep-disks', action='store_true')

@@ -21,6 +21,15 @@ INIT_MODULES = [
 _XZ_MAGIC = b'\xfd7zXZ\x00'
 
 
+def module_kernel_version(ko):
+    """The kernel release a module was built for (the first word of its vermagic)."""
+    data = pathlib.Path(ko).read_bytes()
+    start = data.find(b'vermagic=')
+    if start < 0:
+        raise ValueError(f'{ko}: no vermagic, not a kernel module?')
+    return data[start + len('vermagic='):].split(b' ', 1)[0].decode()
+
+
 def newest_kernel_version():
     images = sorted(pathlib.Path('/boot').glob('vmlinuz-*-amd64'))
     if not images:

@@ -81,7 +81,9 @@ class Run:
         self.requests.mkdir(parents=True)
         cache = pathlib.Path(self.a.cache_dir)
         cache.mkdir(parents=True, exist_ok=True)
-        kver = self.a.kver or boot_assets.newest_kernel_version()
+        # Boot the kernel the module under test was built for.
+        kver = self.a.kver or (boot_assets.module_kernel_version(self.a.kmod) if self.a.kmod
+                               else boot_assets.newest_kernel_version())
         self.kernel = boot_assets.kernel_image(kver, cache)
         self.initrd = self.run_dir / 'initramfs.cpio'
         boot_assets.write_initramfs(self.initrd, kver, GUEST_DIR / 'init.sh')
