@@ -32,7 +32,7 @@ struct Stats {
 	std::uint64_t schedules = 0, copies = 0, waits = 0, reader_waits = 0;
 	std::uint64_t image_reads = 0, diff_reads = 0, origin_reads = 0;
 	std::uint64_t failed_snapshots = 0, eio_reads = 0, nowait_rejects = 0;
-	std::uint64_t low_space = 0, storage_adds = 0;
+	std::uint64_t low_space = 0, storage_adds = 0, grown = 0;
 };
 
 struct Config {
@@ -104,6 +104,7 @@ public:
 			ASSERT_EQ(table_.error, 0) << "ample storage overflowed";
 		}
 		stats_.failed_snapshots += table_.error != 0;
+		stats_.grown += !table_.error && store_.used > initial_total_;
 		stats_.schedules++;
 	}
 
@@ -183,6 +184,7 @@ private:
 		bk_diff_init(&store_, extent_mem_.data(), kMaxExtents,
 			     cfg_.ample ? 0 : pick(64));
 		add_storage(cfg_.initial_storage);
+		initial_total_ = store_.total;
 		taken_ = true;
 	}
 
@@ -300,7 +302,7 @@ private:
 	{
 		agent_requests_--;
 		stats_.storage_adds++;
-		add_storage(1 + pick(4ULL << (table_.shift - 9)));
+		add_storage(1 + pick(8ULL << (table_.shift - 9)));
 	}
 
 	// An image read of a random range, split at chunk boundaries.
@@ -503,6 +505,7 @@ private:
 	std::vector<Write> writes_;
 	std::vector<std::uint64_t> held_;
 	std::vector<Io> ios_;
+	std::uint64_t initial_total_ = 0;
 	std::uint64_t now_ = 1;
 	int reads_issued_ = 0;
 	unsigned agent_requests_ = 0;
@@ -527,7 +530,8 @@ TEST(CowSim, ImageEqualsTakeTimeUnderRandomSchedules)
 		  << " origin, " << stats.eio_reads << " EIO), "
 		  << stats.failed_snapshots << " failed snapshots, "
 		  << stats.low_space << " low-space events, " << stats.storage_adds
-		  << " additions, " << stats.nowait_rejects << " NOWAIT refusals\n";
+		  << " additions, " << stats.grown << " snapshots outgrew their "
+		  << "first storage, " << stats.nowait_rejects << " NOWAIT refusals\n";
 	// Each path must have been exercised, or the test proves nothing.
 	EXPECT_GT(stats.copies, 0U);
 	EXPECT_GT(stats.reader_waits, 0U);
@@ -537,6 +541,7 @@ TEST(CowSim, ImageEqualsTakeTimeUnderRandomSchedules)
 	EXPECT_GT(stats.eio_reads, 0U);
 	EXPECT_GT(stats.low_space, 0U);
 	EXPECT_GT(stats.storage_adds, 0U);
+	EXPECT_GT(stats.grown, 0U);
 	EXPECT_GT(stats.nowait_rejects, 0U);
 }
 
