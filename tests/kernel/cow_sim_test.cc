@@ -9,6 +9,7 @@
 //   origin ends as the writes left it: each sector holds the stamp of a
 //   write that covers it and completed no earlier than the last submission
 //   of a write covering it;
+// - a write released once passes again when resubmitted (split bios);
 // - when the difference storage overflows or a copy fails, image reads fail
 //   with EIO from then on while origin writes go on untouched.
 #include <gtest/gtest.h>
@@ -255,6 +256,20 @@ private:
 		}
 	}
 
+	// A bio released once and seen again (split, resubmitted) must pass:
+	// its chunks stay COPIED with no origin readers.
+	void seen_again(const Write &w)
+	{
+		u64 first = 0, last = 0;
+
+		if (!taken_)
+			return;
+		ASSERT_TRUE(bk_chunk_span(&table_, w.sector, w.len, &first, &last));
+		for (u64 c = first; c <= last; c++)
+			ASSERT_EQ(bk_chunk_write(&table_, c, w.nowait), BK_WRITE_GO)
+				<< "a resubmitted write was held";
+	}
+
 	void submit_origin_write(std::uint64_t i)
 	{
 		const Write &w = writes_[i];
@@ -358,6 +373,7 @@ private:
 	{
 		switch (io.kind) {
 		case Io::kOriginWrite:
+			ASSERT_NO_FATAL_FAILURE(seen_again(writes_[io.ref]));
 			std::fill_n(origin_.begin() + static_cast<std::ptrdiff_t>(io.where),
 				    io.len, writes_[io.ref].stamp);
 			break;
