@@ -68,7 +68,8 @@ u64 bk_chunk_sectors(const struct bk_chunk_table *t, u64 c)
  * @t: the table
  * @c: a chunk the write covers
  * @nowait: the write must not wait (REQ_NOWAIT): start no copy, the caller
- *	    fails the write with BLK_STS_AGAIN if the answer is not GO
+ *	    fails the write with BLK_STS_AGAIN if the answer is not GO.  With
+ *	    @nowait nothing changes, so it also asks "may it go now?"
  *
  * Return: GO, COPY (the caller starts copying @c, the write waits) or WAIT.
  */
