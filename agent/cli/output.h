@@ -1,0 +1,23 @@
+// Text and JSON renderings of API messages shared by CLI commands.
+#pragma once
+
+#include <bkagent/v1/bkagent.pb.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+
+namespace bk::cli {
+
+std::string token_text(const bkagent::v1::ChangeToken &token); // "" when unset
+std::string human_bytes(std::uint64_t bytes);
+std::string time_text(const google::protobuf::Timestamp &t); // ISO 8601 UTC
+
+nlohmann::json to_json(const bkagent::v1::Snapshot &s);
+nlohmann::json to_json(const bkagent::v1::Device &d);
+std::string to_text(const bkagent::v1::Snapshot &s);
+
+// "90", "90s", "15m", "2h", "1d" -> seconds; throws CLI::ValidationError.
+std::int64_t parse_duration(const std::string &text);
+
+} // namespace bk::cli

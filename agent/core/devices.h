@@ -1,0 +1,39 @@
+// Block devices and their tracking state.
+#pragma once
+
+#include "bk/cbt/store.h"
+#include "driver/driver.h"
+
+#include <bkagent/v1/bkagent.pb.h>
+
+#include <optional>
+
+namespace bk::agent {
+
+class Devices {
+public:
+	Devices(Driver &driver, cbt::Store &store) : driver_(driver), store_(store) {}
+
+	// Resolves a request's device path: NOT_FOUND/DEVICE_NOT_FOUND,
+	// INVALID_ARGUMENT/NOT_BLOCK_DEVICE (empty path: INVALID_ARGUMENT).
+	BlockDevice resolve(const std::string &path);
+	// The device's tracker, nullopt when untracked.
+	std::optional<TrackerInfo> tracker(const BlockDevice &device);
+	// As tracker(), but FAILED_PRECONDITION/NOT_TRACKED when untracked.
+	TrackerInfo tracked(const BlockDevice &device);
+
+	bkagent::v1::Device start(const std::string &path);
+	void stop(const std::string &path);
+	std::vector<bkagent::v1::Device> list(bool tracked_only);
+
+	// Start-up: align the persisted chains with the kernel's generations.
+	void reconcile_all();
+
+	bkagent::v1::Device describe(const BlockDevice &device);
+
+private:
+	Driver &driver_;
+	cbt::Store &store_;
+};
+
+} // namespace bk::agent

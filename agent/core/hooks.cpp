@@ -1,0 +1,84 @@
+#include "core/hooks.h"
+
+#include "core/api_error.h"
+
+#include <filesystem>
+#include <thread>
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace bk::agent {
+
+namespace {
+
+bool runnable(const std::string &path)
+{
+	struct stat st {};
+	return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & S_IXUSR) &&
+	       st.st_uid == 0 && !(st.st_mode & (S_IWGRP | S_IWOTH));
+}
+
+} // namespace
+
+std::vector<std::string> Hooks::available() const
+{
+	std::vector<std::string> out;
+	std::error_code ec;
+	for (const auto &e : std::filesystem::directory_iterator(dir_, ec))
+		if (runnable(e.path().string()))
+			out.push_back(e.path().filename().string());
+	return out;
+}
+
+std::string Hooks::path_of(const std::string &name) const
+{
+	const bool plain = !name.empty() && name.find('/') == std::string::npos && name != "." && name != "..";
+	const std::string path = dir_ + "/" + name;
+	if (!plain || !runnable(path))
+		throw ApiError(grpc::StatusCode::INVALID_ARGUMENT, bkagent::v1::BAD_REQUEST,
+			       "no runnable hook named '" + name + "' in " + dir_);
+	return path;
+}
+
+void Hooks::run(const std::string &name, const std::string &phase, const std::vector<std::string> &devices) const
+{
+	const std::string path = path_of(name);
+	std::string list;
+	for (const auto &d : devices)
+		list += (list.empty() ? "" : " ") + d;
+	const std::string env_phase = "BKAGENT_PHASE=" + phase;
+	const std::string env_devices = "BKAGENT_DEVICES=" + list;
+
+	const pid_t pid = ::fork();
+	if (pid < 0)
+		throw ApiError(grpc::StatusCode::INTERNAL, bkagent::v1::HOOK_FAILED, "fork failed for hook " + name);
+	if (pid == 0) {
+		char *const argv[] = {const_cast<char *>(path.c_str()), nullptr};
+		char *const envp[] = {const_cast<char *>("PATH=/usr/sbin:/usr/bin:/sbin:/bin"),
+				      const_cast<char *>(env_phase.c_str()), const_cast<char *>(env_devices.c_str()),
+				      nullptr};
+		::setpgid(0, 0);
+		::execve(path.c_str(), argv, envp);
+		::_exit(127);
+	}
+	const auto deadline = std::chrono::steady_clock::now() + timeout_;
+	int status = 0;
+	while (::waitpid(pid, &status, WNOHANG) == 0) {
+		if (std::chrono::steady_clock::now() > deadline) {
+			::kill(-pid, SIGKILL);
+			::kill(pid, SIGKILL);
+			::waitpid(pid, &status, 0);
+			throw ApiError(grpc::StatusCode::FAILED_PRECONDITION, bkagent::v1::HOOK_FAILED,
+				       "hook " + name + " (" + phase + ") timed out");
+		}
+		std::this_thread::sleep_for(std::chrono::milliseconds(20));
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		throw ApiError(grpc::StatusCode::FAILED_PRECONDITION, bkagent::v1::HOOK_FAILED,
+			       "hook " + name + " (" + phase + ") failed with status " + std::to_string(status));
+}
+
+} // namespace bk::agent

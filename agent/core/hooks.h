@@ -1,0 +1,30 @@
+// Pre-freeze / post-thaw hook scripts, named in requests, living in the
+// configured hooks directory (never a path from the wire).
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace bk::agent {
+
+class Hooks {
+public:
+	Hooks(std::string dir, std::chrono::seconds timeout) : dir_(std::move(dir)), timeout_(timeout) {}
+
+	// Names of the runnable hooks (regular, executable, root-owned, not
+	// group/world-writable).
+	std::vector<std::string> available() const;
+	// Runs hook `name` with BKAGENT_PHASE=`phase` and BKAGENT_DEVICES.
+	// Throws ApiError: INVALID_ARGUMENT for an unknown name,
+	// FAILED_PRECONDITION/HOOK_FAILED for a non-zero exit or timeout.
+	void run(const std::string &name, const std::string &phase, const std::vector<std::string> &devices) const;
+
+private:
+	std::string path_of(const std::string &name) const;
+
+	std::string dir_;
+	std::chrono::seconds timeout_;
+};
+
+} // namespace bk::agent
