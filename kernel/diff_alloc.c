@@ -20,6 +20,18 @@ void bk_diff_init(struct bk_diff_store *d, struct bk_diff_extent *extents,
 	d->low_water = low_water;
 }
 
+/* Does [start, ...) on @storage continue the last extent? */
+static bool continues_last(const struct bk_diff_store *d, u32 storage,
+			   sector_t start)
+{
+	const struct bk_diff_extent *last;
+
+	if (!d->nr_extents)
+		return false;
+	last = &d->extents[d->nr_extents - 1];
+	return last->storage == storage && last->start + last->len == start;
+}
+
 /**
  * bk_diff_add - append storage sectors [start, start + len) of @storage
  * @d: the store
@@ -34,14 +46,11 @@ void bk_diff_init(struct bk_diff_store *d, struct bk_diff_extent *extents,
 int bk_diff_add(struct bk_diff_store *d, u32 storage, sector_t start,
 		u64 len)
 {
-	struct bk_diff_extent *last = d->nr_extents ?
-				      &d->extents[d->nr_extents - 1] : NULL;
-
 	if (!len || !bk_range_fits(start, len, U64_MAX) ||
 	    !bk_range_fits(d->total, len, U64_MAX))
 		return -EINVAL;
-	if (last && last->storage == storage && last->start + last->len == start) {
-		last->len += len;
+	if (continues_last(d, storage, start)) {
+		d->extents[d->nr_extents - 1].len += len;
 	} else {
 		if (d->nr_extents == d->max_extents)
 			return -E2BIG;
