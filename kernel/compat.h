@@ -50,4 +50,10 @@ static inline void bk_bdev_close(struct bk_bdev_handle *h)
 	h->bdev = NULL;
 }
 
+/* A bio-based disk with default queue limits. */
+static inline struct gendisk *bk_alloc_disk(void)
+{
+	return blk_alloc_disk(NUMA_NO_NODE);
+}
+
 #endif /* BK_COMPAT_H */

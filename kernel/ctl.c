@@ -16,7 +16,10 @@
 #include <linux/uaccess.h>
 #include "ctl.h"
 #include "ctl_args.h"
+#include "cow.h"
 #include "event.h"
+#include "image.h"
+#include "snapshot.h"
 #include "tracker.h"
 
 /* The device a bksnap_dev_id names: by path or by number. */
@@ -50,6 +53,9 @@ static long bk_ctl_version(struct bksnap_version_info *v)
 	v->max_trackers = BK_MAX_TRACKERS;
 	bk_tracker_limits(&v->cbt_min_block_shift, &v->cbt_max_block_shift,
 			  &v->cbt_max_blocks);
+	v->chunk_min_shift = BK_CHUNK_MIN_SHIFT;
+	v->chunk_max_shift = BK_CHUNK_MAX_SHIFT;
+	v->max_snapshot_devices = BK_MAX_SNAPSHOT_MEMBERS;
 	return 0;
 }
 
@@ -172,6 +178,151 @@ static long bk_ctl_cbt_mark(const struct bksnap_cbt_mark *mk)
 	return ret;
 }
 
+/* What userspace learns of each member of a snapshot. */
+static void bk_ctl_fill_members(struct bk_snapshot *snap,
+				struct bksnap_snapshot_member *out)
+{
+	unsigned int i;
+
+	for (i = 0; i < snap->nr_members; i++) {
+		struct bk_snap_member *m = &snap->members[i];
+		dev_t devt = disk_devt(m->image->disk);
+
+		out[i].dev.path = 0;
+		out[i].dev.major = MAJOR(m->tracker->dev);
+		out[i].dev.minor = MINOR(m->tracker->dev);
+		memcpy(out[i].generation, m->token.generation,
+		       BKSNAP_UUID_SIZE);
+		out[i].sequence = m->token.seq;
+		out[i].image_major = MAJOR(devt);
+		out[i].image_minor = MINOR(devt);
+		out[i].chunk_shift = m->cow->table.shift;
+	}
+}
+
+static long bk_ctl_snapshot_create(struct bksnap_snapshot_create *c)
+{
+	struct bksnap_snapshot_member *members;
+	u32 devs[BK_MAX_SNAPSHOT_MEMBERS];
+	size_t size = c->member_count * sizeof(*members);
+	struct bk_snapshot *snap;
+	unsigned int i;
+	dev_t dev;
+	int ret = bk_check_snapshot_create(c, BK_MAX_SNAPSHOT_MEMBERS);
+
+	if (ret)
+		return ret;
+	members = memdup_user(u64_to_user_ptr(c->members), size);
+	if (IS_ERR(members))
+		return PTR_ERR(members);
+	for (i = 0; i < c->member_count && !ret; i++) {
+		ret = bk_check_dev_id(&members[i].dev) ?:
+		      bk_ctl_resolve(&members[i].dev, &dev);
+		devs[i] = dev;
+	}
+	if (!ret)
+		ret = bk_check_distinct_devs(devs, c->member_count);
+	if (ret)
+		goto out;
+	mutex_lock(&bk_trackers_mutex);
+	ret = bk_snapshot_create(devs, c->member_count, c->diff_fd,
+				 c->low_water_sectors, &snap);
+	if (!ret) {
+		memcpy(c->id, snap->id, BKSNAP_UUID_SIZE);
+		bk_ctl_fill_members(snap, members);
+	}
+	mutex_unlock(&bk_trackers_mutex);
+	if (!ret && copy_to_user(u64_to_user_ptr(c->members), members, size))
+		ret = -EFAULT;
+out:
+	kfree(members);
+	return ret;
+}
+
+static long bk_ctl_snapshot_storage(const struct bksnap_snapshot_storage *s)
+{
+	struct bk_snapshot *snap;
+	int ret = bk_check_snapshot_storage(s);
+
+	if (ret)
+		return ret;
+	mutex_lock(&bk_trackers_mutex);
+	snap = bk_snapshot_find(s->id);
+	ret = snap ? bk_snapshot_add_storage(snap, s->diff_fd) : -ENOENT;
+	mutex_unlock(&bk_trackers_mutex);
+	return ret;
+}
+
+static long bk_ctl_snapshot_destroy(const struct bksnap_snapshot_id *s)
+{
+	struct bk_snapshot *snap;
+	int ret = bk_check_snapshot_id(s);
+
+	if (ret)
+		return ret;
+	mutex_lock(&bk_trackers_mutex);
+	snap = bk_snapshot_find(s->id);
+	if (snap)
+		bk_snapshot_destroy(snap);
+	mutex_unlock(&bk_trackers_mutex);
+	return snap ? 0 : -ENOENT;
+}
+
+static long bk_ctl_snapshot_info(struct bksnap_snapshot_info *info)
+{
+	struct bksnap_snapshot_member members[BK_MAX_SNAPSHOT_MEMBERS];
+	struct bk_snapshot *snap;
+	unsigned int n = 0;
+	int ret;
+
+	if (info->version != BKSNAP_UAPI_VERSION)
+		return -EPROTO;
+	mutex_lock(&bk_trackers_mutex);
+	snap = bk_snapshot_find(info->id);
+	ret = snap ? bk_check_snapshot_info(info, snap->nr_members) : -ENOENT;
+	if (snap) {
+		n = snap->nr_members;
+		info->member_count = n;
+	}
+	if (!ret) {
+		info->error = READ_ONCE(snap->error);
+		info->state = info->error ? BKSNAP_SNAP_FAILED : 0;
+		bk_snapshot_usage(snap, &info->storage_sectors,
+				  &info->used_sectors);
+		bk_ctl_fill_members(snap, members);
+	}
+	mutex_unlock(&bk_trackers_mutex);
+	if (!ret && copy_to_user(u64_to_user_ptr(info->members), members,
+				 n * sizeof(*members)))
+		ret = -EFAULT;
+	return ret;
+}
+
+static long bk_ctl_snapshot_list(struct bksnap_snapshot_list *l)
+{
+	u8 (*ids)[BKSNAP_UUID_SIZE];
+	unsigned int n;
+	int ret;
+
+	if (l->version != BKSNAP_UAPI_VERSION)
+		return -EPROTO;
+	mutex_lock(&bk_trackers_mutex);
+	n = bk_snapshot_ids(NULL, 0);
+	ids = kcalloc(max(n, 1U), BKSNAP_UUID_SIZE, GFP_KERNEL);
+	if (ids)
+		bk_snapshot_ids(ids, n);
+	mutex_unlock(&bk_trackers_mutex);
+	if (!ids)
+		return -ENOMEM;
+	ret = bk_check_snapshot_list(l, n);
+	l->count = n;
+	if (!ret && copy_to_user(u64_to_user_ptr(l->ids), ids,
+				 n * BKSNAP_UUID_SIZE))
+		ret = -EFAULT;
+	kfree(ids);
+	return ret;
+}
+
 union bk_ctl_arg {
 	struct bksnap_version_info version;
 	struct bksnap_attach attach;
@@ -179,6 +330,11 @@ union bk_ctl_arg {
 	struct bksnap_list list;
 	struct bksnap_cbt_read cbt_read;
 	struct bksnap_cbt_mark cbt_mark;
+	struct bksnap_snapshot_create snap_create;
+	struct bksnap_snapshot_storage snap_storage;
+	struct bksnap_snapshot_id snap_id;
+	struct bksnap_snapshot_info snap_info;
+	struct bksnap_snapshot_list snap_list;
 };
 
 static long bk_ctl_dispatch(unsigned int cmd, union bk_ctl_arg *arg)
@@ -198,6 +354,16 @@ static long bk_ctl_dispatch(unsigned int cmd, union bk_ctl_arg *arg)
 		return bk_ctl_cbt_read(&arg->cbt_read);
 	case BKSNAP_IOC_CBT_MARK:
 		return bk_ctl_cbt_mark(&arg->cbt_mark);
+	case BKSNAP_IOC_SNAPSHOT_CREATE:
+		return bk_ctl_snapshot_create(&arg->snap_create);
+	case BKSNAP_IOC_SNAPSHOT_ADD_STORAGE:
+		return bk_ctl_snapshot_storage(&arg->snap_storage);
+	case BKSNAP_IOC_SNAPSHOT_DESTROY:
+		return bk_ctl_snapshot_destroy(&arg->snap_id);
+	case BKSNAP_IOC_SNAPSHOT_INFO:
+		return bk_ctl_snapshot_info(&arg->snap_info);
+	case BKSNAP_IOC_SNAPSHOT_LIST:
+		return bk_ctl_snapshot_list(&arg->snap_list);
 	default:
 		return -ENOTTY;
 	}

@@ -28,4 +28,18 @@ void bk_interpose_stop(void);
 /* Submit a bio to the block layer without passing it to the filter. */
 void bk_interpose_submit(struct bio *bio);
 
+/*
+ * The first sector of @bio relative to a device starting at @dev_start on
+ * the same disk.  A partition bio arrives partition-relative and is made
+ * absolute (BIO_REMAPPED) before it can be split and come round again.
+ */
+static inline sector_t bk_bio_offset(struct bio *bio, sector_t dev_start)
+{
+	sector_t abs = bio->bi_iter.bi_sector;
+
+	if (!bio_flagged(bio, BIO_REMAPPED))
+		abs += bio->bi_bdev->bd_start_sect;
+	return abs - dev_start;
+}
+
 #endif /* BK_INTERPOSE_H */

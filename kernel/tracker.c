@@ -18,8 +18,11 @@
 #include <linux/slab.h>
 #include <linux/uuid.h>
 #include <linux/xarray.h>
+#include "cow.h"
 #include "event.h"
 #include "interpose.h"
+#include "own_io.h"
+#include "snapshot.h"
 #include "tracker.h"
 
 #define BK_MIN_INFLIGHT_CTX	256
@@ -60,24 +63,18 @@ static bool bk_bio_changes_data(struct bio *bio)
 }
 
 /*
- * The tracker of the device a bio is for, and the bio's first sector
- * relative to that device.  A bio for a partition of a tracked whole disk
- * counts for the disk.  Partition bios arrive partition-relative and are
- * made absolute (BIO_REMAPPED) before they can be split and resubmitted.
+ * The tracker of the device a bio is for, and the bio's first sector on
+ * it.  A bio for a partition of a tracked whole disk counts for the disk.
  */
 static struct bk_tracker *bk_tracker_of(struct bio *bio, sector_t *start)
 {
 	struct block_device *bdev = bio->bi_bdev;
 	struct bk_tracker *t = xa_load(&bk_trackers, bdev->bd_dev);
-	sector_t abs = bio->bi_iter.bi_sector;
 
 	if (!t && bdev_is_partition(bdev))
 		t = xa_load(&bk_trackers, bdev_whole(bdev)->bd_dev);
-	if (!t)
-		return NULL;
-	if (!bio_flagged(bio, BIO_REMAPPED))
-		abs += bdev->bd_start_sect;
-	*start = abs - t->handle.bdev->bd_start_sect;
+	if (t)
+		*start = bk_bio_offset(bio, t->handle.bdev->bd_start_sect);
 	return t;
 }
 
@@ -121,6 +118,7 @@ static bool bk_tracker_write(struct bk_tracker *t, struct bio *bio,
 			     sector_t start)
 {
 	unsigned long irqflags;
+	struct bk_cow *cow;
 	bool ok;
 
 	if (!percpu_ref_tryget_live(&t->active)) {
@@ -144,7 +142,8 @@ static bool bk_tracker_write(struct bk_tracker *t, struct bio *bio,
 		bio_wouldblock_error(bio);
 		return true;
 	}
-	return false;
+	cow = rcu_dereference(t->cow);
+	return cow && bk_cow_write(cow, bio, start);
 }
 
 bool bk_tracker_filter(struct bio *bio)
@@ -153,7 +152,7 @@ bool bk_tracker_filter(struct bio *bio)
 	sector_t start;
 	bool taken = false;
 
-	if (!bk_bio_changes_data(bio))
+	if (!bk_bio_changes_data(bio) || bk_bio_is_own(bio))
 		return false;
 	rcu_read_lock();
 	t = bk_tracker_of(bio, &start);
@@ -257,6 +256,10 @@ static void bk_tracker_gone_work(struct work_struct *work)
 	if (bk_tracker_find(dev) == t) {
 		pr_info("%u:%u removed, tracker released\n",
 			MAJOR(dev), MINOR(dev));
+		if (t->snapshot) {
+			bk_snapshot_fail(t->snapshot, -ENODEV);
+			bk_snapshot_destroy(t->snapshot);
+		}
 		bk_tracker_detach(dev);
 		bk_event_device(BKSNAP_EVENT_DEVICE_GONE, dev, -ENODEV);
 	}
@@ -383,9 +386,12 @@ int bk_tracker_detach(dev_t dev)
 	struct bk_tracker *t;
 
 	lockdep_assert_held(&bk_trackers_mutex);
-	t = xa_erase(&bk_trackers, dev);
+	t = xa_load(&bk_trackers, dev);
 	if (!t)
 		return -ENOENT;
+	if (t->snapshot)
+		return -EBUSY;
+	xa_erase(&bk_trackers, dev);
 	bk_tracker_count--;
 	synchronize_rcu_expedited();	/* no filter or callback sees it now */
 	cancel_work_sync(&t->resize_work);
@@ -451,6 +457,8 @@ u32 bk_tracker_state(struct bk_tracker *t)
 		state |= BKSNAP_STATE_GONE;
 	if (test_bit(BK_TRACKER_RESIZED, &t->flags))
 		state |= BKSNAP_STATE_CBT_ERROR;
+	if (t->snapshot)
+		state |= BKSNAP_STATE_SNAPSHOT;
 	return state;
 }
 

@@ -12,6 +12,9 @@
 #include <linux/percpu-refcount.h>
 #include <linux/workqueue.h>
 #include "cbt_map.h"
+
+struct bk_cow;
+struct bk_snapshot;
 #include "compat.h"
 
 #define BK_MAX_TRACKERS	64
@@ -34,6 +37,8 @@ struct bk_tracker {
 	spinlock_t lock;		/* @held */
 	struct bio_list held;
 	struct bk_cbt_map cbt;		/* changes only while drained */
+	struct bk_cow __rcu *cow;	/* copy-on-write, while in a snapshot */
+	struct bk_snapshot *snapshot;	/* bk_trackers_mutex */
 	unsigned long flags;		/* enum bk_tracker_flag */
 	struct work_struct gone_work;
 	struct work_struct resize_work;

@@ -24,7 +24,13 @@ static const char *usage =
 	"  list                          tracked devices (major:minor)\n"
 	"  cbt-read DEV FILE             write the CBT map (1 byte/block) to FILE\n"
 	"  mark DEV SECTOR COUNT         mark sectors changed\n"
-	"  events [N]                    print N queued events (default: all)\n";
+	"  events [N]                    print N queued events (default: all)\n"
+	"  snapshot DIFF DEV...          take a snapshot of DEVs at one instant;\n"
+	"                                DIFF: fully written file or block device\n"
+	"  snapshots                     ids of all snapshots\n"
+	"  snapshot-info ID              state, storage use and members\n"
+	"  add-storage ID DIFF           give a snapshot more difference storage\n"
+	"  release ID                    destroy a snapshot\n";
 
 static int ctl_fd(void)
 {
@@ -164,6 +170,108 @@ static int cmd_mark(const char *dev, const char *sector, const char *count)
 	return do_ioctl(BKSNAP_IOC_CBT_MARK, &m, dev);
 }
 
+static int parse_id(const char *text, __u8 *id)
+{
+	for (int i = 0; i < BKSNAP_UUID_SIZE; i++) {
+		if (sscanf(text + 2 * i, "%2hhx", &id[i]) != 1) {
+			fprintf(stderr, "bksnapctl: bad snapshot id %s\n", text);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int open_diff(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		fprintf(stderr, "bksnapctl: %s: %s\n", path, strerror(errno));
+	return fd;
+}
+
+static void print_members(const struct bksnap_snapshot_member *m, __u32 n)
+{
+	for (__u32 i = 0; i < n; i++) {
+		printf("member=%u:%u image=/dev/%s%u sequence=%u chunk_shift=%u ",
+		       m[i].dev.major, m[i].dev.minor, BKSNAP_IMAGE_PREFIX,
+		       m[i].image_minor, m[i].sequence, m[i].chunk_shift);
+		print_uuid("generation", m[i].generation);
+	}
+}
+
+static int cmd_snapshot(const char *diff, int n, char **devs)
+{
+	struct bksnap_snapshot_member m[16] = { 0 };
+	struct bksnap_snapshot_create c = {
+		.version = BKSNAP_UAPI_VERSION, .member_count = n,
+		.members = (uintptr_t)m,
+	};
+
+	if (n > (int)(sizeof(m) / sizeof(m[0])))
+		return 2;
+	for (int i = 0; i < n; i++)
+		m[i].dev = dev_id(devs[i]);
+	c.diff_fd = open_diff(diff);
+	if (c.diff_fd < 0 || do_ioctl(BKSNAP_IOC_SNAPSHOT_CREATE, &c, "snapshot"))
+		return 1;
+	print_uuid("id", c.id);
+	print_members(m, n);
+	return 0;
+}
+
+static int cmd_snapshots(void)
+{
+	__u8 ids[64][BKSNAP_UUID_SIZE];
+	struct bksnap_snapshot_list l = {
+		.version = BKSNAP_UAPI_VERSION, .count = 64, .ids = (uintptr_t)ids,
+	};
+
+	if (do_ioctl(BKSNAP_IOC_SNAPSHOT_LIST, &l, "snapshots"))
+		return 1;
+	for (__u32 i = 0; i < l.count; i++)
+		print_uuid("id", ids[i]);
+	return 0;
+}
+
+static int cmd_snapshot_info(const char *id)
+{
+	struct bksnap_snapshot_member m[16];
+	struct bksnap_snapshot_info info = {
+		.version = BKSNAP_UAPI_VERSION, .member_count = 16,
+		.members = (uintptr_t)m,
+	};
+
+	if (parse_id(id, info.id) ||
+	    do_ioctl(BKSNAP_IOC_SNAPSHOT_INFO, &info, id))
+		return 1;
+	printf("state=%s\nerror=%d\nstorage_sectors=%" PRIu64
+	       "\nused_sectors=%" PRIu64 "\n",
+	       info.state & BKSNAP_SNAP_FAILED ? "failed" : "ok", info.error,
+	       (uint64_t)info.storage_sectors, (uint64_t)info.used_sectors);
+	print_members(m, info.member_count);
+	return 0;
+}
+
+static int cmd_add_storage(const char *id, const char *diff)
+{
+	struct bksnap_snapshot_storage s = { .version = BKSNAP_UAPI_VERSION };
+
+	if (parse_id(id, s.id))
+		return 1;
+	s.diff_fd = open_diff(diff);
+	return s.diff_fd < 0 ||
+	       do_ioctl(BKSNAP_IOC_SNAPSHOT_ADD_STORAGE, &s, "add-storage");
+}
+
+static int cmd_release(const char *id)
+{
+	struct bksnap_snapshot_id s = { .version = BKSNAP_UAPI_VERSION };
+
+	return parse_id(id, s.id) ||
+	       do_ioctl(BKSNAP_IOC_SNAPSHOT_DESTROY, &s, "release");
+}
+
 static int cmd_events(long n)
 {
 	int fd = open("/dev/" BKSNAP_CTL_NAME, O_RDONLY | O_NONBLOCK);
@@ -172,8 +280,11 @@ static int cmd_events(long n)
 	if (fd < 0)
 		return 1;
 	while (n-- != 0 && read(fd, &ev, sizeof(ev)) == sizeof(ev)) {
-		printf("type=%u dev=%u:%u error=%d\n", ev.type, ev.major,
-		       ev.minor, ev.error);
+		printf("type=%u dev=%u:%u error=%d storage=%" PRIu64
+		       " used=%" PRIu64 " ", ev.type, ev.major, ev.minor,
+		       ev.error, (uint64_t)ev.storage_sectors,
+		       (uint64_t)ev.used_sectors);
+		print_uuid("id", ev.id);
 	}
 	return 0;
 }
@@ -196,6 +307,16 @@ int main(int argc, char **argv)
 		return cmd_cbt_read(argv[2], argv[3]);
 	if (!strcmp(cmd, "mark") && argc == 5)
 		return cmd_mark(argv[2], argv[3], argv[4]);
+	if (!strcmp(cmd, "snapshot") && argc >= 4)
+		return cmd_snapshot(argv[2], argc - 3, argv + 3);
+	if (!strcmp(cmd, "snapshots") && argc == 2)
+		return cmd_snapshots();
+	if (!strcmp(cmd, "snapshot-info") && argc == 3)
+		return cmd_snapshot_info(argv[2]);
+	if (!strcmp(cmd, "add-storage") && argc == 4)
+		return cmd_add_storage(argv[2], argv[3]);
+	if (!strcmp(cmd, "release") && argc == 3)
+		return cmd_release(argv[2]);
 	if (!strcmp(cmd, "events") && argc <= 3)
 		return cmd_events(argc == 3 ? atol(argv[2]) : -1);
 	fputs(usage, strcmp(cmd, "--help") ? stderr : stdout);
