@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <memory>
 #include <optional>
 #include <unordered_set>
 
@@ -45,18 +46,34 @@ std::vector<std::uint64_t> chunks_touched(std::span<const Extent> extents, std::
 	return out;
 }
 
+// Threads: the caller's thread validates and queues chunks; workers hash, deduplicate,
+// compress, encrypt and append to the open pack; a sealer makes full packs durable and
+// indexes them, so fsync never stalls the workers.
 struct BackupWriter::Impl {
 	Impl(std::shared_ptr<detail::RepoState> state, const BackupRequest& request);
-	~Impl() { stop_workers(); }
+	~Impl()
+	{
+		stop_workers();
+		stop_sealer();
+	}
 
 	void check_index(std::uint64_t index, std::size_t length);
 	void work();
 	void process(Job& job);
-	void finish_pack();   // caller holds mutex (or is the only thread left)
+	void hand_off_pack();  // caller holds mutex (or is the only thread left)
+	void seal();
 	void flush_segment();
 	void stop_workers();
+	void stop_sealer();
+	void fail(std::exception_ptr e);
+	bool failed();
 	void rethrow_failure();
 	void report_progress();
+
+	struct SealJob {
+		std::unique_ptr<PackWriter> pack;
+		std::vector<IndexEntry> entries;
+	};
 
 	std::shared_ptr<detail::RepoState> repo;
 	const Layout& layout;
@@ -72,19 +89,25 @@ struct BackupWriter::Impl {
 	const unsigned nworkers;
 	bool committed = false;
 
-	BoundedQueue<Job> queue;
-	std::vector<std::jthread> workers;
+	std::mutex failure_mutex;
+	std::exception_ptr failure;
+
+	// Owned by the sealer thread, and by commit() once the sealer has stopped.
+	std::vector<IndexEntry> unindexed;  // of durable packs, not yet in a segment
+	std::uint64_t unindexed_bytes = 0;
+	std::uint64_t next_segment;
 
 	std::mutex mutex;  // guards the members below
 	std::unordered_set<ChunkId, ChunkIdHash> claimed;  // new chunks of this backup
-	std::optional<PackWriter> pack;
+	std::unique_ptr<PackWriter> pack;
 	std::vector<IndexEntry> pack_entries;  // of the open pack
-	std::vector<IndexEntry> unindexed;     // of finished packs, not yet in a segment
-	std::uint64_t unindexed_bytes = 0;
-	std::uint64_t next_segment;
 	BackupStats stats;
-	std::exception_ptr failure;
 	std::vector<Bytes> spare;
+
+	BoundedQueue<Job> queue;
+	BoundedQueue<SealJob> sealing{2};
+	std::jthread sealer;
+	std::vector<std::jthread> workers;
 };
 
 BackupWriter::Impl::Impl(std::shared_ptr<detail::RepoState> state, const BackupRequest& request)
@@ -95,8 +118,8 @@ BackupWriter::Impl::Impl(std::shared_ptr<detail::RepoState> state, const BackupR
 	  lock(layout.write_lock(), FileLock::Mode::exclusive),
 	  index(Index::load(layout, crypto)),
 	  nworkers(worker_count(request.threads)),
-	  queue(2 * nworkers),
-	  next_segment(index.next_segment())
+	  next_segment(index.next_segment()),
+	  queue(2 * nworkers)
 {
 	const std::uint32_t cs = repo->config.chunk_size;
 	if (req.device.empty())
@@ -112,6 +135,7 @@ BackupWriter::Impl::Impl(std::shared_ptr<detail::RepoState> state, const BackupR
 		manifest.chunks.resize(storage::chunk_count(req.size, cs));
 	}
 	put_done.resize(manifest.chunks.size());
+	sealer = std::jthread([this] { seal(); });
 	for (unsigned i = 0; i < nworkers; ++i)
 		workers.emplace_back([this] { work(); });
 }
@@ -122,9 +146,29 @@ void BackupWriter::Impl::stop_workers()
 	workers.clear();  // joins
 }
 
+void BackupWriter::Impl::stop_sealer()
+{
+	sealing.close();
+	if (sealer.joinable())
+		sealer.join();
+}
+
+void BackupWriter::Impl::fail(std::exception_ptr e)
+{
+	std::lock_guard guard(failure_mutex);
+	if (!failure)
+		failure = std::move(e);
+}
+
+bool BackupWriter::Impl::failed()
+{
+	std::lock_guard guard(failure_mutex);
+	return failure != nullptr;
+}
+
 void BackupWriter::Impl::rethrow_failure()
 {
-	std::lock_guard guard(mutex);
+	std::lock_guard guard(failure_mutex);
 	if (failure)
 		std::rethrow_exception(failure);
 }
@@ -156,17 +200,10 @@ void BackupWriter::Impl::work()
 {
 	while (std::optional<Job> job = queue.pop()) {
 		try {
-			bool failed;
-			{
-				std::lock_guard guard(mutex);
-				failed = failure != nullptr;
-			}
-			if (!failed)
+			if (!failed())
 				process(*job);
 		} catch (...) {
-			std::lock_guard guard(mutex);
-			if (!failure)
-				failure = std::current_exception();
+			fail(std::current_exception());
 		}
 		std::lock_guard guard(mutex);
 		if (spare.size() < 3 * nworkers + 2)
@@ -198,24 +235,36 @@ void BackupWriter::Impl::process(Job& job)
 	const Record record = encode_chunk(crypto, id, data, repo->config.zstd_level);
 	std::lock_guard guard(mutex);
 	if (!pack)
-		pack.emplace(layout);
+		pack = std::make_unique<PackWriter>(layout);
 	pack_entries.push_back({id, pack->append(record.header, record.body, len)});
 	stats.bytes_new += len;
 	stats.bytes_stored += record.size();
 	++stats.chunks_new;
 	if (pack->size() >= repo->config.pack_size)
-		finish_pack();
+		hand_off_pack();
 }
 
-void BackupWriter::Impl::finish_pack()
+void BackupWriter::Impl::hand_off_pack()
 {
-	pack->finish();
-	unindexed_bytes += pack->size();
-	pack.reset();
-	unindexed.insert(unindexed.end(), pack_entries.begin(), pack_entries.end());
-	pack_entries.clear();
-	if (unindexed_bytes >= kSegmentBytes)
-		flush_segment();
+	sealing.push(SealJob{std::move(pack), std::move(pack_entries)});
+	pack_entries = {};
+}
+
+void BackupWriter::Impl::seal()
+{
+	while (std::optional<SealJob> job = sealing.pop()) {
+		try {
+			if (failed())
+				continue;  // the job's destructor removes the temporary pack
+			job->pack->finish();
+			unindexed_bytes += job->pack->size();
+			unindexed.insert(unindexed.end(), job->entries.begin(), job->entries.end());
+			if (unindexed_bytes >= kSegmentBytes)
+				flush_segment();
+		} catch (...) {
+			fail(std::current_exception());
+		}
+	}
 }
 
 void BackupWriter::Impl::flush_segment()
@@ -303,12 +352,13 @@ PointInfo BackupWriter::commit()
 	Impl& m = *impl_;
 	if (m.committed)
 		throw Error(Errc::invalid_argument, "backup already committed");
-	m.stop_workers();
-	m.rethrow_failure();
 	if (m.req.base.empty() && !std::all_of(m.put_done.begin(), m.put_done.end(), [](bool b) { return b; }))
 		throw Error(Errc::invalid_argument, "a full backup needs every chunk");
+	m.stop_workers();
 	if (m.pack)
-		m.finish_pack();
+		m.hand_off_pack();
+	m.stop_sealer();
+	m.rethrow_failure();
 	m.flush_segment();
 
 	PointInfo& info = m.manifest.info;
