@@ -31,6 +31,9 @@ def main():
     p.add_argument('--env', action='append', default=[], metavar='NAME=VALUE',
                    help='extra environment for the case (repeatable)')
     p.add_argument('--kver', help="guest kernel release (default: --kmod's vermagic, else newest in /boot)")
+    p.add_argument('--kernel-root', default='/', metavar='DIR',
+                   help='system whose boot/vmlinuz-<kver> and lib/modules the guest boots, '
+                        'e.g. a chroot of another Debian suite (default: the host)')
     p.add_argument('--accel', choices=['auto', 'tcg', 'kvm'], default='auto')
     p.add_argument('--hung-task-secs', type=int, default=30)
     p.add_argument('--keep-disks', action='store_true')

@@ -9,16 +9,14 @@ import lzma
 import os
 import pathlib
 import stat
+import struct
+import subprocess
 
-# Load order of the modules /init needs to reach the host root over 9p.
-INIT_MODULES = [
-    'drivers/virtio/virtio_ring', 'drivers/virtio/virtio',
-    'drivers/virtio/virtio_pci_legacy_dev', 'drivers/virtio/virtio_pci_modern_dev',
-    'drivers/virtio/virtio_pci', 'drivers/block/virtio_blk',
-    'fs/netfs/netfs', 'fs/fscache/fscache',
-    'net/9p/9pnet', 'net/9p/9pnet_virtio', 'fs/9p/9p',
-]
+# What /init needs to reach the host root over 9p; modprobe adds what these
+# depend on (the set differs between kernels: 6.12 builds virtio in).
+INIT_MODULES = ['virtio_pci', 'virtio_blk', '9pnet_virtio', '9p']
 _XZ_MAGIC = b'\xfd7zXZ\x00'
+_ZSTD_MAGIC = b'\x28\xb5\x2f\xfd'
 
 
 def module_kernel_version(ko):
@@ -30,31 +28,44 @@ def module_kernel_version(ko):
     return data[start + len('vermagic='):].split(b' ', 1)[0].decode()
 
 
-def newest_kernel_version():
-    images = sorted(pathlib.Path('/boot').glob('vmlinuz-*-amd64'))
+def newest_kernel_version(root='/'):
+    images = sorted(pathlib.Path(root, 'boot').glob('vmlinuz-*-amd64'))
     if not images:
         raise FileNotFoundError('no /boot/vmlinuz-*-amd64: run deploy/install-deps.sh')
     return max((p.name[len('vmlinuz-'):] for p in images),
                key=lambda v: [int(x) if x.isdigit() else x for x in v.replace('-', '.').split('.')])
 
 
-def kernel_image(kver, cache_dir):
-    """Returns the vmlinux extracted from /boot/vmlinuz-<kver> (cached), or the
-    bzImage itself when it is not xz-compressed."""
-    bzimage = pathlib.Path(f'/boot/vmlinuz-{kver}')
+def kernel_image(kver, cache_dir, root='/'):
+    """Returns the vmlinux extracted from <root>/boot/vmlinuz-<kver> (cached), or
+    the bzImage itself when its payload is neither xz (6.1) nor zstd (6.12+)."""
+    bzimage = pathlib.Path(root, f'boot/vmlinuz-{kver}')
     vmlinux = pathlib.Path(cache_dir) / f'vmlinux-{kver}'
     if vmlinux.exists() and vmlinux.stat().st_mtime >= bzimage.stat().st_mtime:
         return vmlinux
-    data = bzimage.read_bytes()
-    start = data.find(_XZ_MAGIC)
-    if start < 0:
+    payload = _bzimage_payload(bzimage.read_bytes())
+    if payload.startswith(_XZ_MAGIC):
+        # The xz stream may be followed by padding: decompress the first stream only.
+        data = lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(payload)
+    elif payload.startswith(_ZSTD_MAGIC):
+        data = subprocess.run(['zstd', '-dcq'], input=payload, capture_output=True,
+                              check=True).stdout
+    else:
         return bzimage
     vmlinux.parent.mkdir(parents=True, exist_ok=True)
     tmp = vmlinux.with_suffix(f'.tmp{os.getpid()}')
-    # The xz stream is followed by bzImage trailer bytes: decompress the first stream only.
-    tmp.write_bytes(lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(data[start:]))
+    tmp.write_bytes(data)
     os.replace(tmp, vmlinux)
     return vmlinux
+
+
+def _bzimage_payload(data):
+    """The compressed kernel inside a bzImage, located by its x86 boot header
+    (setup_sects, payload_offset, payload_length: Documentation/x86/boot.rst)."""
+    setup_sects = data[0x1f1] or 4
+    offset, length = struct.unpack_from('<II', data, 0x248)
+    start = (setup_sects + 1) * 512 + offset
+    return data[start:start + length]
 
 
 class _Cpio:
@@ -88,17 +99,24 @@ class _Cpio:
         self._entry('TRAILER!!!', 0)
 
 
-def _module_bytes(kver, rel):
-    base = pathlib.Path(f'/lib/modules/{kver}/kernel/{rel}')
-    if base.with_suffix('.ko').exists():
-        return base.with_suffix('.ko').read_bytes()
-    xz = base.with_suffix('.ko.xz')
-    if xz.exists():
-        return lzma.decompress(xz.read_bytes())
-    raise FileNotFoundError(f'{base}.ko: install linux-image-{kver}')
+def init_modules(kver, root='/'):
+    """The .ko files of INIT_MODULES and their dependencies, in load order."""
+    out = subprocess.run(['modprobe', '-d', str(root), '-S', kver, '--show-depends', '-a',
+                          *INIT_MODULES], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise FileNotFoundError(f'{root}/lib/modules/{kver}: {out.stderr.strip()} '
+                                f'(install linux-image-{kver})')
+    paths = [line.split()[1] for line in out.stdout.splitlines() if line.startswith('insmod ')]
+    return [pathlib.Path(p) for p in dict.fromkeys(paths)]
 
 
-def write_initramfs(path, kver, init_script):
+def _module_bytes(path):
+    data = path.read_bytes()
+    return lzma.decompress(data) if path.name.endswith('.xz') else data
+
+
+def write_initramfs(path, kver, init_script, root='/'):
+    modules = init_modules(kver, root)
     with open(path, 'wb') as f:
         cpio = _Cpio(f)
         for d in ('bin', 'dev', 'proc', 'sys', 'newroot', 'mods'):
@@ -106,8 +124,8 @@ def write_initramfs(path, kver, init_script):
         cpio.chardev('dev/console', 5, 1)
         cpio.file('bin/busybox', pathlib.Path('/bin/busybox').read_bytes(), 0o755)
         cpio.file('init', pathlib.Path(init_script).read_bytes(), 0o755)
-        names = [os.path.basename(rel) for rel in INIT_MODULES]
-        for rel, name in zip(INIT_MODULES, names):
-            cpio.file(f'mods/{name}.ko', _module_bytes(kver, rel))
+        names = [p.name.split('.ko')[0] for p in modules]
+        for p, name in zip(modules, names):
+            cpio.file(f'mods/{name}.ko', _module_bytes(p))
         cpio.file('mods/order', '\n'.join(names).encode() + b'\n')
         cpio.close()

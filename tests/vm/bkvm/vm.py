@@ -82,11 +82,12 @@ class Run:
         cache = pathlib.Path(self.a.cache_dir)
         cache.mkdir(parents=True, exist_ok=True)
         # Boot the kernel the module under test was built for.
+        root = self.a.kernel_root
         kver = self.a.kver or (boot_assets.module_kernel_version(self.a.kmod) if self.a.kmod
-                               else boot_assets.newest_kernel_version())
-        self.kernel = boot_assets.kernel_image(kver, cache)
+                               else boot_assets.newest_kernel_version(root))
+        self.kernel = boot_assets.kernel_image(kver, cache, root)
         self.initrd = self.run_dir / 'initramfs.cpio'
-        boot_assets.write_initramfs(self.initrd, kver, GUEST_DIR / 'init.sh')
+        boot_assets.write_initramfs(self.initrd, kver, GUEST_DIR / 'init.sh', root)
         for i, size in enumerate(self.a.disks.split(), 1):
             img = self.run_dir / f'disk{i}.img'
             with open(img, 'wb') as f:
@@ -105,6 +106,13 @@ class Run:
                            'readonly=on,multidevs=remap',
                 '-virtfs', f'local,path={self.work},mount_tag=work,security_model=none',
                 '-qmp', f'unix:{self.run_dir}/qmp.sock,server=on,wait=off']
+        kmods = []
+        if pathlib.Path(self.a.kernel_root).resolve() != pathlib.Path('/'):
+            # The guest kernel's modules replace the host's /lib/modules.
+            modules = pathlib.Path(self.a.kernel_root, 'lib/modules').resolve()
+            cmd += ['-virtfs', f'local,path={modules},mount_tag=kmods,security_model=none,'
+                               'readonly=on']
+            kmods = ['bkvm_kmods=1']
         for i, img in enumerate(self.disks, 1):
             # The device id and the serial are both diskN: the guest finds
             # disks by serial, the host unplugs them by id.
@@ -113,7 +121,7 @@ class Run:
         cmd += ['-append', ' '.join([
             'console=ttyS0', 'quiet', 'panic=-1', 'oops=panic', 'log_buf_len=4M',
             f'sysctl.kernel.hung_task_timeout_secs={self.a.hung_task_secs}',
-            f'bkvm_stage2={GUEST_DIR / "stage2.sh"}'])]
+            f'bkvm_stage2={GUEST_DIR / "stage2.sh"}', *kmods])]
         return cmd
 
     def _stream_output(self):

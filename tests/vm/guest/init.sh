@@ -19,6 +19,7 @@ for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	bkvm_stage2=*) STAGE2=${arg#*=} ;;
 	bkvm_probe=1) echo BKVM_PROBE_OK; poweroff -f ;;
+	bkvm_kmods=1) KMODS=1 ;;
 	esac
 done
 [ -n "$STAGE2" ] || die "no bkvm_stage2= on the kernel command line"
@@ -27,12 +28,15 @@ for m in $(cat /mods/order); do
 	insmod "/mods/$m.ko" || die "insmod $m"
 done
 # virtio devices probe at insmod; give the 9p tags a moment all the same.
-i=0
-until grep -qs hostroot /sys/bus/virtio/drivers/9pnet_virtio/virtio*/mount_tag; do
-	i=$((i + 1))
-	[ $i -le 50 ] || die "no hostroot 9p tag"
-	sleep 0.1
-done
+wait_tag() {
+	i=0
+	until grep -qs "$1" /sys/bus/virtio/drivers/9pnet_virtio/virtio*/mount_tag; do
+		i=$((i + 1))
+		[ $i -le 50 ] || die "no $1 9p tag"
+		sleep 0.1
+	done
+}
+wait_tag hostroot
 
 R=/newroot
 mkdir -p $R
@@ -40,6 +44,12 @@ mkdir -p $R
 # caching makes exec over 9p about twice as fast.
 mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=512000,cache=loose hostroot $R ||
 	die "mount hostroot"
+# A kernel other than the host's (vmrun.py --kernel-root) brings its modules.
+if [ -n "$KMODS" ]; then
+	wait_tag kmods
+	mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=512000,cache=loose kmods \
+		$R/lib/modules || die "mount kmods"
+fi
 for d in tmp run var/tmp var/log var/cache var/lib/lvm; do
 	[ -d $R/$d ] && mount -t tmpfs -o mode=1777 tmpfs $R/$d
 done
