@@ -368,6 +368,7 @@ PointInfo BackupWriter::commit()
 	info.size = m.req.size;
 	info.chunk_size = m.repo->config.chunk_size;
 	info.base = m.req.base;
+	info.token = m.req.token;
 	info.stats = m.stats;
 	info.stats.bytes_read = m.bytes_read;
 	info.stats.seconds =

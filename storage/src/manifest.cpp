@@ -34,6 +34,7 @@ Bytes encode_info(const PointInfo& p)
 	w.u64(p.size);
 	w.u32(p.chunk_size);
 	w.str(p.base);
+	w.str(p.token);
 	const BackupStats& s = p.stats;
 	for (std::uint64_t v : {s.bytes_read, s.bytes_zero, s.bytes_dedup, s.bytes_new, s.bytes_stored,
 				s.chunks_new, s.chunks_dedup, s.chunks_zero})
@@ -52,6 +53,7 @@ PointInfo decode_info(ByteView data)
 	p.size = r.u64();
 	p.chunk_size = r.u32();
 	p.base = r.str();
+	p.token = r.str();
 	BackupStats& s = p.stats;
 	for (std::uint64_t* v : {&s.bytes_read, &s.bytes_zero, &s.bytes_dedup, &s.bytes_new,
 				 &s.bytes_stored, &s.chunks_new, &s.chunks_dedup, &s.chunks_zero})

@@ -258,6 +258,7 @@ TEST(Storage, WritersExcludeEachOtherButReadersRunBesideABackup)
 	BackupRequest req;
 	req.device = "d";
 	req.size = 2 * kChunk;
+	req.token = "5f0c00000000000000000000000000e1:7";
 	BackupWriter writer = repo.begin_backup(req);
 	Repository other = Repository::open(dir / "repo", kPass);
 	EXPECT_EQ(error_code_of([&] { other.begin_backup(req); }), Errc::locked);
@@ -269,7 +270,8 @@ TEST(Storage, WritersExcludeEachOtherButReadersRunBesideABackup)
 	writer.put(0, std::vector<std::uint8_t>(kChunk, 1));
 	writer.put_zero(1);
 	PointInfo second = writer.commit();
-	EXPECT_EQ(other.points().size(), 2u);
+	ASSERT_EQ(other.points().size(), 2u);
+	EXPECT_EQ(other.point(second.id.substr(0, 6)).token, req.token);
 	other.restore(second.id, dir / "out");
 	std::vector<std::uint8_t> expect(kChunk, 1);
 	expect.resize(2 * kChunk);

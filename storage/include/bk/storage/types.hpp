@@ -40,6 +40,7 @@ struct PointInfo {
 	std::uint64_t size = 0;     // device size in bytes
 	std::uint32_t chunk_size = 0;
 	std::string base;           // point this one was built from ("" for a full read)
+	std::string token;          // caller's note, e.g. the CBT change token the data was read at
 	BackupStats stats;
 };
 
