@@ -9,6 +9,7 @@
 
 #include <linux/version.h>
 #include <linux/blkdev.h>
+#include <linux/file.h>
 #include <linux/ftrace.h>
 
 /* ftrace: redirect the traced function (renamed after 6.1). */
@@ -29,7 +30,36 @@ static inline unsigned long bk_ftrace_arg0(struct ftrace_regs *fregs)
 /* The function called when a disk goes away (hot-unplug, driver unbind). */
 #define BK_DISK_GONE_SYMBOL "del_gendisk"
 
-/* A reference on an open block device, whatever the kernel calls it. */
+/*
+ * A read-only reference on a block device: a block_device up to 6.8, an open
+ * file of the device from 6.9 on (bdev_file_open_by_dev).  Kernels between
+ * 6.2 and 6.8 changed this API twice and are not supported.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+struct bk_bdev_handle {
+	struct block_device *bdev;
+	struct file *file;
+};
+
+static inline int bk_bdev_open(dev_t dev, struct bk_bdev_handle *h)
+{
+	struct file *file = bdev_file_open_by_dev(dev, BLK_OPEN_READ, NULL,
+						  NULL);
+
+	if (IS_ERR(file))
+		return PTR_ERR(file);
+	h->file = file;
+	h->bdev = file_bdev(file);
+	return 0;
+}
+
+static inline void bk_bdev_close(struct bk_bdev_handle *h)
+{
+	fput(h->file);
+	h->file = NULL;
+	h->bdev = NULL;
+}
+#elif LINUX_VERSION_CODE < KERNEL_VERSION(6, 2, 0)
 struct bk_bdev_handle {
 	struct block_device *bdev;
 };
@@ -49,11 +79,53 @@ static inline void bk_bdev_close(struct bk_bdev_handle *h)
 	blkdev_put(h->bdev, FMODE_READ);
 	h->bdev = NULL;
 }
+#else
+#error "bksnap supports Linux 6.1 and 6.9 or later"
+#endif
 
-/* A bio-based disk with default queue limits. */
-static inline struct gendisk *bk_alloc_disk(void)
+/* Freezing a block device's filesystem (renamed in 6.8). */
+static inline int bk_bdev_freeze(struct block_device *bdev)
 {
-	return blk_alloc_disk(NUMA_NO_NODE);
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 8, 0)
+	return bdev_freeze(bdev);
+#else
+	return freeze_bdev(bdev);
+#endif
+}
+
+static inline void bk_bdev_thaw(struct block_device *bdev)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 8, 0)
+	bdev_thaw(bdev);
+#else
+	thaw_bdev(bdev);
+#endif
+}
+
+/*
+ * A bio-based disk with the given block sizes, or NULL.  From 6.9 on, limits
+ * are passed at allocation (the blk_queue_*_block_size setters are gone).
+ */
+static inline struct gendisk *bk_alloc_disk(unsigned int logical_block_size,
+					    unsigned int physical_block_size)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+	struct queue_limits lim = {
+		.logical_block_size = logical_block_size,
+		.physical_block_size = physical_block_size,
+	};
+	struct gendisk *disk = blk_alloc_disk(&lim, NUMA_NO_NODE);
+
+	return IS_ERR(disk) ? NULL : disk;
+#else
+	struct gendisk *disk = blk_alloc_disk(NUMA_NO_NODE);
+
+	if (disk) {
+		blk_queue_logical_block_size(disk->queue, logical_block_size);
+		blk_queue_physical_block_size(disk->queue, physical_block_size);
+	}
+	return disk;
+#endif
 }
 
 #endif /* BK_COMPAT_H */

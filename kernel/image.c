@@ -148,7 +148,8 @@ struct bk_image *bk_image_create(struct bk_cow *cow)
 		ret = img->index;
 		goto err_free;
 	}
-	disk = bk_alloc_disk();
+	disk = bk_alloc_disk(bdev_logical_block_size(cow->origin),
+			     bdev_physical_block_size(cow->origin));
 	if (!disk)
 		goto err_ida;
 	disk->major = bk_image_major;
@@ -159,10 +160,6 @@ struct bk_image *bk_image_create(struct bk_cow *cow)
 	disk->private_data = img;
 	snprintf(disk->disk_name, DISK_NAME_LEN, BKSNAP_IMAGE_PREFIX "%d",
 		 img->index);
-	blk_queue_logical_block_size(disk->queue,
-				     bdev_logical_block_size(cow->origin));
-	blk_queue_physical_block_size(disk->queue,
-				      bdev_physical_block_size(cow->origin));
 	set_capacity(disk, cow->table.capacity_sectors);
 	set_disk_ro(disk, true);
 	img->disk = disk;

@@ -89,7 +89,7 @@ void bk_snapshot_fail(struct bk_snapshot *snap, int error)
 static void bk_snapshot_thaw(struct bk_snapshot *snap, unsigned int frozen)
 {
 	while (frozen--)
-		thaw_bdev(snap->members[frozen].tracker->handle.bdev);
+		bk_bdev_thaw(snap->members[frozen].tracker->handle.bdev);
 }
 
 /* The instant of the snapshot, for every member at once. */
@@ -100,7 +100,7 @@ static int bk_snapshot_take(struct bk_snapshot *snap)
 	int ret;
 
 	for (i = 0; i < snap->nr_members; i++) {
-		ret = freeze_bdev(snap->members[i].tracker->handle.bdev);
+		ret = bk_bdev_freeze(snap->members[i].tracker->handle.bdev);
 		if (ret) {
 			bk_snapshot_thaw(snap, i);
 			return ret;

@@ -318,8 +318,8 @@ static void bk_tracker_free(struct bk_tracker *t)
  */
 static void bk_tracker_settle(struct bk_tracker *t)
 {
-	if (!freeze_bdev(t->handle.bdev))
-		thaw_bdev(t->handle.bdev);
+	if (!bk_bdev_freeze(t->handle.bdev))
+		bk_bdev_thaw(t->handle.bdev);
 }
 
 int bk_tracker_attach(dev_t dev)
