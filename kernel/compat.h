@@ -11,6 +11,7 @@
 #include <linux/blkdev.h>
 #include <linux/file.h>
 #include <linux/ftrace.h>
+#include <linux/workqueue.h>
 
 /* ftrace: redirect the traced function (renamed after 6.1). */
 #ifdef ftrace_regs_set_instruction_pointer
@@ -101,6 +102,16 @@ static inline void bk_bdev_thaw(struct block_device *bdev)
 	thaw_bdev(bdev);
 #endif
 }
+
+/*
+ * Workqueues: from 6.17 on, a workqueue names its CPU binding (7.x warns
+ * when it does not); bksnap keeps the per-CPU default of older kernels.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 17, 0)
+#define BK_WQ_PERCPU WQ_PERCPU
+#else
+#define BK_WQ_PERCPU 0
+#endif
 
 /*
  * A bio-based disk with the given block sizes, or NULL.  From 6.9 on, limits

@@ -15,6 +15,7 @@
 #include <linux/mempool.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
+#include "compat.h"
 #include "cow.h"
 #include "diff_storage.h"
 #include "interpose.h"
@@ -283,8 +284,9 @@ void bk_cow_destroy(struct bk_cow *cow)
 
 int bk_cow_init(void)
 {
-	bk_cow_wq = alloc_workqueue("bksnap_cow", WQ_MEM_RECLAIM, 0);
-	bk_copy_wq = alloc_workqueue("bksnap_copy", WQ_MEM_RECLAIM,
+	bk_cow_wq = alloc_workqueue("bksnap_cow", WQ_MEM_RECLAIM | BK_WQ_PERCPU,
+				    0);
+	bk_copy_wq = alloc_workqueue("bksnap_copy", WQ_MEM_RECLAIM | BK_WQ_PERCPU,
 				     BK_COPY_ACTIVE);
 	bk_copy_cache = KMEM_CACHE(bk_copy, 0);
 	bk_copy_pool = bk_copy_cache ?

@@ -421,7 +421,8 @@ unsigned int bk_tracker_list(dev_t *devs, unsigned int max)
 
 int bk_tracker_init(void)
 {
-	bk_tracker_wq = alloc_workqueue("bksnap_tracker", WQ_MEM_RECLAIM, 0);
+	bk_tracker_wq = alloc_workqueue("bksnap_tracker",
+					WQ_MEM_RECLAIM | BK_WQ_PERCPU, 0);
 	if (!bk_tracker_wq)
 		return -ENOMEM;
 	bk_ctx_cache = KMEM_CACHE(bk_write_ctx, 0);

@@ -48,8 +48,11 @@ def kernel_image(kver, cache_dir, root='/'):
         # The xz stream may be followed by padding: decompress the first stream only.
         data = lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(payload)
     elif payload.startswith(_ZSTD_MAGIC):
-        data = subprocess.run(['zstd', '-dcq'], input=payload, capture_output=True,
-                              check=True).stdout
+        # Kbuild appends the uncompressed size (le32) to the frame.
+        zstd = subprocess.run(['zstd', '-dcq'], input=payload[:-4], capture_output=True)
+        if zstd.returncode != 0:
+            raise ValueError(f'{bzimage}: zstd: {zstd.stderr.decode().strip()}')
+        data = zstd.stdout
     else:
         return bzimage
     vmlinux.parent.mkdir(parents=True, exist_ok=True)
