@@ -120,6 +120,10 @@ class Run:
                     '-device', f'virtio-blk-pci,drive=drive{i},id=disk{i},serial=disk{i}']
         cmd += ['-append', ' '.join([
             'console=ttyS0', 'quiet', 'panic=-1', 'oops=panic', 'log_buf_len=4M',
+            # Under TCG on a loaded host a vCPU can starve for 20 s and more:
+            # the default soft-lockup threshold then reports false lockups.
+            # A real lockup never ends and is still reported (after 120 s).
+            'watchdog_thresh=60',
             f'sysctl.kernel.hung_task_timeout_secs={self.a.hung_task_secs}',
             f'bkvm_stage2={GUEST_DIR / "stage2.sh"}', *kmods])]
         return cmd
