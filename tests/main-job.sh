@@ -14,9 +14,10 @@ if [ ! -e /proc/modules ]; then
 else
 	why="loading a snapshot module into the host kernel would put the host's own disks at stake"
 fi
-echo "main-job: $why, so the job runs inside a QEMU VM (Debian's kernel under TCG"
-echo "main-job: or KVM), on scratch disks attached to that VM; the VM sees this host's"
-echo "main-job: build over a read-only 9p share."
+echo "main-job: $why,"
+echo "main-job: so the job runs inside a QEMU VM that boots Debian's kernel (TCG, or KVM"
+echo "main-job: where it works), on scratch disks attached to that VM. The VM runs this"
+echo "main-job: host's build, shared read-only over 9p."
 [ -e "$case" ] || { echo "main-job: $case does not exist yet: nothing to run" >&2; exit 1; }
 
 cmake -S "$src" -B "$build" -G Ninja -DBK_KERNEL_MODULE=ON -DBK_VM_TESTS=ON
