@@ -6,6 +6,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <thread>
+
 namespace bk::agent {
 
 namespace v1 = bkagent::v1;
@@ -35,6 +37,14 @@ AgentService::AgentService(const Config &config, Driver &driver, cbt::Store &sto
 {
 }
 
+void AgentService::stop(std::chrono::milliseconds grace)
+{
+	stopping_ = true;
+	const auto deadline = std::chrono::steady_clock::now() + grace;
+	while (active_ > 0 && std::chrono::steady_clock::now() < deadline)
+		std::this_thread::sleep_for(std::chrono::milliseconds(20));
+}
+
 template <typename Body>
 grpc::Status AgentService::call(grpc::ServerContext *ctx, const char *rpc, const std::string &device, const Body &body)
 {
@@ -42,6 +52,11 @@ grpc::Status AgentService::call(grpc::ServerContext *ctx, const char *rpc, const
 		spdlog::warn("{} from {} refused: {}", rpc, ctx->peer(), *why);
 		return to_status(ctx, ApiError(grpc::StatusCode::UNAUTHENTICATED, v1::NOT_AUTHENTICATED, *why));
 	}
+	struct Active {
+		std::atomic<int> &n;
+		explicit Active(std::atomic<int> &count) : n(count) { ++n; }
+		~Active() { --n; }
+	} active(active_);
 	if (stopping_)
 		return to_status(ctx, ApiError(grpc::StatusCode::UNAVAILABLE, v1::SHUTTING_DOWN, "agent is stopping"));
 	try {

@@ -14,6 +14,7 @@
 #include <bkagent/v1/bkagent.grpc.pb.h>
 
 #include <atomic>
+#include <chrono>
 
 namespace bk::agent {
 
@@ -22,8 +23,9 @@ public:
 	AgentService(const Config &config, Driver &driver, cbt::Store &store, Devices &devices, Snapshots &snapshots,
 		     EventHub &events, const Authenticator &auth);
 
-	// New calls fail with UNAVAILABLE/SHUTTING_DOWN; streams end.
-	void stop() { stopping_ = true; }
+	// New calls fail with UNAVAILABLE/SHUTTING_DOWN; streams end. Returns
+	// once no call runs any more, or after `grace`.
+	void stop(std::chrono::milliseconds grace);
 
 	grpc::Status GetCapabilities(grpc::ServerContext *ctx, const bkagent::v1::GetCapabilitiesRequest *req,
 				     bkagent::v1::Capabilities *resp) override;
@@ -66,6 +68,7 @@ private:
 	EventHub &events_;
 	const Authenticator &auth_;
 	std::atomic<bool> stopping_{false};
+	std::atomic<int> active_{0}; // calls running
 };
 
 // The gRPC status for `e`, its reason also attached to `ctx`'s trailers.

@@ -89,14 +89,21 @@ void watchdog_loop(std::uint64_t usec, const std::atomic<bool> &stop)
 	}
 }
 
+// SIGTERM and SIGINT, blocked in every thread and taken with sigwait().
+const sigset_t &stop_signals()
+{
+	static const sigset_t set = [] {
+		sigset_t s;
+		sigemptyset(&s);
+		sigaddset(&s, SIGTERM);
+		sigaddset(&s, SIGINT);
+		return s;
+	}();
+	return set;
+}
+
 int run(const Config &config, Driver &driver)
 {
-	sigset_t signals;
-	sigemptyset(&signals);
-	sigaddset(&signals, SIGTERM);
-	sigaddset(&signals, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &signals, nullptr); // threads inherit the mask
-
 	make_private_dir(config.state_dir);
 	make_private_dir(config.diff_dir);
 	std::filesystem::create_directories(std::filesystem::path(config.unix_socket).parent_path());
@@ -133,13 +140,13 @@ int run(const Config &config, Driver &driver)
 		throw std::runtime_error("cannot start the gRPC server" +
 					 (config.tcp ? " on " + config.tcp->listen : std::string()));
 	server->GetHealthCheckService()->SetServingStatus("bkagent.v1.Agent", true);
-	UnixListener unix_listener(config.unix_socket, peers);
-	unix_listener.start(*server);
 	if (config.tcp) {
 		// The port actually bound (listen may say :0), for scripts and tests.
 		std::ofstream(config.state_dir + "/tcp-port") << tcp_port << '\n';
 		spdlog::info("listening on {} (port {}, mTLS + bearer token)", config.tcp->listen, tcp_port);
 	}
+	UnixListener unix_listener(config.unix_socket, peers);
+	unix_listener.start(*server);
 	spdlog::info("bkagentd {} ready on {}{}", BK_AGENT_VERSION, config.unix_socket,
 		     config.reflection ? " (reflection on)" : "");
 
@@ -152,13 +159,14 @@ int run(const Config &config, Driver &driver)
 	sd_notifyf(0, "READY=1\nSTATUS=serving on %s%s", config.unix_socket.c_str(), config.tcp ? " and TCP" : "");
 
 	int sig = 0;
-	sigwait(&signals, &sig);
+	sigwait(&stop_signals(), &sig);
 	spdlog::info("signal {}: stopping", sig);
 	sd_notify(0, "STOPPING=1\nSTATUS=stopping: releasing snapshots");
-	service.stop();
 	server->GetHealthCheckService()->SetServingStatus("bkagent.v1.Agent", false);
 	unix_listener.stop();
-	server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+	// Running calls get a grace period; streams see the stop and end.
+	service.stop(std::chrono::seconds(5));
+	server->Shutdown(std::chrono::system_clock::now());
 	stop = true;
 	events_thread.join();
 	if (watchdog.joinable())
@@ -173,6 +181,8 @@ int run(const Config &config, Driver &driver)
 
 int daemon_main(int argc, char **argv, std::unique_ptr<Driver> driver)
 {
+	// First thing: every thread started later inherits the blocked mask.
+	pthread_sigmask(SIG_BLOCK, &stop_signals(), nullptr);
 	CLI::App app{"bkagentd: the bkagent daemon (gRPC API bkagent.v1 for backup servers and the bkagent CLI)"};
 	std::string config_path = "/etc/bkagent/bkagentd.conf";
 	bool check_only = false;

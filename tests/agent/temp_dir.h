@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <string>
 
+#include <cstdlib>
+
 #include <stdlib.h>
 
 namespace bk::test {
@@ -18,8 +20,11 @@ public:
 			throw std::runtime_error("mkdtemp failed");
 		path_ = tmpl;
 	}
+	// BK_TEST_KEEP=1 keeps it for a post-mortem (daemon logs, state).
 	~TempDir()
 	{
+		if (std::getenv("BK_TEST_KEEP"))
+			return;
 		std::error_code ec;
 		std::filesystem::remove_all(path_, ec);
 	}

@@ -1,0 +1,353 @@
+// Leases, cancelled streams, concurrent clients, credentials, health, CLI.
+#include "api_helpers.h"
+
+#include <gtest/gtest.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <cstdio>
+#include <thread>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace bk::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(AgentLeases, ExpireReleaseAndRenew)
+{
+	Daemon daemon;
+	daemon.start();
+	auto agent = daemon.unix_client();
+	Disk d = make_disk(daemon.kernel(), "l", 1 << 20, 12);
+	Disk k = make_disk(daemon.kernel(), "k", 1 << 20, 12);
+	track(*agent, d.path);
+	track(*agent, k.path);
+
+	auto wc = ctx(20);
+	auto events = agent->WatchEvents(wc.get(), {});
+	events->WaitForInitialMetadata();
+
+	const v1::Snapshot expiring = snapshot(*agent, {d.path}, 1);
+	const v1::Snapshot renewed = snapshot(*agent, {k.path}, 2);
+	for (int i = 0; i < 4; ++i) {
+		std::this_thread::sleep_for(700ms);
+		v1::RenewLeaseRequest req;
+		req.set_snapshot_id(renewed.id());
+		req.mutable_lease()->set_seconds(2);
+		v1::Lease lease;
+		auto c = ctx();
+		ASSERT_TRUE(agent->RenewLease(c.get(), req, &lease).ok()) << "renewal " << i;
+	}
+	v1::Event e;
+	ASSERT_TRUE(events->Read(&e));
+	EXPECT_EQ(e.type(), v1::EVENT_LEASE_EXPIRED);
+	EXPECT_EQ(e.snapshot_id(), expiring.id());
+
+	v1::ListSnapshotsResponse list;
+	auto c = ctx();
+	ASSERT_TRUE(agent->ListSnapshots(c.get(), {}, &list).ok());
+	ASSERT_EQ(list.snapshots_size(), 1);
+	EXPECT_EQ(list.snapshots(0).id(), renewed.id());
+
+	v1::ReadExtentsRequest read;
+	read.set_snapshot_id(expiring.id());
+	read.set_device(d.path);
+	*read.add_ranges() = range(0, 4096);
+	auto rc = ctx();
+	auto reader = agent->ReadExtents(rc.get(), read);
+	v1::DataChunk chunk;
+	EXPECT_FALSE(reader->Read(&chunk));
+	const auto s = reader->Finish();
+	EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+	EXPECT_EQ(reason_of(*rc, s), "LEASE_EXPIRED");
+	// The expired snapshot freed its device for the next one.
+	release(*agent, snapshot(*agent, {d.path}).id());
+	wc->TryCancel();
+}
+
+TEST(AgentStreams, CancelledReadsFreeTheirSlots)
+{
+	Daemon daemon({.max_parallel_reads = 2});
+	daemon.start();
+	auto agent = daemon.unix_client();
+	std::mt19937_64 rng(9);
+	Disk d = make_disk(daemon.kernel(), "c", 32 << 20, 12);
+	scribble(daemon.kernel(), d, rng, 50);
+	track(*agent, d.path);
+	const v1::Snapshot snap = snapshot(*agent, {d.path});
+
+	for (int i = 0; i < 5; ++i) {
+		v1::ReadExtentsRequest req;
+		req.set_snapshot_id(snap.id());
+		req.set_device(d.path);
+		req.set_chunk_bytes(64 << 10);
+		*req.add_ranges() = range(0, 32 << 20);
+		auto c = ctx();
+		auto reader = agent->ReadExtents(c.get(), req);
+		v1::DataChunk chunk;
+		ASSERT_TRUE(reader->Read(&chunk));
+		ASSERT_TRUE(reader->Read(&chunk));
+		c->TryCancel();
+		while (reader->Read(&chunk)) {
+		}
+		EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+	}
+	// Both slots are free again: two parallel full reads complete.
+	std::string copy(32 << 20, '\0');
+	ASSERT_TRUE(read_into(*agent, snap.id(), d.path, {range(0, 32 << 20)}, copy, 2).ok());
+	EXPECT_TRUE(copy == d.content);
+	// A cancelled changed-extents stream too.
+	v1::GetChangedExtentsRequest req;
+	req.set_snapshot_id(snap.id());
+	req.set_device(d.path);
+	auto c = ctx();
+	auto pages = agent->GetChangedExtents(c.get(), req);
+	c->TryCancel();
+	v1::ChangedExtentsPage page;
+	while (pages->Read(&page)) {
+	}
+	EXPECT_EQ(pages->Finish().error_code(), grpc::StatusCode::CANCELLED);
+	release(*agent, snap.id());
+}
+
+TEST(AgentClients, ConcurrentSnapshotsAndReads)
+{
+	Daemon daemon({.tcp = true});
+	daemon.start();
+	constexpr int clients = 4;
+	std::vector<Disk> disks;
+	for (int i = 0; i < clients; ++i) {
+		disks.push_back(make_disk(daemon.kernel(), "p" + std::to_string(i), 4 << 20, 12));
+		std::mt19937_64 rng(static_cast<unsigned>(i));
+		scribble(daemon.kernel(), disks.back(), rng, 20);
+	}
+	std::vector<std::thread> threads;
+	std::array<bool, clients> ok{};
+	for (int i = 0; i < clients; ++i)
+		threads.emplace_back([&, i] {
+			// Half over TLS, half over the Unix socket.
+			auto agent = i % 2 ? daemon.client(daemon.tls_target()) : daemon.unix_client();
+			track(*agent, disks[i].path);
+			for (int round = 0; round < 3; ++round) {
+				const v1::Snapshot s = snapshot(*agent, {disks[i].path});
+				std::string copy(4 << 20, '\0');
+				const bool read = read_into(*agent, s.id(), disks[i].path, {range(0, 4 << 20)}, copy).ok();
+				release(*agent, s.id());
+				if (!read || copy != disks[i].content)
+					return;
+			}
+			ok[i] = true;
+		});
+	for (auto &t : threads)
+		t.join();
+	for (int i = 0; i < clients; ++i)
+		EXPECT_TRUE(ok[i]) << "client " << i;
+}
+
+grpc::StatusCode capabilities_code(v1::Agent::Stub &agent, std::string *reason = nullptr)
+{
+	v1::Capabilities caps;
+	auto c = ctx(5);
+	const auto s = agent.GetCapabilities(c.get(), {}, &caps);
+	if (reason)
+		*reason = reason_of(*c, s);
+	return s.error_code();
+}
+
+TEST(AgentAuth, MutualTlsAndBearerToken)
+{
+	Daemon daemon({.tcp = true});
+	daemon.start();
+	auto good = daemon.tls_target();
+	EXPECT_EQ(capabilities_code(*daemon.client(good)), grpc::StatusCode::OK);
+
+	auto no_cert = good;
+	no_cert.cert_file.clear();
+	no_cert.key_file.clear();
+	EXPECT_EQ(capabilities_code(*daemon.client(no_cert)), grpc::StatusCode::UNAVAILABLE) << "no client certificate";
+
+	auto rogue = good;
+	rogue.cert_file = daemon.certs().rogue_cert;
+	rogue.key_file = daemon.certs().rogue_key;
+	EXPECT_EQ(capabilities_code(*daemon.client(rogue)), grpc::StatusCode::UNAVAILABLE) << "foreign CA";
+
+	std::string reason;
+	auto no_token = good;
+	no_token.token.clear();
+	EXPECT_EQ(capabilities_code(*daemon.client(no_token), &reason), grpc::StatusCode::UNAUTHENTICATED);
+	EXPECT_EQ(reason, "NOT_AUTHENTICATED");
+	auto bad_token = good;
+	bad_token.token = "s3cret-token-0123456788";
+	EXPECT_EQ(capabilities_code(*daemon.client(bad_token)), grpc::StatusCode::UNAUTHENTICATED);
+	auto plain = good;
+	plain.ca_file = daemon.certs().rogue_cert; // server not trusted by the client
+	EXPECT_EQ(capabilities_code(*daemon.client(plain)), grpc::StatusCode::UNAVAILABLE);
+}
+
+// Runs the bkagent CLI, optionally as another user; returns exit code and stdout.
+std::pair<int, std::string> cli(const std::vector<std::string> &args, uid_t uid = 0)
+{
+	std::vector<std::string> argv_s{BK_CLI};
+	argv_s.insert(argv_s.end(), args.begin(), args.end());
+	std::vector<char *> argv;
+	for (auto &a : argv_s)
+		argv.push_back(a.data());
+	argv.push_back(nullptr);
+	int out[2];
+	if (::pipe(out) != 0)
+		return {-1, ""};
+	const pid_t pid = ::fork();
+	if (pid == 0) {
+		::dup2(out[1], 1);
+		::close(out[0]);
+		if (uid && (::setgid(uid) != 0 || ::setuid(uid) != 0))
+			::_exit(99);
+		::execv(BK_CLI, argv.data());
+		::_exit(127);
+	}
+	::close(out[1]);
+	std::string text;
+	char buf[4096];
+	for (ssize_t n; (n = ::read(out[0], buf, sizeof buf)) > 0;)
+		text.append(buf, static_cast<std::size_t>(n));
+	::close(out[0]);
+	int status = 0;
+	::waitpid(pid, &status, 0);
+	return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text};
+}
+
+TEST(AgentAuth, UnixSocketIsRootOnly)
+{
+	Daemon daemon;
+	daemon.start();
+	// Let others reach the socket (as in /run/bkagent): the uid check decides.
+	std::filesystem::permissions(daemon.dir().path(), std::filesystem::perms::others_exec,
+				     std::filesystem::perm_options::add);
+	const auto [code, out] = cli({"--socket", daemon.socket(), "--json", "status"}, 65534);
+	EXPECT_EQ(code, 6) << out;
+	const auto j = nlohmann::json::parse(out);
+	EXPECT_EQ(j["error"]["code"], "UNAUTHENTICATED");
+	EXPECT_EQ(j["error"]["reason"], "NOT_AUTHENTICATED");
+	EXPECT_EQ(cli({"--socket", daemon.socket(), "status"}).first, 0);
+}
+
+TEST(AgentCli, AdminWorkflowHumanAndJson)
+{
+	Daemon daemon;
+	daemon.start();
+	Disk d = make_disk(daemon.kernel(), "cli", 2 << 20, 12);
+	const std::vector<std::string> base{"--socket", daemon.socket()};
+	auto run = [&](std::vector<std::string> args) {
+		args.insert(args.begin(), base.begin(), base.end());
+		return cli(args);
+	};
+	EXPECT_EQ(run({"track", "add", d.path}).first, 0);
+	auto [code, out] = run({"--json", "snapshot", d.path, "--lease", "5m", "--label", "t"});
+	ASSERT_EQ(code, 0) << out;
+	const auto snap = nlohmann::json::parse(out);
+	const std::string id = snap["id"];
+	const std::string token = snap["devices"][0]["token"];
+	EXPECT_EQ(snap["devices"][0]["device"], d.path);
+	EXPECT_EQ(snap["lease_seconds"], 300);
+
+	auto [hcode, human] = run({"snapshots"});
+	EXPECT_EQ(hcode, 0);
+	EXPECT_NE(human.find(id), std::string::npos);
+	EXPECT_NE(human.find("token " + token), std::string::npos);
+	EXPECT_EQ(run({"release", id}).first, 0);
+	EXPECT_EQ(run({"release", id}).first, 4) << "releasing twice: not found";
+
+	std::mt19937_64 rng(5);
+	scribble(daemon.kernel(), d, rng, 3);
+	auto [ccode, changes] = run({"--json", "cbt", "changes", d.path, "--since", token});
+	ASSERT_EQ(ccode, 0) << changes;
+	const auto ch = nlohmann::json::parse(changes);
+	EXPECT_GT(ch["changed_bytes"].get<std::uint64_t>(), 0u);
+	EXPECT_LT(ch["changed_bytes"].get<std::uint64_t>(), 2u << 20);
+
+	auto [ucode, unknown] = run({"--json", "cbt", "changes", d.path, "--since", std::string(32, 'a') + ":1"});
+	EXPECT_EQ(ucode, 5) << unknown;
+	EXPECT_EQ(nlohmann::json::parse(unknown)["error"]["reason"], "UNKNOWN_TOKEN");
+	EXPECT_EQ(run({"cbt", "changes", d.path, "--since", "nonsense"}).first, 2);
+	EXPECT_EQ(run({"snapshot"}).first, 2) << "missing device: usage error";
+	EXPECT_EQ(run({"track", "add", daemon.dir() / "missing"}).first, 4);
+	auto [scode, status] = run({"--json", "track", "status"});
+	EXPECT_EQ(scode, 0);
+	EXPECT_EQ(nlohmann::json::parse(status)[0]["state"], "TRACKING");
+	EXPECT_EQ(run({"track", "remove", d.path}).first, 0);
+	EXPECT_EQ(cli({"--socket", daemon.dir() / "nowhere.sock", "status"}).first, 3);
+}
+
+// grpc.health.v1 and reflection, spoken with a generic stub (the protos of
+// those services are not installed): Check{"bkagent.v1.Agent"} -> SERVING.
+TEST(AgentServices, HealthAndReflection)
+{
+	Daemon daemon({.reflection = true});
+	daemon.start();
+	client::Target target;
+	target.address = "unix:" + daemon.socket();
+	auto channel = client::connect(target);
+	grpc::GenericStub generic(channel);
+	const std::string service = "bkagent.v1.Agent";
+	const std::string request = std::string("\x0a") + static_cast<char>(service.size()) + service;
+	grpc::Slice slice(request);
+	grpc::ByteBuffer req(&slice, 1), resp;
+	auto c = ctx();
+	grpc::CompletionQueue cq;
+	std::mutex m;
+	std::condition_variable cv;
+	bool done = false;
+	grpc::Status status;
+	generic.UnaryCall(c.get(), "/grpc.health.v1.Health/Check", {}, &req, &resp,
+					 [&](grpc::Status s) {
+						 std::lock_guard l(m);
+						 status = s;
+						 done = true;
+						 cv.notify_one();
+					 });
+	std::unique_lock l(m);
+	cv.wait(l, [&] { return done; });
+	ASSERT_TRUE(status.ok()) << status.error_message();
+	std::vector<grpc::Slice> slices;
+	ASSERT_TRUE(resp.Dump(&slices).ok());
+	std::string bytes;
+	for (const auto &s : slices)
+		bytes.append(reinterpret_cast<const char *>(s.begin()), s.size());
+	EXPECT_EQ(bytes, std::string("\x08\x01", 2)) << "status SERVING";
+	l.unlock();
+
+	// ServerReflectionInfo with list_services lists our service.
+	grpc::ClientContext rc;
+	auto stream = generic.PrepareCall(&rc, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+	stream->StartCall(reinterpret_cast<void *>(1));
+	void *tag;
+	bool ok;
+	ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+	const std::string list_req("\x3a\x00", 2);
+	grpc::Slice ls(list_req);
+	grpc::ByteBuffer lb(&ls, 1);
+	stream->Write(lb, reinterpret_cast<void *>(2));
+	ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+	grpc::ByteBuffer answer;
+	stream->Read(&answer, reinterpret_cast<void *>(3));
+	ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+	std::vector<grpc::Slice> as;
+	ASSERT_TRUE(answer.Dump(&as).ok());
+	std::string abytes;
+	for (const auto &s : as)
+		abytes.append(reinterpret_cast<const char *>(s.begin()), s.size());
+	EXPECT_NE(abytes.find(service), std::string::npos);
+	rc.TryCancel();
+	stream->Finish(&status, reinterpret_cast<void *>(4));
+	cq.Next(&tag, &ok);
+	cq.Shutdown();
+	while (cq.Next(&tag, &ok)) {
+	}
+}
+
+} // namespace
+} // namespace bk::test
