@@ -2,6 +2,7 @@
 # Smoke test: with bksnap loaded, ext4 and xfs on two scratch disks keep what
 # was written across unmount/remount, pass fsck, and the module unloads cleanly.
 . "$(dirname "$0")/../lib/guest.sh"
+. "$(dirname "$0")/../lib/bksnap.sh"
 
 bk_load_module
 [ -d /sys/module/bksnap ] || bk_fail "bksnap is not in /sys/module"
@@ -28,10 +29,7 @@ for n in 1 2; do
 	mount "$dev" $mnt
 	(cd $mnt && sha256sum --quiet -c /tmp/sums$n) || bk_fail "$fs: data changed across remount"
 	umount $mnt
-	case $fs in
-	ext4) e2fsck -fn "$dev" >/tmp/fsck$n 2>&1 ;;
-	xfs) xfs_repair -n "$dev" >/tmp/fsck$n 2>&1 ;;
-	esac || { cat /tmp/fsck$n; bk_fail "$fs on $dev: fsck found errors"; }
+	bk_fsck "$dev" "$fs"
 	bk_log "$fs on $dev: $(wc -l </tmp/sums$n) files verified after remount, fsck clean"
 done
 
