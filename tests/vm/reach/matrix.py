@@ -1,0 +1,253 @@
+#!/usr/bin/python3
+"""Builds bksnap.ko for other Debian kernels and runs the VM suites on them.
+
+For each target kernel: a debootstrap chroot of its suite (cached) builds the
+module with the suite's own gcc and linux-headers, then every selected VM test
+of BUILD_DIR (the same `ctest -L vm` commands, unchanged cases) boots that
+kernel with `vmrun.py --kernel-root <chroot>`. The guest runs the host's
+userland over 9p; the chroot's /lib/modules replaces the host's in the guest.
+Writes a Markdown result table. Needs root (debootstrap, chroot).
+"""
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+sys.dont_write_bytecode = True
+import chroots  # noqa: E402
+
+SRC = pathlib.Path(__file__).resolve().parents[3]
+
+
+@dataclass
+class Target:
+    name: str
+    suite: str
+    flavour: str  # the suffix of Debian's linux-image-* / linux-headers-* metapackages
+    note: str = ''
+
+
+TARGETS = [
+    Target('6.1', 'bookworm', 'amd64'),
+    Target('6.1-cloud', 'bookworm', 'cloud-amd64', 'cloud flavour: reduced driver set'),
+    Target('6.1-rt', 'bookworm', 'rt-amd64', 'PREEMPT_RT: spinlocks sleep'),
+    Target('6.12', 'trixie', 'amd64'),
+    Target('7.2', 'sid', 'amd64'),
+]
+
+
+@dataclass
+class Result:
+    target: Target
+    chroot: str = ''
+    kver: str = ''
+    image: str = ''
+    gcc: str = ''
+    build: str = 'not run'
+    build_secs: float = 0.0
+    tests: dict = field(default_factory=dict)  # name -> (verdict, seconds)
+
+
+def _packages(suite):
+    return [f'linux-{kind}-{t.flavour}' for t in TARGETS if t.suite == suite
+            for kind in ('image', 'headers')]
+
+
+def _kernel_release(root, flavour):
+    """The release the linux-headers-<flavour> metapackage points at."""
+    deps = subprocess.run(['chroot', str(root), 'dpkg-query', '-W', '-f=${Depends}',
+                           f'linux-headers-{flavour}'], capture_output=True, text=True,
+                          check=True).stdout
+    m = re.search(r'linux-headers-(\S+)', deps)
+    if not m:
+        raise RuntimeError(f'linux-headers-{flavour}: no versioned dependency in {deps!r}')
+    return m.group(1)
+
+
+def _vm_tests(build_dir, pattern):
+    """The `ctest -L vm` tests of build_dir whose name matches pattern: name,
+    command and timeout. The harness's own self-tests and build steps are left out."""
+    out = subprocess.run(['ctest', '--test-dir', str(build_dir), '-L', '^vm$',
+                          '--show-only=json-v1'], capture_output=True, text=True, check=True)
+    tests = []
+    for t in json.loads(out.stdout)['tests']:
+        name = t['name']
+        if re.match(r'vm_(build|selftest)_', name) or not re.search(pattern, name):
+            continue
+        props = {p['name']: p['value'] for p in t.get('properties', [])}
+        tests.append((name, t['command'], int(props.get('TIMEOUT', 600))))
+    return tests
+
+
+def _retarget(cmd, kmod, run_dir, cache_dir, root):
+    """The VM test's command with the module, run and cache dirs of this target."""
+    cmd = list(cmd)
+    for opt, value in (('--kmod', kmod), ('--run-dir', run_dir), ('--cache-dir', cache_dir)):
+        if opt not in cmd:
+            raise RuntimeError(f'{opt} missing from {cmd}')
+        cmd[cmd.index(opt) + 1] = str(value)
+    return cmd + ['--kernel-root', str(root)]
+
+
+class Matrix:
+    def __init__(self, args):
+        self.a = args
+        self.build = pathlib.Path(args.build_dir).resolve()
+        self.cache = pathlib.Path(args.cache or os.environ.get('BK_REACH_CACHE')
+                                  or self.build / 'reach-cache').resolve()
+        self.out = self.build / 'reach'
+        self.out.mkdir(parents=True, exist_ok=True)
+
+    def log(self, msg):
+        print(f'reach: {msg}', flush=True)
+
+    def chroot(self, suite, res):
+        t0 = time.monotonic()
+        with open(self.out / f'chroot-{suite}.log', 'a') as log:
+            fresh = not (self.cache / suite / chroots.STAMP).exists()
+            root = chroots.ensure(self.cache, suite, _packages(suite), log, self.a.refresh)
+        res.chroot = f"{'made' if fresh else 'cached'} {time.monotonic() - t0:.0f} s"
+        self.log(f'{suite} chroot: {res.chroot}')
+        return root
+
+    def build_module(self, root, res):
+        """Builds kernel/ in the chroot; returns the .ko copied where the guest sees it."""
+        name = res.target.name
+        tree = root / 'build' / f'bksnap-{name}'
+        shutil.rmtree(tree, ignore_errors=True)
+        shutil.copytree(SRC / 'kernel', tree, ignore=shutil.ignore_patterns('CMakeLists.txt'))
+        t0 = time.monotonic()
+        with chroots.proc_mounted(root):
+            make = subprocess.run(
+                ['chroot', str(root), 'make', '-C', f'/usr/src/linux-headers-{res.kver}',
+                 f'M=/build/{tree.name}', 'modules'],
+                capture_output=True, text=True)
+        res.build_secs = time.monotonic() - t0
+        (self.out / f'build-{name}.log').write_text(make.stdout + make.stderr)
+        warnings = len(re.findall(r'\bwarning:', make.stdout + make.stderr))
+        if make.returncode != 0:
+            res.build = 'FAIL'
+            self.log(f'{name}: build failed, see {self.out}/build-{name}.log')
+            sys.stdout.write(make.stderr[-4000:])
+            return None
+        res.build = 'ok' if not warnings else f'ok, {warnings} warnings'
+        ko = self.out / name / 'bksnap.ko'
+        ko.parent.mkdir(exist_ok=True)
+        shutil.copy(tree / 'bksnap.ko', ko)
+        self.log(f'{name}: built {res.kver} in {res.build_secs:.0f} s ({res.build})')
+        return ko
+
+    def run_tests(self, root, ko, tests, res):
+        for name, cmd, timeout in tests:
+            cmd = _retarget(cmd, ko, self.out / 'runs' / res.target.name / name,
+                            self.out / 'vmcache', root)
+            t0 = time.monotonic()
+            try:
+                proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      text=True, timeout=timeout)
+                last = (proc.stdout.strip().splitlines() or [''])[-1]
+                m = re.search(r'bkvm: (PASS|FAIL \((\S+)\))', last)
+                verdict = 'pass' if proc.returncode == 0 else (m.group(2) if m and m.group(2)
+                                                               else f'exit {proc.returncode}')
+            except subprocess.TimeoutExpired:
+                proc, verdict = None, 'timeout'
+            secs = time.monotonic() - t0
+            res.tests[name] = (verdict, secs)
+            self.log(f'{res.target.name} {name}: {verdict} ({secs:.0f} s)')
+            if verdict != 'pass' and proc is not None:
+                sys.stdout.write('\n'.join(proc.stdout.splitlines()[-40:]) + '\n')
+
+    def run(self):
+        wanted = self.a.targets.split(',') if self.a.targets else [t.name for t in TARGETS]
+        unknown = set(wanted) - {t.name for t in TARGETS}
+        if unknown:
+            raise SystemExit(f'unknown targets {sorted(unknown)}; known: '
+                             f'{", ".join(t.name for t in TARGETS)}')
+        tests = _vm_tests(self.build, self.a.tests)
+        if not tests:
+            raise SystemExit(f'no VM tests match {self.a.tests!r} in {self.build}')
+        results = []
+        for target in (t for t in TARGETS if t.name in wanted):
+            res = Result(target)
+            results.append(res)
+            try:
+                root = self.chroot(target.suite, res)
+                res.kver = _kernel_release(root, target.flavour)
+                res.image = chroots.package_version(root, f'linux-headers-{res.kver}')
+                res.gcc = subprocess.run(['chroot', str(root), 'gcc', '-dumpfullversion'],
+                                         capture_output=True, text=True).stdout.strip()
+                ko = self.build_module(root, res)
+                if ko:
+                    self.run_tests(root, ko, tests, res)
+            except (subprocess.CalledProcessError, RuntimeError, OSError) as e:
+                res.build = f'FAIL ({e})'
+                self.log(f'{target.name}: {e}')
+        write_table(self.a.doc, results, [t[0] for t in tests])
+        self.log(f'wrote {self.a.doc}')
+        ok = all(r.build.startswith('ok') and len(r.tests) == len(tests)
+                 and all(v == 'pass' for v, _ in r.tests.values()) for r in results)
+        return 0 if ok else 1
+
+
+def write_table(path, results, test_names):
+    host_kernel = subprocess.run(['uname', '-r'], capture_output=True, text=True).stdout.strip()
+    qemu = subprocess.run(['qemu-system-x86_64', '--version'], capture_output=True,
+                          text=True).stdout.splitlines()[0]
+    commit = subprocess.run(['git', '-C', str(SRC), 'rev-parse', '--short', 'HEAD'],
+                            capture_output=True, text=True).stdout.strip()
+    short = [n.removeprefix('vm_') for n in test_names]
+    lines = [
+        '# Support matrix',
+        '',
+        'Written by `tests/vm/reach/run-matrix.sh` (see tests/vm/reach/README.md).',
+        'Each kernel boots under QEMU/TCG with the host\'s userland over 9p; the module',
+        "is built in a chroot of the kernel's suite with that suite's gcc and headers.",
+        'Times are wall seconds on the machine below.',
+        '',
+        f'Measured {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, '
+        f'commit {commit} (plus uncommitted changes, if any), host {os.uname().nodename} '
+        f'({os.cpu_count()} CPUs, kernel {host_kernel}), {qemu}.',
+        '',
+        '| kernel | suite | release (package) | gcc | chroot | build | '
+        + ' | '.join(short) + ' |',
+        '|' + '---|' * (6 + len(short)),
+    ]
+    for r in results:
+        cells = []
+        for n in test_names:
+            verdict, secs = r.tests.get(n, ('not run', 0))
+            cells.append(f'{verdict} {secs:.0f} s' if verdict != 'not run' else verdict)
+        lines.append(f'| {r.target.name} | {r.target.suite} | {r.kver} ({r.image}) | {r.gcc} '
+                     f'| {r.chroot} | {r.build} {r.build_secs:.0f} s | ' + ' | '.join(cells)
+                     + ' |')
+    notes = [f'- {r.target.name}: {r.target.note}' for r in results if r.target.note]
+    lines += [''] + notes if notes else []
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('\n'.join(lines) + '\n')
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('build_dir', help='a build configured with -DBK_VM_TESTS=ON and built')
+    p.add_argument('--targets', default='',
+                   help=f'comma-separated, default all: {",".join(t.name for t in TARGETS)}')
+    p.add_argument('--tests', default='.', help='regex on the VM test names (default: all)')
+    p.add_argument('--cache', help='chroot cache (default $BK_REACH_CACHE or <build>/reach-cache)')
+    p.add_argument('--refresh', action='store_true',
+                   help="upgrade cached chroots to their suite's current packages")
+    p.add_argument('--doc', default=str(SRC / 'docs' / 'support-matrix.md'),
+                   help='result table to write')
+    return Matrix(p.parse_args()).run()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
