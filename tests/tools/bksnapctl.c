@@ -25,8 +25,10 @@ static const char *usage =
 	"  cbt-read DEV FILE             write the CBT map (1 byte/block) to FILE\n"
 	"  mark DEV SECTOR COUNT         mark sectors changed\n"
 	"  events [N]                    print N queued events (default: all)\n"
-	"  snapshot DIFF DEV...          take a snapshot of DEVs at one instant;\n"
-	"                                DIFF: fully written file or block device\n"
+	"  snapshot [-l SECTORS] DIFF DEV...\n"
+	"                                take a snapshot of DEVs at one instant;\n"
+	"                                DIFF: fully written file or block device;\n"
+	"                                -l: low-space event below SECTORS free\n"
 	"  snapshots                     ids of all snapshots\n"
 	"  snapshot-info ID              state, storage use and members\n"
 	"  add-storage ID DIFF           give a snapshot more difference storage\n"
@@ -200,12 +202,12 @@ static void print_members(const struct bksnap_snapshot_member *m, __u32 n)
 	}
 }
 
-static int cmd_snapshot(const char *diff, int n, char **devs)
+static int cmd_snapshot(__u64 low_water, const char *diff, int n, char **devs)
 {
 	struct bksnap_snapshot_member m[16] = { 0 };
 	struct bksnap_snapshot_create c = {
 		.version = BKSNAP_UAPI_VERSION, .member_count = n,
-		.members = (uintptr_t)m,
+		.members = (uintptr_t)m, .low_water_sectors = low_water,
 	};
 
 	if (n > (int)(sizeof(m) / sizeof(m[0])))
@@ -307,8 +309,11 @@ int main(int argc, char **argv)
 		return cmd_cbt_read(argv[2], argv[3]);
 	if (!strcmp(cmd, "mark") && argc == 5)
 		return cmd_mark(argv[2], argv[3], argv[4]);
+	if (!strcmp(cmd, "snapshot") && argc >= 6 && !strcmp(argv[2], "-l"))
+		return cmd_snapshot(strtoull(argv[3], NULL, 0), argv[4], argc - 5,
+				    argv + 5);
 	if (!strcmp(cmd, "snapshot") && argc >= 4)
-		return cmd_snapshot(argv[2], argc - 3, argv + 3);
+		return cmd_snapshot(0, argv[2], argc - 3, argv + 3);
 	if (!strcmp(cmd, "snapshots") && argc == 2)
 		return cmd_snapshots();
 	if (!strcmp(cmd, "snapshot-info") && argc == 3)
