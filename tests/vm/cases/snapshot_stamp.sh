@@ -21,8 +21,9 @@ mkdir -p $mnt $img_mnt
 prepare() {
 	case $1 in
 	raw) echo "$dev" ;;
+	ext4) mkfs.ext4 -q -F "$dev" >/dev/null ;;&
+	xfs) mkfs.xfs -q -f "$dev" >/dev/null ;;&
 	ext4 | xfs)
-		mkfs -t "$1" -q "$dev" >/dev/null 2>&1
 		mount "$dev" $mnt
 		echo $mnt/stamps ;;
 	esac
