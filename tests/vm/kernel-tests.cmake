@@ -8,3 +8,4 @@ bk_vm_test(NAME snapshot_stamp SCRIPT cases/snapshot_stamp.sh DISKS "512M 512M 5
 bk_vm_test(NAME snapshot_image SCRIPT cases/snapshot_image.sh DISKS "512M 512M 256M 512M" TIMEOUT 300)
 bk_vm_test(NAME snapshot_storage SCRIPT cases/snapshot_storage.sh DISKS "256M 256M" TIMEOUT 300)
 bk_vm_test(NAME snapshot_group SCRIPT cases/snapshot_group.sh DISKS "64M 64M 64M 64M" TIMEOUT 200)
+bk_vm_test(NAME snapshot_destroy SCRIPT cases/snapshot_destroy.sh DISKS "256M 256M" TIMEOUT 400)
