@@ -3,6 +3,7 @@
 # a bksnap tracker attached, alternating in one boot so drift cancels out.
 . "$BK_SRC_DIR/tests/vm/lib/guest.sh"
 . "$BK_SRC_DIR/tests/vm/lib/bksnap.sh"
+. "$BK_SRC_DIR/bench/lib/guest.sh"
 
 RT=${BENCH_RUNTIME:-20}
 ROUNDS=${BENCH_ROUNDS:-2}
@@ -10,13 +11,9 @@ bk_load_module
 dev=$(bk_disk 1)
 big=$(bk_disk 2)
 
-run_fio() {	# name extra-args... -> "iops bw_MBps" (write side)
-	local name=$1
-	shift
-	fio --name="$name" --filename="$dev" --direct=1 --ioengine=libaio \
-		--iodepth=8 --rw=randwrite --bs=4k --size=512m --runtime="$RT" \
-		--time_based --output-format=json "$@" >/tmp/fio.json
-	/usr/bin/python3 -c 'import json,sys; w=json.load(open("/tmp/fio.json"))["jobs"][0]["write"]; print("%.0f %.1f" % (w["iops"], w["bw_bytes"]/1e6))'
+run_fio() {	# NAME ARGS...: time-based random 4 KiB unless ARGS say else
+	bench_fio "$1" --filename="$dev" --rw=randwrite --bs=4k --size=512m \
+		--runtime="$RT" --time_based "${@:2}"
 }
 
 echo "BENCH workload state round iops MBps"

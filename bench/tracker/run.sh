@@ -4,20 +4,11 @@
 # markdown table for docs/bench.md.
 # usage: bench/tracker/run.sh [BUILD_DIR]   env: BENCH_RUNTIME (s), BENCH_ROUNDS
 set -euo pipefail
-src=$(cd "$(dirname "$0")/../.." && pwd)
-build=${1:-$src/build}
-out=$build/bench/tracker
-mkdir -p "$out"
-cmake --build "$build" --target kmod bksnapctl >/dev/null
-/usr/bin/python3 "$src/tests/vm/vmrun.py" "$src/bench/tracker/guest.sh" \
-	--run-dir "$out/run" --cache-dir "$build/tests/vm/cache" \
-	--kmod "$build/kernel/kmod/bksnap.ko" --disks "1G 1024G" --timeout 1200 \
-	--env BK_SRC_DIR="$src" --env BK_BUILD_DIR="$build" \
-	--env BENCH_RUNTIME="${BENCH_RUNTIME:-20}" --env BENCH_ROUNDS="${BENCH_ROUNDS:-2}" \
-	--quiet >/dev/null || true
-grep -h "^BENCH" "$out/run/work/output.txt" 2>/dev/null | sed 's/^BENCH //' >"$out/results.txt" ||
-	{ echo "no results: see $out/run" >&2; exit 1; }
-/usr/bin/python3 - "$out/results.txt" <<'PY'
+BENCH_SRC=$(cd "$(dirname "$0")/../.." && pwd)
+BENCH_BUILD=${1:-$BENCH_SRC/build}
+. "$BENCH_SRC/bench/lib/host.sh"
+bench_vm tracker "$BENCH_SRC/bench/tracker/guest.sh" "1G 1024G" 1200 >/dev/null
+/usr/bin/python3 - "$BENCH_BUILD/bench/tracker/results.txt" <<'PY'
 import collections, sys
 rows = [l.split() for l in open(sys.argv[1]) if l[0] != 'w']
 runs = collections.defaultdict(list)

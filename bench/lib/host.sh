@@ -1,0 +1,21 @@
+# Host-side helpers for bench scripts: run a guest script in the test VM and
+# collect its "BENCH ..." lines.
+
+# bench_vm NAME GUEST_SCRIPT DISKS TIMEOUT: prints the BENCH lines (prefix
+# removed); the run's logs stay in $BENCH_BUILD/bench/NAME/run.
+bench_vm() {
+	local name=$1 script=$2 disks=$3 timeout=$4 out
+	out=$BENCH_BUILD/bench/$name
+	mkdir -p "$out"
+	cmake --build "$BENCH_BUILD" --target kmod bksnapctl >/dev/null
+	/usr/bin/python3 "$BENCH_SRC/tests/vm/vmrun.py" "$script" \
+		--run-dir "$out/run" --cache-dir "$BENCH_BUILD/tests/vm/cache" \
+		--kmod "$BENCH_BUILD/kernel/kmod/bksnap.ko" --disks "$disks" \
+		--timeout "$timeout" --env BK_SRC_DIR="$BENCH_SRC" \
+		--env BK_BUILD_DIR="$BENCH_BUILD" \
+		--env BENCH_RUNTIME="${BENCH_RUNTIME:-20}" \
+		--env BENCH_ROUNDS="${BENCH_ROUNDS:-2}" --quiet >/dev/null || true
+	grep -h '^BENCH' "$out/run/work/output.txt" 2>/dev/null | sed 's/^BENCH //' |
+		tee "$out/results.txt" | grep -q . ||
+		{ echo "no results: see $out/run" >&2; return 1; }
+}
