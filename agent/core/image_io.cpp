@@ -1,7 +1,7 @@
 #include "core/image_io.h"
 
 #include "core/api_error.h"
-#include "core/crc32c.h"
+#include "client/crc32c.h"
 #include "core/token_proto.h"
 #include "core/unique_fd.h"
 

@@ -1,6 +1,6 @@
 #include "api_helpers.h"
 
-#include "core/crc32c.h"
+#include "client/crc32c.h"
 
 #include <gtest/gtest.h>
 

@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdio>
+#include <fstream>
 #include <thread>
 
 #include <sys/wait.h>
@@ -346,6 +347,57 @@ TEST(AgentServices, HealthAndReflection)
 	cq.Next(&tag, &ok);
 	cq.Shutdown();
 	while (cq.Next(&tag, &ok)) {
+	}
+}
+
+} // namespace
+} // namespace bk::test
+
+namespace bk::test {
+namespace {
+
+std::string file_content(const std::string &path)
+{
+	std::ifstream in(path, std::ios::binary);
+	return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// `bkagent image pull`: the incremental loop from the command line.
+TEST(AgentCli, ImagePullFullThenIncremental)
+{
+	Daemon daemon;
+	daemon.start();
+	std::mt19937_64 rng(11);
+	Disk d = make_disk(daemon.kernel(), "pull", 12 << 20, 12);
+	scribble(daemon.kernel(), d, rng, 30);
+	const std::vector<std::string> base{"--socket", daemon.socket(), "--json"};
+	auto run = [&](std::vector<std::string> args) {
+		args.insert(args.begin(), base.begin(), base.end());
+		return cli(args);
+	};
+	ASSERT_EQ(run({"track", "add", d.path}).first, 0);
+	const std::string target = daemon.dir() / "copy.img";
+	std::string token;
+	for (int round = 0; round < 3; ++round) {
+		const auto [code, out] = run({"snapshot", d.path});
+		ASSERT_EQ(code, 0) << out;
+		const auto snap = nlohmann::json::parse(out);
+		const std::string at_snapshot = d.content;
+		scribble(daemon.kernel(), d, rng, 10);
+		std::vector<std::string> pull{"image", "pull", snap["id"], d.path, target, "--streams", "3"};
+		if (!token.empty()) {
+			pull.push_back("--since");
+			pull.push_back(token);
+		}
+		const auto [pcode, pout] = run(pull);
+		ASSERT_EQ(pcode, 0) << pout;
+		const auto summary = nlohmann::json::parse(pout);
+		if (!token.empty()) {
+			EXPECT_LT(summary["bytes"].get<std::uint64_t>(), d.content.size()) << "incremental pulled all";
+		}
+		EXPECT_TRUE(file_content(target) == at_snapshot) << "round " << round;
+		token = snap["devices"][0]["token"];
+		ASSERT_EQ(run({"release", snap["id"]}).first, 0);
 	}
 }
 

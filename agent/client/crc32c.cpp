@@ -1,4 +1,4 @@
-#include "core/crc32c.h"
+#include "client/crc32c.h"
 
 #include <algorithm>
 #include <array>
