@@ -1,6 +1,7 @@
 #!/bin/bash
 # All tests (README command 2 runs this after deploy/install-deps.sh):
-#   build/       module + userspace: `ctest -L unit`, then `ctest -L vm` (QEMU)
+#   build/       module + userspace: `ctest -L unit`, then `ctest -L vm` (QEMU),
+#                then `ctest -L reach` (the module on sid's kernel)
 #   build-asan/  userspace under ASan+UBSan: `ctest -L unit`
 # Every group runs even if an earlier one failed; exits non-zero on any failure.
 # Env: BK_BUILD_DIR, BK_ASAN_BUILD_DIR (build dirs), BK_JOBS (default 2).
@@ -29,6 +30,8 @@ cmake -S "$src" -B "$build" -G Ninja -DBK_KERNEL_MODULE=ON -DBK_VM_TESTS=ON
 cmake --build "$build" -j "$jobs"
 run_ctest unit "$build" -L unit -j "$jobs"
 run_ctest vm "$build" -L vm
+# The module on sid's 7.2 kernel (tests/vm/reach/README.md); needs Debian's mirror.
+run_ctest reach "$build" -L reach
 
 echo "=== build: $asan (ASan+UBSan, userspace only)"
 cmake -S "$src" -B "$asan" -G Ninja -DBK_SANITIZE=address,undefined \
