@@ -102,10 +102,10 @@ class _Cpio:
         self._entry('TRAILER!!!', 0)
 
 
-def init_modules(kver, root='/'):
-    """The .ko files of INIT_MODULES and their dependencies, in load order."""
+def init_modules(kver, root='/', names=INIT_MODULES):
+    """The .ko files of the modules `names` and their dependencies, in load order."""
     out = subprocess.run(['modprobe', '-d', str(root), '-S', kver, '--show-depends', '-a',
-                          *INIT_MODULES], capture_output=True, text=True)
+                          *names], capture_output=True, text=True)
     if out.returncode != 0:
         raise FileNotFoundError(f'{root}/lib/modules/{kver}: {out.stderr.strip()} '
                                 f'(install linux-image-{kver})')
@@ -118,17 +118,24 @@ def _module_bytes(path):
     return lzma.decompress(data) if path.name.endswith('.xz') else data
 
 
-def write_initramfs(path, kver, init_script, root='/'):
-    modules = init_modules(kver, root)
+def write_initramfs(path, kver, init_script, root='/', modules=INIT_MODULES, extra=()):
+    """busybox, init_script as /init, `modules` of root's kernel kver (with
+    their dependencies, in /mods/order) and `extra` files: (host path, path)."""
+    ko_files = init_modules(kver, root, modules)
+    extra = [(pathlib.Path(src), dst.lstrip('/')) for src, dst in extra]
+    dirs = {'bin', 'dev', 'proc', 'sys', 'newroot', 'mods'}
+    dirs |= {str(d) for _, dst in extra for d in pathlib.PurePath(dst).parents if str(d) != '.'}
     with open(path, 'wb') as f:
         cpio = _Cpio(f)
-        for d in ('bin', 'dev', 'proc', 'sys', 'newroot', 'mods'):
+        for d in sorted(dirs):
             cpio.dir(d)
         cpio.chardev('dev/console', 5, 1)
         cpio.file('bin/busybox', pathlib.Path('/bin/busybox').read_bytes(), 0o755)
         cpio.file('init', pathlib.Path(init_script).read_bytes(), 0o755)
-        names = [p.name.split('.ko')[0] for p in modules]
-        for p, name in zip(modules, names):
+        names = [p.name.split('.ko')[0] for p in ko_files]
+        for p, name in zip(ko_files, names):
             cpio.file(f'mods/{name}.ko', _module_bytes(p))
         cpio.file('mods/order', '\n'.join(names).encode() + b'\n')
+        for src, dst in extra:
+            cpio.file(dst, src.read_bytes(), 0o755)
         cpio.close()
