@@ -2,8 +2,8 @@
 /*
  * Every refusal of the bksnap control interface, against the real module:
  * each bad input must fail with the errno the uAPI header documents.
- * Run as root in the VM: ctl_errno_test DISK PARTITION_OR_SECOND_DISK
- * (both untracked at start).  Prints one line per case; exits 1 if any fails.
+ * Run as root in the VM: ctl_errno_test DISK OTHER_DISK DIFF_DISK (all
+ * untracked at start).  Prints one line per case; exits 1 if any fails.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -156,6 +156,67 @@ static void device_cases(const char *disk, const char *other)
 	expect("detach: again", ioctl(ctl, BKSNAP_IOC_DETACH, &a), ENOENT);
 }
 
+static int snapshot(const char *const *devs, __u32 n, int diff_fd, __u8 *id)
+{
+	struct bksnap_snapshot_member m[4] = { 0 };
+	struct bksnap_snapshot_create c = {
+		.version = BKSNAP_UAPI_VERSION, .member_count = n,
+		.diff_fd = diff_fd, .members = (uintptr_t)m,
+	};
+	int ret;
+
+	for (__u32 i = 0; i < n && i < 4; i++)
+		m[i].dev.path = (uintptr_t)devs[i];
+	ret = ioctl(ctl, BKSNAP_IOC_SNAPSHOT_CREATE, &c);
+	if (id)
+		memcpy(id, c.id, BKSNAP_UUID_SIZE);
+	return ret;
+}
+
+/* Snapshot commands: DISK tracked, OTHER not. */
+static void snapshot_cases(const char *disk, const char *other, const char *diff)
+{
+	const char *one[] = { disk }, *twice[] = { disk, disk };
+	const char *untracked[] = { disk, other };
+	int fd = open(diff, O_RDWR), ro = open(diff, O_RDONLY);
+	int tmp = open("/tmp", O_TMPFILE | O_RDWR, 0600);
+	struct bksnap_attach a = attach_arg(disk);
+	struct bksnap_snapshot_id sid = { .version = BKSNAP_UAPI_VERSION };
+	struct bksnap_snapshot_storage st = {
+		.version = BKSNAP_UAPI_VERSION, .diff_fd = fd,
+	};
+	struct bksnap_snapshot_info info = { .version = BKSNAP_UAPI_VERSION };
+	__u8 id[BKSNAP_UUID_SIZE];
+
+	if (fd < 0 || ro < 0 || tmp < 0 || ftruncate(tmp, 1 << 20)) {
+		perror("snapshot case setup");
+		exit(2);
+	}
+	expect("attach for snapshots", ioctl(ctl, BKSNAP_IOC_ATTACH, &a), 0);
+	expect("snapshot: untracked member", snapshot(untracked, 2, fd, NULL), ENOENT);
+	expect("snapshot: no member", snapshot(one, 0, fd, NULL), EINVAL);
+	expect("snapshot: a device twice", snapshot(twice, 2, fd, NULL), EINVAL);
+	expect("snapshot: bad storage fd", snapshot(one, 1, -1, NULL), EBADF);
+	expect("snapshot: storage fd not writable", snapshot(one, 1, ro, NULL), EBADF);
+	expect("snapshot: storage on tmpfs", snapshot(one, 1, tmp, NULL), EINVAL);
+	expect("snapshot", snapshot(one, 1, fd, id), 0);
+	expect("snapshot: member already in one", snapshot(one, 1, fd, NULL), EBUSY);
+	expect("detach: device in a snapshot", ioctl(ctl, BKSNAP_IOC_DETACH, &a), EBUSY);
+	memcpy(info.id, id, BKSNAP_UUID_SIZE);
+	expect("snapshot info: member array too small",
+	       ioctl(ctl, BKSNAP_IOC_SNAPSHOT_INFO, &info), ENOSPC);
+	memset(sid.id, 0xab, BKSNAP_UUID_SIZE);
+	memcpy(st.id, sid.id, BKSNAP_UUID_SIZE);
+	expect("release: unknown id", ioctl(ctl, BKSNAP_IOC_SNAPSHOT_DESTROY, &sid), ENOENT);
+	expect("add storage: unknown id", ioctl(ctl, BKSNAP_IOC_SNAPSHOT_ADD_STORAGE, &st), ENOENT);
+	memcpy(sid.id, id, BKSNAP_UUID_SIZE);
+	expect("release", ioctl(ctl, BKSNAP_IOC_SNAPSHOT_DESTROY, &sid), 0);
+	expect("detach after release", ioctl(ctl, BKSNAP_IOC_DETACH, &a), 0);
+	close(tmp);
+	close(ro);
+	close(fd);
+}
+
 /* The control device is root's alone. */
 static void privilege_cases(const char *disk)
 {
@@ -173,8 +234,8 @@ static void privilege_cases(const char *disk)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3) {
-		fprintf(stderr, "usage: ctl_errno_test DISK OTHER_DISK\n");
+	if (argc != 4) {
+		fprintf(stderr, "usage: ctl_errno_test DISK OTHER_DISK DIFF_DISK\n");
 		return 2;
 	}
 	ctl = open("/dev/" BKSNAP_CTL_NAME, O_RDWR | O_CLOEXEC);
@@ -183,6 +244,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	device_cases(argv[1], argv[2]);
+	snapshot_cases(argv[1], argv[2], argv[3]);
 	privilege_cases(argv[1]);
 	printf("%d failed\n", failures);
 	return failures ? 1 : 0;

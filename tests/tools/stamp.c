@@ -37,6 +37,7 @@
 #define BLOCK		4096
 #define MAGIC		0x706d617473736b62ULL	/* "bkstamp" */
 #define MAX_WRITERS	8
+#define BATCH		256	/* blocks per read or write of init and check */
 
 struct stamp {
 	uint64_t magic;
@@ -107,11 +108,11 @@ static int64_t read_stamp(uint8_t *buf, uint64_t block)
 	return (int64_t)s.id;
 }
 
-static uint8_t *block_buffer(void)
+static uint8_t *block_buffer(size_t blocks)
 {
 	void *p;
 
-	if (posix_memalign(&p, BLOCK, BLOCK))
+	if (posix_memalign(&p, BLOCK, blocks * BLOCK))
 		die("memory");
 	return p;
 }
@@ -135,11 +136,14 @@ static long env_or(const char *name, long dflt)
 static int cmd_init(const char *target, uint64_t blocks)
 {
 	int fd = open_target(target, O_WRONLY | O_CREAT);
-	uint8_t *buf = block_buffer();
+	uint8_t *buf = block_buffer(BATCH);
 
-	for (uint64_t b = 0; b < blocks; b++) {
-		fill(buf, b, 0);
-		if (pwrite(fd, buf, BLOCK, b * BLOCK) != BLOCK)
+	for (uint64_t b = 0; b < blocks; b += BATCH) {
+		uint64_t n = blocks - b < BATCH ? blocks - b : BATCH;
+
+		for (uint64_t i = 0; i < n; i++)
+			fill(buf + i * BLOCK, b + i, 0);
+		if (pwrite(fd, buf, n * BLOCK, b * BLOCK) != (ssize_t)(n * BLOCK))
 			die("init write");
 	}
 	if (fsync(fd) || close(fd))
@@ -157,7 +161,7 @@ static uint64_t rnd(struct writer *w)
 static void *writer_main(void *arg)
 {
 	struct writer *w = arg;
-	uint8_t *buf = block_buffer();
+	uint8_t *buf = block_buffer(1);
 	uint64_t mine = (w->blocks - w->index + w->count - 1) / w->count;
 
 	while (!atomic_load(&stop)) {
@@ -284,7 +288,7 @@ static int cmd_check(const char *image, const char *logpath)
 	struct log_header h;
 	struct record *recs;
 	struct expect *exp;
-	uint8_t *buf = block_buffer();
+	uint8_t *buf = block_buffer(BATCH);
 	uint64_t bad = 0, from_take = 0;
 	FILE *log = fopen(logpath, "rb");
 	int fd = open_target(image, O_RDONLY);
@@ -308,9 +312,13 @@ static int cmd_check(const char *image, const char *logpath)
 		int64_t id;
 		int ok;
 
-		if (pread(fd, buf, BLOCK, b * BLOCK) != BLOCK)
-			die("image read");
-		id = read_stamp(buf, b);
+		if (b % BATCH == 0) {
+			uint64_t n = h.blocks - b < BATCH ? h.blocks - b : BATCH;
+
+			if (pread(fd, buf, n * BLOCK, b * BLOCK) != (ssize_t)(n * BLOCK))
+				die("image read");
+		}
+		id = read_stamp(buf + (b % BATCH) * BLOCK, b);
 		ok = id >= 0 && (uint64_t)id == exp[b].last_before;
 		for (uint64_t i = 0; !ok && id > 0 && i < h.nr; i++) {
 			if (recs[i].start == (uint64_t)id && recs[i].block == b &&

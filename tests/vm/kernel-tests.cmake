@@ -1,6 +1,6 @@
 # VM tests of the bksnap module itself (tracker, CBT, control interface).
 # Included from tests/vm/CMakeLists.txt after bk_vm_test() is defined.
-bk_vm_test(NAME tracker_errno SCRIPT cases/tracker_errno.sh DISKS "64M 64M" TIMEOUT 90)
+bk_vm_test(NAME tracker_errno SCRIPT cases/tracker_errno.sh DISKS "64M 64M 64M" TIMEOUT 90)
 bk_vm_test(NAME tracker_cbt SCRIPT cases/tracker_cbt.sh DISKS "256M 512M 256M 128M" TIMEOUT 300)
 bk_vm_test(NAME tracker_cycles SCRIPT cases/tracker_cycles.sh DISKS "256M 512M" TIMEOUT 480)
 bk_vm_test(NAME tracker_stack SCRIPT cases/tracker_stack.sh DISKS "256M 128M" TIMEOUT 200)

@@ -7,7 +7,7 @@
 
 STAMP=$BK_BUILD_DIR/tests/tools/stamp
 ITERATIONS=${BK_STAMP_ITERATIONS:-54}
-BLOCKS=8192	# 32 MiB of stamps
+BLOCKS=4096	# 16 MiB of stamps
 bk_load_module
 modprobe xfs
 dev=$(bk_disk 1)
@@ -49,8 +49,8 @@ while [ $i -lt "$ITERATIONS" ]; do
 			"$BKSNAPCTL" attach "$dev"
 			direct=
 			[ $mode = direct ] && direct=1
-			STAMP_DIRECT=$direct STAMP_BEFORE_MS=$((300 + RANDOM % 700)) \
-				STAMP_AFTER_MS=$((200 + RANDOM % 500)) \
+			STAMP_DIRECT=$direct STAMP_BEFORE_MS=$((200 + RANDOM % 500)) \
+				STAMP_AFTER_MS=$((100 + RANDOM % 300)) \
 				"$STAMP" run "$target" $BLOCKS /tmp/stamp.log "$diff" "$dev" >/tmp/snap
 			id=$(sed -n 's/^id=//p' /tmp/snap)
 			image=$(sed -n 's/.*image=//p' /tmp/snap)

@@ -8,8 +8,10 @@ CYCLES=${BK_CYCLES:-100}
 bk_load_module
 modprobe xfs
 declare -A fs_of=([1]=ext4 [2]=xfs)
-declare -A flags_of=([1]="--direct=1 --ioengine=libaio --iodepth=8"
-	[2]="--ioengine=psync --fsync=4")
+# Writes in flight at every attach and detach, at a pace that leaves the
+# emulated CPUs time for the cycles themselves.
+declare -A flags_of=([1]="--direct=1 --ioengine=libaio --iodepth=8 --rate_iops=400"
+	[2]="--ioengine=psync --fsync=4 --rate_iops=400")
 done_flag=/tmp/cycles-done
 
 # fio writes every block with a checksum, then reads them all back.
