@@ -23,6 +23,8 @@
 #include <sstream>
 #include <thread>
 
+#include <sys/resource.h>
+
 namespace bk::agent {
 
 namespace {
@@ -173,7 +175,9 @@ int run(const Config &config, Driver &driver)
 		watchdog.join();
 	snapshots.release_all();
 	store.mark_clean_shutdown();
-	spdlog::info("stopped cleanly");
+	rusage usage{};
+	::getrusage(RUSAGE_SELF, &usage);
+	spdlog::info("stopped cleanly (peak RSS {} KiB)", usage.ru_maxrss);
 	return 0;
 }
 

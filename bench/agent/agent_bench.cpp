@@ -1,0 +1,185 @@
+// Agent speed, on the host with the FakeKernel double behind the real
+// daemon (bench/agent/run.sh drives it; results in docs/bench.md):
+//   read     - a snapshot image streamed by ReadExtents over loopback mTLS,
+//              1..N parallel streams, CRC-32C checked, vs dd of the image;
+//   changes  - GetChangedExtents on a 2 TiB device with 1% of its blocks
+//              changed, and the daemon's peak memory.
+#include "../../tests/agent/api_helpers.h"
+#include "client/crc32c.h"
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+namespace {
+
+using namespace bk::test;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Streams [0, size) over `streams` parallel ReadExtents calls; returns bytes.
+std::uint64_t stream_image(v1::Agent::Stub &agent, const std::string &id, const std::string &dev, std::uint64_t size,
+			   int streams)
+{
+	std::vector<std::thread> threads;
+	std::vector<std::uint64_t> got(static_cast<std::size_t>(streams));
+	const std::uint64_t share = (size / streams + (1 << 20) - 1) / (1 << 20) * (1 << 20);
+	for (int s = 0; s < streams; ++s)
+		threads.emplace_back([&, s] {
+			const std::uint64_t off = share * static_cast<std::uint64_t>(s);
+			if (off >= size)
+				return;
+			v1::ReadExtentsRequest req;
+			req.set_snapshot_id(id);
+			req.set_device(dev);
+			*req.add_ranges() = range(off, std::min(share, size - off));
+			auto c = ctx(600);
+			auto reader = agent.ReadExtents(c.get(), req);
+			v1::DataChunk chunk;
+			while (reader->Read(&chunk)) {
+				if (bk::agent::crc32c(0, chunk.data().data(), chunk.data().size()) != chunk.checksum())
+					std::abort();
+				got[static_cast<std::size_t>(s)] += chunk.data().size();
+			}
+			if (!reader->Finish().ok())
+				std::abort();
+		});
+	for (auto &t : threads)
+		t.join();
+	std::uint64_t total = 0;
+	for (auto g : got)
+		total += g;
+	return total;
+}
+
+// The daemon logs its peak RSS when it stops.
+std::string peak_rss(const Daemon &daemon)
+{
+	std::ifstream log(daemon.dir() / "bkagentd.log");
+	std::string line, last = "n/a";
+	while (std::getline(log, line))
+		if (const auto at = line.find("peak RSS "); at != std::string::npos)
+			last = line.substr(at + 9, line.find(')', at) - at - 9);
+	return last;
+}
+
+double dd_seconds(const std::string &path)
+{
+	const auto t = Clock::now();
+	if (std::system(("dd if=" + path + " of=/dev/null bs=1M status=none").c_str()) != 0)
+		std::abort();
+	return seconds_since(t);
+}
+
+void bench_read(std::uint64_t size_mib, int max_streams)
+{
+	Daemon daemon({.tcp = true});
+	daemon.start();
+	const std::uint64_t size = size_mib << 20;
+	Disk d = make_disk(daemon.kernel(), "img", size, 12);
+	// Incompressible content, written in 64 MiB pieces.
+	std::FILE *urandom = std::fopen("/dev/urandom", "rb");
+	std::string piece(64 << 20, '\0');
+	for (std::uint64_t off = 0; off < size; off += piece.size()) {
+		const std::size_t n = std::min<std::uint64_t>(piece.size(), size - off);
+		if (std::fread(piece.data(), 1, n, urandom) != n)
+			std::abort();
+		daemon.kernel().write(d.path, off, piece.substr(0, n));
+	}
+	std::fclose(urandom);
+	auto agent = daemon.client(daemon.tls_target());
+	track(*agent, d.path);
+	const v1::Snapshot snap = snapshot(*agent, {d.path}, 3600);
+	const std::string image = snap.devices(0).image_path();
+	dd_seconds(image); // warm the page cache
+	double dd = 1e9;
+	for (int i = 0; i < 3; ++i)
+		dd = std::min(dd, dd_seconds(image));
+	std::printf("read: image %llu MiB, page-cached\n", static_cast<unsigned long long>(size_mib));
+	std::printf("  dd bs=1M                 %6.2f s  %7.0f MiB/s\n", dd, static_cast<double>(size_mib) / dd);
+	for (int streams = 1; streams <= max_streams; streams *= 2) {
+		double best = 1e9;
+		for (int i = 0; i < 3; ++i) {
+			const auto t = Clock::now();
+			if (stream_image(*agent, snap.id(), d.path, size, streams) != size)
+				std::abort();
+			best = std::min(best, seconds_since(t));
+		}
+		std::printf("  gRPC mTLS, %d stream(s)   %6.2f s  %7.0f MiB/s  (%3.0f%% of dd)\n", streams, best,
+			    static_cast<double>(size_mib) / best, 100 * dd / best);
+	}
+	release(*agent, snap.id());
+	daemon.stop();
+	std::printf("  daemon peak RSS            %s\n", peak_rss(daemon).c_str());
+}
+
+void bench_changes(std::uint32_t block_shift, bool clustered)
+{
+	Daemon daemon;
+	daemon.start();
+	const std::uint64_t size = 2ULL << 40;
+	const std::string dev = daemon.kernel().add_disk("big", size, block_shift);
+	auto agent = daemon.unix_client();
+	track(*agent, dev);
+	const v1::Snapshot base = snapshot(*agent, {dev}, 3600);
+	release(*agent, base.id());
+	const std::uint64_t blocks = size >> block_shift;
+	std::mt19937_64 rng(1);
+	const std::uint64_t run = clustered ? 16 : 1;
+	for (std::uint64_t i = 0; i < blocks / 100 / run; ++i)
+		daemon.kernel().mark(dev, rng() % (blocks - run), run);
+	auto t = Clock::now();
+	const v1::Snapshot snap = snapshot(*agent, {dev}, 3600);
+	const double take = seconds_since(t);
+	double best = 1e9;
+	Changes ch;
+	for (int i = 0; i < 3; ++i) {
+		t = Clock::now();
+		v1::GetChangedExtentsRequest req;
+		req.set_snapshot_id(snap.id());
+		req.set_device(dev);
+		*req.mutable_since() = base.devices(0).token();
+		auto c = ctx(600);
+		auto reader = agent->GetChangedExtents(c.get(), req);
+		v1::ChangedExtentsPage page;
+		std::uint64_t extents = 0, bytes = 0;
+		while (reader->Read(&page)) {
+			extents += static_cast<std::uint64_t>(page.extents_size());
+			if (page.last())
+				bytes = page.changed_bytes_total();
+		}
+		if (!reader->Finish().ok())
+			std::abort();
+		best = std::min(best, seconds_since(t));
+		ch.total = bytes;
+		ch.extents.resize(extents);
+	}
+	std::printf("changes: 2 TiB, %u KiB blocks (%llu), 1%% changed %s: %zu extents, %.1f GiB\n",
+		    (1U << block_shift) >> 10, static_cast<unsigned long long>(blocks),
+		    clustered ? "in runs of 16 blocks" : "as random single blocks", ch.extents.size(),
+		    static_cast<double>(ch.total) / (1ULL << 30));
+	std::printf("  snapshot (reads and folds the map)   %6.2f s\n", take);
+	std::printf("  GetChangedExtents, whole stream      %6.3f s\n", best);
+	release(*agent, snap.id());
+	daemon.stop();
+	std::printf("  daemon peak RSS                      %s\n", peak_rss(daemon).c_str());
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+	const std::string what = argc > 1 ? argv[1] : "all";
+	const std::uint64_t mib = argc > 2 ? std::stoull(argv[2]) : 2048;
+	if (what == "read" || what == "all")
+		bench_read(mib, 4);
+	if (what == "changes" || what == "all") {
+		bench_changes(16, true);
+		bench_changes(16, false);
+		bench_changes(12, true);
+	}
+	return 0;
+}
