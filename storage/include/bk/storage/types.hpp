@@ -17,7 +17,7 @@ struct Progress {
 	std::uint64_t done = 0;
 	std::uint64_t total = 0;
 };
-// Called from the thread that drives the operation; keep it cheap.
+// Calls are serialized but may come from worker threads; keep the callback cheap.
 using ProgressFn = std::function<void(const Progress&)>;
 
 struct BackupStats {
