@@ -124,6 +124,9 @@ class Run:
             # the default soft-lockup threshold then reports false lockups.
             # A real lockup never ends and is still reported (after 120 s).
             'watchdog_thresh=60',
+            # The boot-time IO-APIC timer check times ticks against the
+            # emulated CPU and panics when the host is loaded; VMs skip it.
+            'no_timer_check',
             f'sysctl.kernel.hung_task_timeout_secs={self.a.hung_task_secs}',
             f'bkvm_stage2={GUEST_DIR / "stage2.sh"}', *kmods])]
         return cmd
