@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <thread>
@@ -51,6 +52,49 @@ public:
 
 private:
 	int fd_;
+};
+
+// A progress line on the terminal (stderr) while streams run.
+class Progress {
+public:
+	Progress(bool on, std::uint64_t total, const std::atomic<std::uint64_t> &done) : total_(total), done_(done)
+	{
+		if (on)
+			thread_ = std::thread([this] { loop(); });
+	}
+	~Progress() { stop(); }
+	Progress(const Progress &) = delete;
+	Progress &operator=(const Progress &) = delete;
+	void stop()
+	{
+		if (!thread_.joinable())
+			return;
+		stop_ = true;
+		thread_.join();
+		std::fputs("\n", stderr);
+	}
+
+private:
+	void loop() const
+	{
+		const auto start = std::chrono::steady_clock::now();
+		while (!stop_) {
+			const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+			const std::uint64_t done = done_;
+			const double rate = secs > 0 ? static_cast<double>(done) / secs : 0;
+			const double eta = rate > 0 ? static_cast<double>(total_ - std::min(done, total_)) / rate : 0;
+			std::fprintf(stderr, "\r%5.1f%%  %s of %s  %s/s  ETA %.0f s   ",
+				     total_ ? 100.0 * static_cast<double>(done) / static_cast<double>(total_) : 100.0,
+				     human_bytes(done).c_str(), human_bytes(total_).c_str(),
+				     human_bytes(static_cast<std::uint64_t>(rate)).c_str(), eta);
+			std::this_thread::sleep_for(std::chrono::milliseconds(250));
+		}
+	}
+
+	std::uint64_t total_;
+	const std::atomic<std::uint64_t> &done_;
+	std::atomic<bool> stop_{false};
+	std::thread thread_;
 };
 
 // The extents to transfer: all of the device, or those changed since a token.
@@ -104,6 +148,11 @@ void pull(Context &ctx, const PullArgs &args)
 		}
 	}
 	std::atomic<std::uint64_t> read_bytes{0};
+	std::uint64_t to_read = 0;
+	for (const auto &share : shares)
+		for (const auto &r : share)
+			to_read += r.length();
+	Progress progress(!ctx.json && ::isatty(2), to_read, read_bytes);
 	std::vector<std::exception_ptr> errors(shares.size());
 	std::vector<std::thread> threads;
 	for (std::size_t s = 0; s < shares.size(); ++s)
@@ -138,6 +187,7 @@ void pull(Context &ctx, const PullArgs &args)
 		});
 	for (auto &t : threads)
 		t.join();
+	progress.stop();
 	for (const auto &e : errors)
 		if (e)
 			std::rethrow_exception(e);
