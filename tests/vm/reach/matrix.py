@@ -276,23 +276,28 @@ def write_table(path, rows):
         'Cells: verdict and wall seconds (VM boot included).',
         f'Host: {os.cpu_count()} CPUs, Debian 12 (kernel {host_kernel}), {qemu}.',
         '',
-        '| kernel | measured (UTC), commit | release (headers package) | gcc | chroot | build | '
-        + ' | '.join(n.removeprefix('vm_') for n in names) + ' |',
-        '|' + '---|' * (6 + len(names)),
     ]
-    for r in rows:
-        cells = [_cell(r.tests.get(n)) for n in names]
-        when = sorted(t[2] for t in r.tests.values())
-        measured = f'{when[0]} – {when[-1][-5:]}' if when else 'not run'
-        commits = ' '.join(dict.fromkeys(t[3] for t in r.tests.values()))
-        scaled = f', timeouts x{r.timeout_factor:g}' if r.timeout_factor != 1 else ''
-        lines.append(f'| {r.target} ({r.suite}) | {measured}, {commits}{scaled} '
-                     f'| {r.kver} ({r.image}) | {r.gcc} | {r.chroot} '
-                     f'| {r.build} {r.build_secs:.0f} s | ' + ' | '.join(cells) + ' |')
+    table = [('Debian suite', [r.suite for r in rows]),
+             ('release (headers package)', [f'{r.kver} ({r.image})' for r in rows]),
+             ('gcc', [r.gcc for r in rows]),
+             ('measured (UTC)', [_span(r) for r in rows]),
+             ('commit', [' '.join(dict.fromkeys(t[3] for t in r.tests.values())) for r in rows]),
+             ('chroot', [r.chroot for r in rows]),
+             ('build', [f'{r.build} {r.build_secs:.0f} s' for r in rows])]
+    table += [(n.removeprefix('vm_'), [_cell(r.tests.get(n)) for r in rows]) for n in names]
+    lines += ['| kernel | ' + ' | '.join(r.target for r in rows) + ' |',
+              '|---|' + '---|' * len(rows)]
+    lines += [f'| {label} | ' + ' | '.join(cells) + ' |' for label, cells in table]
     lines += [''] + [f'- {r.target}: {notes[r.target]}' for r in rows if notes.get(r.target)]
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text('\n'.join(lines) + '\n')
+
+
+def _span(r):
+    when = sorted(t[2] for t in r.tests.values())
+    scaled = f', timeouts x{r.timeout_factor:g}' if r.timeout_factor != 1 else ''
+    return (f'{when[0]} – {when[-1][-5:]}' if when else 'not run') + scaled
 
 
 def _cell(result):
