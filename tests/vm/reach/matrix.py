@@ -56,6 +56,7 @@ class Result:
     target: str
     suite: str
     timeout_factor: float = 1.0
+    commit: str = ''  # of the module's build, which all this run's tests use
     chroot: str = ''
     kver: str = ''
     image: str = ''
@@ -65,7 +66,7 @@ class Result:
     tests: dict = field(default_factory=dict)  # name -> (verdict, seconds, UTC time, commit)
 
     def add(self, name, verdict, secs):
-        self.tests[name] = (verdict, secs, _now(), _commit())
+        self.tests[name] = (verdict, secs, _now(), self.commit)
 
 
 def _packages(suite):
@@ -202,7 +203,7 @@ class Matrix:
         results = []
         by_name = {t.name: t for t in TARGETS}
         for target in (by_name[name] for name in wanted):  # in the order asked for
-            res = Result(target.name, target.suite, self.a.timeout_factor)
+            res = Result(target.name, target.suite, self.a.timeout_factor, _commit())
             results.append(res)
             try:
                 root = self.chroot(target.suite, res)
