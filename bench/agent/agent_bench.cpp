@@ -100,17 +100,19 @@ void bench_read(std::uint64_t size_mib, int max_streams)
 		dd = std::min(dd, dd_seconds(image));
 	std::printf("read: image %llu MiB, page-cached\n", static_cast<unsigned long long>(size_mib));
 	std::printf("  dd bs=1M                 %6.2f s  %7.0f MiB/s\n", dd, static_cast<double>(size_mib) / dd);
-	for (int streams = 1; streams <= max_streams; streams *= 2) {
-		double best = 1e9;
-		for (int i = 0; i < 3; ++i) {
-			const auto t = Clock::now();
-			if (stream_image(*agent, snap.id(), d.path, size, streams) != size)
-				std::abort();
-			best = std::min(best, seconds_since(t));
+	auto local = daemon.unix_client();
+	for (const auto &[name, stub] : {std::pair<const char *, v1::Agent::Stub *>{"mTLS", agent.get()}, {"unix", local.get()}})
+		for (int streams = 1; streams <= max_streams; streams *= 2) {
+			double best = 1e9;
+			for (int i = 0; i < 3; ++i) {
+				const auto t = Clock::now();
+				if (stream_image(*stub, snap.id(), d.path, size, streams) != size)
+					std::abort();
+				best = std::min(best, seconds_since(t));
+			}
+			std::printf("  gRPC %s, %d stream(s)   %6.2f s  %7.0f MiB/s  (%3.0f%% of dd)\n", name, streams,
+				    best, static_cast<double>(size_mib) / best, 100 * dd / best);
 		}
-		std::printf("  gRPC mTLS, %d stream(s)   %6.2f s  %7.0f MiB/s  (%3.0f%% of dd)\n", streams, best,
-			    static_cast<double>(size_mib) / best, 100 * dd / best);
-	}
 	release(*agent, snap.id());
 	daemon.stop();
 	std::printf("  daemon peak RSS            %s\n", peak_rss(daemon).c_str());
@@ -129,8 +131,10 @@ void bench_changes(std::uint32_t block_shift, bool clustered)
 	const std::uint64_t blocks = size >> block_shift;
 	std::mt19937_64 rng(1);
 	const std::uint64_t run = clustered ? 16 : 1;
+	std::vector<std::pair<std::uint64_t, std::uint64_t>> runs;
 	for (std::uint64_t i = 0; i < blocks / 100 / run; ++i)
-		daemon.kernel().mark(dev, rng() % (blocks - run), run);
+		runs.emplace_back(rng() % (blocks - run), run);
+	daemon.kernel().mark(dev, runs);
 	auto t = Clock::now();
 	const v1::Snapshot snap = snapshot(*agent, {dev}, 3600);
 	const double take = seconds_since(t);

@@ -17,6 +17,7 @@ namespace {
 
 // Chain serialization: fixed little-endian layout, versioned by its size.
 constexpr std::size_t chain_size = 16 + 4 + 8 + 4 + 4 + 32;
+constexpr std::size_t batch_limit = 8 << 20; // bytes of deltas per write
 
 std::string encode(const Chain &c)
 {
@@ -101,6 +102,7 @@ Store::Store(const std::string &dir)
 	options.create_if_missing = true;
 	options.merge_operator = std::make_shared<OrMerge>();
 	options.max_open_files = 256;
+	options.write_buffer_size = 16 << 20; // memory independent of device size
 	rocksdb::DB *raw = nullptr;
 	check(rocksdb::DB::Open(options, dir, &raw), "open");
 	db_.reset(raw);
@@ -212,6 +214,12 @@ void Store::record_snapshot(const std::string &device, const Token &token, const
 				if (any)
 					b.Merge(keys::delta(c.generation, (first + off) / chunk_blocks, token.sequence),
 						bitmap);
+			}
+			// Bounded memory: deltas go out in pieces. Until the chain below
+			// records the sequence, they only widen queries that cover it.
+			if (b.GetDataSize() > batch_limit) {
+				write(b);
+				b.Clear();
 			}
 		}
 	}

@@ -197,15 +197,19 @@ void FakeKernel::write(const std::string &path, std::uint64_t offset, const std:
 	}
 }
 
-void FakeKernel::mark(const std::string &path, std::uint64_t first_block, std::uint64_t count)
+void FakeKernel::mark(const std::string &path, const std::vector<std::pair<std::uint64_t, std::uint64_t>> &runs)
 {
 	State s(dir_);
 	json &d = s.disk(path);
 	json &t = s.tracked(path);
-	const std::string marks(count, static_cast<char>(t["seq"].get<std::uint32_t>()));
 	const int map = ::open(s.map_file(d).c_str(), O_WRONLY | O_CLOEXEC);
-	if (map < 0 || ::pwrite(map, marks.data(), marks.size(), static_cast<off_t>(first_block)) < 0)
+	if (map < 0)
 		fail(errno, "mark");
+	for (const auto &[first, count] : runs) {
+		const std::string marks(count, static_cast<char>(t["seq"].get<std::uint32_t>()));
+		if (::pwrite(map, marks.data(), marks.size(), static_cast<off_t>(first)) < 0)
+			fail(errno, "mark");
+	}
 	::close(map);
 }
 

@@ -28,8 +28,9 @@ public:
 	std::string add_disk(const std::string &name, std::uint64_t size, std::uint32_t block_shift);
 	// A write to the disk, as the tracker would see it.
 	void write(const std::string &path, std::uint64_t offset, const std::string &data);
-	// Marks blocks written without writing data (large-device benchmarks).
-	void mark(const std::string &path, std::uint64_t first_block, std::uint64_t count);
+	// Marks runs of blocks (first, count) written, without writing data
+	// (large-device benchmarks).
+	void mark(const std::string &path, const std::vector<std::pair<std::uint64_t, std::uint64_t>> &runs);
 	// Module unload + load: trackers and snapshots are gone.
 	void reload();
 	// The snapshot fails as on overflow: images unreadable, event raised.
