@@ -218,14 +218,17 @@ class Run:
                 print(f'  {line}')
             return KERNEL_LOG, found[0]
         if timed_out:
-            return TIMEOUT, f'no result within {self.a.timeout} s (QEMU killed)'
-        if not status_file.exists():
-            tail = ''.join(console.splitlines(keepends=True)[-30:])
-            print(f'--- console tail ---\n{tail}--- end ---')
-            return NO_STATUS, 'the guest stopped without a case status'
-        status = int(status_file.read_text())
-        if status != 0:
-            return SCRIPT_FAILED, f'case exited with status {status}'
+            code, reason = TIMEOUT, f'no result within {self.a.timeout} s (QEMU killed)'
+        elif not status_file.exists():
+            code, reason = NO_STATUS, 'the guest stopped without a case status'
+        elif int(status_file.read_text()) != 0:
+            code, reason = SCRIPT_FAILED, f'case exited with status {status_file.read_text().strip()}'
+        else:
+            return PASS, 'case passed, kernel log clean'
+        # What the kernel said last often explains the failure.
+        tail = '\n'.join(list(kernel_log.kernel_lines(dmesg or console))[-25:])
+        print(f'--- guest kernel log, last lines ---\n{tail}\n--- end ---')
+        return code, reason
         return PASS, 'case passed, kernel log clean'
 
     def cleanup(self):
