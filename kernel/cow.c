@@ -24,11 +24,14 @@
 
 #define BK_COPY_POOL	BK_COPY_ACTIVE
 #define BK_DECIDE_BATCH	32	/* copies started per pass under the lock */
+#define BK_COPY_BYTES	(1U << 20)	/* adjacent chunks copied at once */
 
+/* The copy of adjacent chunks [first, first + count): one read, one write. */
 struct bk_copy {
 	struct work_struct work;
 	struct bk_cow *cow;
-	u64 chunk;
+	u64 first;
+	u32 count;
 };
 
 static struct workqueue_struct *bk_cow_wq;	/* deciders */
@@ -103,31 +106,30 @@ static void bk_cow_submit_all(struct bio_list *bios)
 
 static void bk_copy_work(struct work_struct *work);
 
-static void bk_cow_start_copies(struct bk_cow *cow, const u64 *chunks,
-				unsigned int n)
+static void bk_cow_start_copy(struct bk_cow *cow, u64 first, u32 count)
 {
-	unsigned int i;
+	struct bk_copy *cp = mempool_alloc(bk_copy_pool, GFP_NOIO);
 
-	for (i = 0; i < n; i++) {
-		struct bk_copy *cp = mempool_alloc(bk_copy_pool, GFP_NOIO);
-
-		INIT_WORK(&cp->work, bk_copy_work);
-		cp->cow = cow;
-		cp->chunk = chunks[i];
-		atomic_inc(&cow->copies);
-		queue_work(bk_copy_wq, &cp->work);
-	}
+	INIT_WORK(&cp->work, bk_copy_work);
+	cp->cow = cow;
+	cp->first = first;
+	cp->count = count;
+	atomic_inc(&cow->copies);
+	queue_work(bk_copy_wq, &cp->work);
 }
 
 /*
  * Decide one incoming write: mark its uncopied chunks COPYING and start
- * their copies, a batch at a time (a discard may span thousands).
+ * their copies, adjacent ones together (up to BK_COPY_BYTES), a batch at a
+ * time under the lock (a discard may span thousands).
  */
 static void bk_cow_decide(struct bk_cow *cow, struct bio *bio)
 {
-	u64 chunks[BK_DECIDE_BATCH];
+	u32 per_copy = max(1U, BK_COPY_BYTES >> cow->table.shift);
+	u64 runs[BK_DECIDE_BATCH];
+	u32 counts[BK_DECIDE_BATCH];
 	u64 c, first, last;
-	unsigned int n;
+	unsigned int n, i;
 
 	if (!bk_cow_span(cow, bio, &first, &last)) {
 		bk_interpose_submit(bio);
@@ -136,15 +138,26 @@ static void bk_cow_decide(struct bk_cow *cow, struct bio *bio)
 	for (c = first; c <= last;) {
 		n = 0;
 		spin_lock_irq(&cow->lock);
-		for (; c <= last && n < BK_DECIDE_BATCH; c++) {
-			if (bk_chunk_write(&cow->table, c, false) ==
-			    BK_WRITE_COPY)
-				chunks[n++] = c;
+		for (; c <= last; c++) {
+			bool extends = n && runs[n - 1] + counts[n - 1] == c &&
+				       counts[n - 1] < per_copy;
+
+			if (n == BK_DECIDE_BATCH && !extends)
+				break;	/* before c may turn COPYING */
+			if (bk_chunk_write(&cow->table, c, false) != BK_WRITE_COPY)
+				continue;
+			if (extends) {
+				counts[n - 1]++;
+			} else {
+				runs[n] = c;
+				counts[n++] = 1;
+			}
 		}
 		if (c > last)
 			bio_list_add(&cow->waiting, bio);
 		spin_unlock_irq(&cow->lock);
-		bk_cow_start_copies(cow, chunks, n);
+		for (i = 0; i < n; i++)
+			bk_cow_start_copy(cow, runs[i], counts[i]);
 	}
 }
 
@@ -176,10 +189,12 @@ void bk_cow_kick(struct bk_cow *cow)
 	queue_work(bk_cow_wq, &cow->work);
 }
 
-/* Read the chunk from the origin, store it; the diff position or error. */
-static int bk_copy_chunk(struct bk_cow *cow, u64 chunk, u64 *pos)
+/* Read the chunks from the origin, store them; their diff position. */
+static int bk_copy_chunks(struct bk_cow *cow, u64 first, u32 count, u64 *pos)
 {
-	u64 sectors = bk_chunk_sectors(&cow->table, chunk);
+	sector_t start = bk_chunk_start(&cow->table, first);
+	u64 sectors = bk_chunk_start(&cow->table, first + count - 1) - start +
+		      bk_chunk_sectors(&cow->table, first + count - 1);
 	unsigned int pages = DIV_ROUND_UP(sectors << SECTOR_SHIFT, PAGE_SIZE);
 	struct bk_pages buf;
 	u64 done, run;
@@ -188,8 +203,7 @@ static int bk_copy_chunk(struct bk_cow *cow, u64 chunk, u64 *pos)
 	ret = bk_pages_alloc(&buf, pages, GFP_NOIO);
 	if (ret)
 		return ret;
-	ret = bk_own_io(cow->origin, bk_chunk_start(&cow->table, chunk), &buf,
-			0, sectors, REQ_OP_READ);
+	ret = bk_own_io(cow->origin, start, &buf, 0, sectors, REQ_OP_READ);
 	if (!ret)
 		ret = bk_snapshot_alloc_diff(cow->snap, sectors, pos);
 	for (done = 0; !ret && done < sectors; done += run) {
@@ -212,16 +226,20 @@ static void bk_copy_work(struct work_struct *work)
 	struct bk_cow *cow = cp->cow;
 	unsigned int noio = memalloc_noio_save();
 	struct bio_list go = BIO_EMPTY_LIST;
-	u64 chunk = cp->chunk, pos = 0;
+	u64 first = cp->first, pos = 0, c;
+	u32 count = cp->count;
 	int ret;
 
 	mempool_free(cp, bk_copy_pool);
-	ret = bk_copy_chunk(cow, chunk, &pos);
+	ret = bk_copy_chunks(cow, first, count, &pos);
 	if (ret)
 		bk_snapshot_fail(cow->snap, ret);
 
 	spin_lock_irq(&cow->lock);
-	bk_chunk_copy_done(&cow->table, chunk, pos, ret);
+	for (c = first; c < first + count; c++)
+		bk_chunk_copy_done(&cow->table, c, pos +
+				   bk_chunk_start(&cow->table, c) -
+				   bk_chunk_start(&cow->table, first), ret);
 	bk_cow_collect_free(cow, &go);
 	spin_unlock_irq(&cow->lock);
 	bk_cow_submit_all(&go);
