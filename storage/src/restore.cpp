@@ -30,7 +30,8 @@ Target open_target(const fs::path& path, std::uint64_t size, bool only_differenc
 	struct stat st {};
 	t.block_device = ::stat(path.c_str(), &st) == 0 && S_ISBLK(st.st_mode);
 	if (t.block_device) {
-		t.fd = open_file(path, O_RDWR);
+		// O_EXCL on a block device: EBUSY while it is mounted or otherwise claimed.
+		t.fd = open_file(path, O_RDWR | O_EXCL);
 		std::uint64_t dev_size = 0;
 		if (::ioctl(t.fd.get(), BLKGETSIZE64, &dev_size) != 0)
 			throw_errno("BLKGETSIZE64 " + path.string());

@@ -3,6 +3,9 @@
 // Skipped where loop devices cannot be set up (not root, no loop driver).
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <optional>
 
@@ -73,6 +76,13 @@ TEST(BlockDevice, RestoreWritesZerosAndOnlyDifferences)
 	on_device = read_file(loop.path());
 	on_device.resize(image.size());
 	EXPECT_EQ(sha256(on_device), sha256(image));
+
+	{  // a claimed device (mounted, or held exclusively as here) is refused
+		int holder = ::open(loop.path().c_str(), O_RDONLY | O_EXCL | O_CLOEXEC);
+		ASSERT_GE(holder, 0);
+		EXPECT_THROW(repo.restore(p.id, loop.path()), Error);
+		::close(holder);
+	}
 
 	PointInfo big = backup_image(repo, dir / "src", make_image(Fill::text, dev_size + 1, rng), "big");
 	try {
