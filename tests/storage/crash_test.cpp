@@ -74,7 +74,7 @@ public:
 	{
 		Repository::init(repo_path_, small_repo_options());
 		for (const char* dev : {"a", "b"}) {
-			current_[dev] = make_image(Fill::mixed, 30 * kChunk + 1234, rng_);
+			current_[dev] = make_image(Fill::mixed, 20 * kChunk + 1234, rng_);
 			Repository repo = open();
 			commit_in_process(repo, dev);
 		}
@@ -224,7 +224,7 @@ TEST(CrashSafety, KillNineDuringBackupAndPruneLeavesASoundRepository)
 	ASSERT_GT(prune.crash_points, 5);
 
 	int killed = 0;
-	for (int iter = 0; iter < 60; ++iter) {
+	for (int iter = 0; iter < 40; ++iter) {
 		const bool by_hook = iter % 3 != 2;
 		auto plan = [&](const Outcome& cal, long& crash_after, long& kill_us) {
 			crash_after = by_hook ? 1 + static_cast<long>(h.rng()() % static_cast<std::uint64_t>(cal.crash_points)) : 0;
@@ -255,7 +255,7 @@ TEST(CrashSafety, KillNineDuringBackupAndPruneLeavesASoundRepository)
 		if (HasFatalFailure())
 			return;
 	}
-	EXPECT_GE(killed, 30) << "too few runs were actually interrupted";
+	EXPECT_GE(killed, 20) << "too few runs were actually interrupted";
 
 	// A clean prune afterwards removes every leftover of the crashes.
 	PruneOptions opt;
