@@ -3,7 +3,8 @@
 # build bkagent and the bksnap module, then run tests/vm/cases/mainjob.sh in a
 # QEMU guest that boots Debian's kernel, the kernel the module is built for.
 # Env: BK_BUILD_DIR (default build/), BK_JOBS (default 2),
-#      BK_MAINJOB_DISKS (scratch disk sizes, default "512M 1G").
+#      BK_MAINJOB_DISKS (scratch disk sizes, default "256M 1G 256M":
+#      the live filesystem, the repository, the restore target).
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${BK_BUILD_DIR:-$src/build}
@@ -25,5 +26,5 @@ cmake --build "$build" -j "${BK_JOBS:-2}"
 echo "main-job: booting the VM and running $case"
 exec "$src/tests/vm/vmrun.py" "$case" \
 	--run-dir "$build/tests/vm/runs/mainjob" --cache-dir "$build/tests/vm/cache" \
-	--kmod "$build/kernel/kmod/bksnap.ko" --disks "${BK_MAINJOB_DISKS:-512M 1G}" --timeout 600 \
+	--kmod "$build/kernel/kmod/bksnap.ko" --disks "${BK_MAINJOB_DISKS:-256M 1G 256M}" --timeout 600 \
 	--env "BK_SRC_DIR=$src" --env "BK_BUILD_DIR=$build"
