@@ -88,7 +88,11 @@ static void bk_write_endio(struct bio *bio)
 	bio->bi_end_io = ctx->end_io;
 	bio->bi_private = ctx->private;
 	mempool_free(ctx, bk_ctx_pool);
-	bio->bi_end_io(bio);
+	/*
+	 * Not ->bi_end_io() directly: a split bio's is bio_chain_endio(),
+	 * which only bio_endio() may handle (7.x made it a BUG() sentinel).
+	 */
+	bio_endio(bio);
 	percpu_ref_put(&t->active);
 	rcu_read_unlock();
 }
