@@ -57,6 +57,7 @@ class Result:
     suite: str
     timeout_factor: float = 1.0
     commit: str = ''  # of the module's build, which all this run's tests use
+    env: str = ''  # extra case environment (--env)
     chroot: str = ''
     kver: str = ''
     image: str = ''
@@ -100,7 +101,7 @@ def _vm_tests(build_dir, pattern):
     return tests
 
 
-def _retarget(cmd, kmod, run_dir, cache_dir, root, timeout):
+def _retarget(cmd, kmod, run_dir, cache_dir, root, timeout, env):
     """The VM test's command with the module, run and cache dirs of this target."""
     cmd = list(cmd)
     for opt, value in (('--kmod', kmod), ('--run-dir', run_dir), ('--cache-dir', cache_dir),
@@ -108,7 +109,7 @@ def _retarget(cmd, kmod, run_dir, cache_dir, root, timeout):
         if opt not in cmd:
             raise RuntimeError(f'{opt} missing from {cmd}')
         cmd[cmd.index(opt) + 1] = str(value)
-    return cmd + ['--kernel-root', str(root)]
+    return cmd + ['--kernel-root', str(root)] + [a for kv in env for a in ('--env', kv)]
 
 
 class Matrix:
@@ -174,7 +175,7 @@ class Matrix:
             vm_timeout = int(cmd[cmd.index('--timeout') + 1])
             scaled = round(vm_timeout * self.a.timeout_factor)
             cmd = _retarget(cmd, ko, self.out / 'runs' / res.target / name,
-                            self.out / 'vmcache', root, scaled)
+                            self.out / 'vmcache', root, scaled, self.a.env)
             t0 = time.monotonic()
             try:
                 proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -203,7 +204,8 @@ class Matrix:
         results = []
         by_name = {t.name: t for t in TARGETS}
         for target in (by_name[name] for name in wanted):  # in the order asked for
-            res = Result(target.name, target.suite, self.a.timeout_factor, _commit())
+            res = Result(target.name, target.suite, self.a.timeout_factor, _commit(),
+                         ' '.join(self.a.env))
             results.append(res)
             try:
                 root = self.chroot(target.suite, res)
@@ -284,6 +286,7 @@ def write_table(path, rows):
              ('measured (UTC)', [_span(r) for r in rows]),
              ('commit', [' '.join(dict.fromkeys(t[3] for t in r.tests.values())) for r in rows]),
              ('chroot', [r.chroot for r in rows]),
+             ('case environment', [r.env or 'default' for r in rows]),
              ('build', [f'{r.build} {r.build_secs:.0f} s' for r in rows])]
     table += [(n.removeprefix('vm_'), [_cell(r.tests.get(n)) for r in rows]) for n in names]
     lines += ['| kernel | ' + ' | '.join(r.target for r in rows) + ' |',
@@ -318,6 +321,8 @@ def main():
     p.add_argument('--cache', help='chroot cache (default $BK_REACH_CACHE or <build>/reach-cache)')
     p.add_argument('--refresh', action='store_true',
                    help="upgrade cached chroots to their suite's current packages")
+    p.add_argument('--env', action='append', default=[], metavar='NAME=VALUE',
+                   help="extra environment for every case, e.g. a smaller workload (repeatable)")
     p.add_argument('--timeout-factor', type=float, default=1.0,
                    help="scale the tests' timeouts (a machine shared with other jobs)")
     p.add_argument('--doc', default=str(SRC / 'docs' / 'support-matrix.md'),
