@@ -1,5 +1,7 @@
 #include "driver/sysfs.h"
 
+#include <linux/bksnap.h>
+
 #include <cerrno>
 #include <filesystem>
 #include <fstream>
@@ -63,7 +65,8 @@ std::vector<BlockDevice> block_devices()
 	std::error_code ec;
 	for (const auto &entry : fs::directory_iterator("/sys/class/block", ec)) {
 		BlockDevice d = describe(fs::canonical(entry.path(), ec));
-		if (d.size_bytes)
+		// Snapshot images are the agent's own, not devices to back up.
+		if (d.size_bytes && !d.path.starts_with("/dev/" BKSNAP_IMAGE_PREFIX))
 			out.push_back(std::move(d));
 	}
 	return out;
