@@ -1,0 +1,66 @@
+// Config validation (what an admin gets wrong) and the documented CRC-32C.
+#include "client/crc32c.h"
+#include "core/config.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+namespace bk::agent {
+namespace {
+
+TEST(AgentConfig, DefaultsAndComments)
+{
+	const Config c = Config::parse("// all defaults\n{}");
+	EXPECT_EQ(c.unix_socket, "/run/bkagent/bkagentd.sock");
+	EXPECT_EQ(c.unix_allowed_uids, std::vector<std::uint32_t>{0});
+	EXPECT_FALSE(c.tcp.has_value());
+	EXPECT_FALSE(c.reflection);
+	const Config t = Config::parse(R"({"lease_min_seconds": 1, "lease_default_seconds": 5, // short
+		"tcp": {"listen": "[::]:7420", "cert_file": "c", "key_file": "k", "client_ca_file": "ca",
+			"token_file": "t"}})");
+	ASSERT_TRUE(t.tcp.has_value());
+	EXPECT_EQ(t.tcp->listen, "[::]:7420");
+	EXPECT_EQ(t.lease_default.count(), 5);
+}
+
+TEST(AgentConfig, RejectsMistakes)
+{
+	for (const char *bad : {
+		     "not json",
+		     "[]",
+		     R"({"unix_sockett": "/x"})",                       // typo
+		     R"({"lease_min_seconds": "ten"})",                  // wrong type
+		     R"({"lease_min_seconds": -1})",
+		     R"({"lease_min_seconds": 100, "lease_max_seconds": 10})",
+		     R"({"max_parallel_reads": 0})",
+		     R"({"diff_storage_percent": 0})",
+		     R"({"tcp": {"listen": "0.0.0.0:1"}})",              // no TLS files: refused
+		     R"({"tcp": {"listen": "x", "cert_file": "c", "key_file": "k", "client_ca_file": "ca"}})", // no token
+		     R"({"tcp": {"listen": "x", "cert_file": "c", "key_file": "k", "client_ca_file": "ca",
+			 "token_file": "t", "insecure": true}})",
+	     })
+		EXPECT_THROW(Config::parse(bad), std::invalid_argument) << bad;
+}
+
+TEST(AgentCrc32c, KnownValueAndPieces)
+{
+	EXPECT_EQ(crc32c(0, "123456789", 9), 0xE3069283u); // the value bkagent.proto documents
+	EXPECT_EQ(crc32c(0, "", 0), 0u);
+	std::mt19937 rng(1);
+	std::string data(100003, '\0');
+	for (auto &c : data)
+		c = static_cast<char>(rng());
+	const std::uint32_t whole = crc32c(0, data.data(), data.size());
+	for (std::size_t cut : {1u, 7u, 8u, 4096u, 99999u}) // continuation over any split
+		EXPECT_EQ(crc32c(crc32c(0, data.data(), cut), data.data() + cut, data.size() - cut), whole) << cut;
+	for (std::size_t len : {0u, 1u, 4096u, 1000000u})
+		EXPECT_EQ(crc32c_zeroes(len), crc32c(0, std::string(len, '\0').data(), len)) << len;
+	EXPECT_TRUE(all_zero(std::string(13, '\0').data(), 13));
+	std::string almost(4099, '\0');
+	almost[4098] = 1;
+	EXPECT_FALSE(all_zero(almost.data(), almost.size()));
+}
+
+} // namespace
+} // namespace bk::agent
