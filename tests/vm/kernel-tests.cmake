@@ -2,7 +2,7 @@
 # Included from tests/vm/CMakeLists.txt after bk_vm_test() is defined.
 bk_vm_test(NAME tracker_errno SCRIPT cases/tracker_errno.sh DISKS "64M 64M 64M" TIMEOUT 90)
 bk_vm_test(NAME tracker_cbt SCRIPT cases/tracker_cbt.sh DISKS "256M 512M 256M 128M" TIMEOUT 300)
-bk_vm_test(NAME tracker_cycles SCRIPT cases/tracker_cycles.sh DISKS "256M 512M" TIMEOUT 480)
+bk_vm_test(NAME tracker_cycles SCRIPT cases/tracker_cycles.sh DISKS "256M 512M" TIMEOUT 600)
 bk_vm_test(NAME tracker_stack SCRIPT cases/tracker_stack.sh DISKS "256M 128M" TIMEOUT 200)
 bk_vm_test(NAME snapshot_stamp SCRIPT cases/snapshot_stamp.sh DISKS "512M 512M 512M" TIMEOUT 900)
 bk_vm_test(NAME snapshot_image SCRIPT cases/snapshot_image.sh DISKS "512M 512M 256M 512M" TIMEOUT 300)
