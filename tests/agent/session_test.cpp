@@ -33,12 +33,13 @@ TEST(AgentLeases, ExpireReleaseAndRenew)
 	events->WaitForInitialMetadata();
 
 	const v1::Snapshot expiring = snapshot(*agent, {d.path}, 1);
-	const v1::Snapshot renewed = snapshot(*agent, {k.path}, 2);
-	for (int i = 0; i < 4; ++i) {
-		std::this_thread::sleep_for(700ms);
+	// Renewed well within its 3 s lease for 4 s: it must outlive its lease.
+	const v1::Snapshot renewed = snapshot(*agent, {k.path}, 3);
+	for (int i = 0; i < 8; ++i) {
+		std::this_thread::sleep_for(500ms);
 		v1::RenewLeaseRequest req;
 		req.set_snapshot_id(renewed.id());
-		req.mutable_lease()->set_seconds(2);
+		req.mutable_lease()->set_seconds(3);
 		v1::Lease lease;
 		auto c = ctx();
 		ASSERT_TRUE(agent->RenewLease(c.get(), req, &lease).ok()) << "renewal " << i;
