@@ -1,21 +1,9 @@
 #include "client/client.h"
-
-#include <fstream>
-#include <sstream>
+#include "client/files.h"
 
 namespace bk::client {
 
 namespace {
-
-std::string slurp(const std::string &path)
-{
-	std::ifstream in(path);
-	if (!in)
-		throw std::runtime_error("cannot read " + path);
-	std::stringstream s;
-	s << in.rdbuf();
-	return s.str();
-}
 
 bkagent::v1::ErrorInfo error_info(const grpc::Status &status)
 {
@@ -39,11 +27,11 @@ std::shared_ptr<grpc::Channel> connect(const Target &target)
 		return grpc::CreateCustomChannel(target.address, grpc::InsecureChannelCredentials(), args);
 	grpc::SslCredentialsOptions ssl;
 	if (!target.ca_file.empty())
-		ssl.pem_root_certs = slurp(target.ca_file);
+		ssl.pem_root_certs = read_file(target.ca_file);
 	if (!target.cert_file.empty())
-		ssl.pem_cert_chain = slurp(target.cert_file);
+		ssl.pem_cert_chain = read_file(target.cert_file);
 	if (!target.key_file.empty())
-		ssl.pem_private_key = slurp(target.key_file);
+		ssl.pem_private_key = read_file(target.key_file);
 	if (!target.server_name.empty())
 		args.SetSslTargetNameOverride(target.server_name);
 	auto creds = grpc::SslCredentials(ssl);

@@ -1,6 +1,7 @@
 #include "server/daemon.h"
 
 #include "bk/cbt/store.h"
+#include "client/files.h"
 #include "core/config.h"
 #include "core/devices.h"
 #include "core/event_hub.h"
@@ -20,7 +21,6 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <thread>
 
 #include <sys/resource.h>
@@ -29,19 +29,9 @@ namespace bk::agent {
 
 namespace {
 
-std::string read_file(const std::string &path)
-{
-	std::ifstream in(path);
-	if (!in)
-		throw std::runtime_error("cannot read " + path);
-	std::stringstream s;
-	s << in.rdbuf();
-	return s.str();
-}
-
 std::string first_line(const std::string &path)
 {
-	std::string text = read_file(path);
+	std::string text = client::read_file(path);
 	text = text.substr(0, text.find('\n'));
 	if (text.empty())
 		throw std::runtime_error(path + " is empty");
@@ -51,8 +41,8 @@ std::string first_line(const std::string &path)
 std::shared_ptr<grpc::ServerCredentials> tls_credentials(const TcpConfig &tcp)
 {
 	grpc::SslServerCredentialsOptions opts(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-	opts.pem_root_certs = read_file(tcp.client_ca_file);
-	opts.pem_key_cert_pairs.push_back({read_file(tcp.key_file), read_file(tcp.cert_file)});
+	opts.pem_root_certs = client::read_file(tcp.client_ca_file);
+	opts.pem_key_cert_pairs.push_back({client::read_file(tcp.key_file), client::read_file(tcp.cert_file)});
 	return grpc::SslServerCredentials(opts);
 }
 
