@@ -3,7 +3,6 @@
 #include "cli/registry.h"
 
 #include "bk/cbt/token.h"
-#include "client/crc32c.h"
 
 #include <atomic>
 #include <chrono>
@@ -169,10 +168,7 @@ void pull(Context &ctx, const PullArgs &args)
 					auto reader = ctx.agent().ReadExtents(call.get(), req);
 					v1::DataChunk chunk;
 					while (reader->Read(&chunk)) {
-						const std::uint32_t crc = chunk.zero() ? bk::agent::crc32c_zeroes(chunk.length())
-										       : bk::agent::crc32c(0, chunk.data().data(), chunk.data().size());
-						if (crc != chunk.checksum() || (!chunk.zero() && chunk.data().size() != chunk.length()))
-							throw std::runtime_error("checksum mismatch at offset " + std::to_string(chunk.offset()));
+						bk::client::check_chunk(chunk);
 						if (chunk.zero())
 							out.write_at(zeros.data(), chunk.length(), chunk.offset());
 						else

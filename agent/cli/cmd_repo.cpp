@@ -229,8 +229,7 @@ public:
 
 	void add(const v1::DataChunk &c)
 	{
-		if (!c.zero() && c.data().size() != c.length())
-			throw std::runtime_error("the agent sent a chunk whose data does not match its length");
+		bk::client::check_chunk(c);
 		for (std::uint64_t pos = c.offset(), end = c.offset() + c.length(); pos < end;) {
 			const std::uint64_t idx = pos / cs_, start = idx * cs_;
 			const std::uint32_t len = w_.chunk_length(idx);
@@ -348,6 +347,7 @@ nlohmann::json backup_device(Context &ctx, st::Repository &repo, const v1::Snaps
 	req.size = dev.size_bytes();
 	req.base = base ? base->id : "";
 	req.time = snap.created_at().seconds();
+	req.nanos = static_cast<std::uint32_t>(snap.created_at().nanos());
 	req.token = token_text(dev.token());
 	for (std::uint64_t c : chunks)
 		req.expected_bytes += std::min(cs, dev.size_bytes() - c * cs);

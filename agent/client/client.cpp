@@ -1,4 +1,5 @@
 #include "client/client.h"
+#include "client/crc32c.h"
 #include "client/files.h"
 
 namespace bk::client {
@@ -84,6 +85,17 @@ const char *code_name(grpc::StatusCode code)
 	case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
 	default: return "UNKNOWN";
 	}
+}
+
+void check_chunk(const bkagent::v1::DataChunk &chunk)
+{
+	if (!chunk.zero() && chunk.data().size() != chunk.length())
+		throw std::runtime_error("the agent sent a chunk at offset " + std::to_string(chunk.offset()) +
+					 " whose data does not match its length");
+	const std::uint32_t crc = chunk.zero() ? bk::agent::crc32c_zeroes(chunk.length())
+					       : bk::agent::crc32c(0, chunk.data().data(), chunk.data().size());
+	if (crc != chunk.checksum())
+		throw std::runtime_error("checksum mismatch in the chunk at offset " + std::to_string(chunk.offset()));
 }
 
 } // namespace bk::client

@@ -52,4 +52,9 @@ bool full_read_needed(const std::string &reason);
 
 const char *code_name(grpc::StatusCode code);
 
+// Throws std::runtime_error when a streamed chunk's data does not match its
+// length or its CRC-32C: damage between the agent's read and here must never
+// reach a copy.
+void check_chunk(const bkagent::v1::DataChunk &chunk);
+
 } // namespace bk::client

@@ -30,7 +30,18 @@ std::int64_t to_unix(system_clock::time_point t)
 
 system_clock::time_point from_unix(std::int64_t s) { return system_clock::time_point(std::chrono::seconds(s)); }
 
-google::protobuf::Timestamp stamp(system_clock::time_point t) { return TimeUtil::SecondsToTimestamp(to_unix(t)); }
+// The nanoseconds within t's second: a snapshot's creation time orders the
+// restore points made from it, and two may be taken within one second.
+std::int64_t sub_second(system_clock::time_point t)
+{
+	return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count() % 1000000000;
+}
+
+google::protobuf::Timestamp stamp(system_clock::time_point t)
+{
+	return TimeUtil::NanosecondsToTimestamp(
+		std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+}
 
 ApiError not_found(const std::string &id, bool expired)
 {
@@ -47,7 +58,8 @@ json to_json(const LiveSnapshot &s)
 				   {"size", d.size_bytes},
 				   {"block_shift", d.block_shift},
 				   {"token", cbt::format_token(d.token)}});
-	return {{"id", s.id_text},	     {"created", to_unix(s.created)}, {"expires", to_unix(s.expires)},
+	return {{"id", s.id_text},	     {"created", to_unix(s.created)}, {"created_nanos", sub_second(s.created)},
+		{"expires", to_unix(s.expires)},
 		{"lease", s.lease.count()},  {"label", s.label},	      {"diff_bytes", s.diff_bytes},
 		{"devices", devices}};
 }
@@ -57,7 +69,9 @@ LiveSnapshot from_json(const json &j)
 	LiveSnapshot s;
 	s.id_text = j.at("id").get<std::string>();
 	s.id = parse_uuid(s.id_text).value();
-	s.created = from_unix(j.at("created").get<std::int64_t>());
+	s.created = from_unix(j.at("created").get<std::int64_t>()) +
+		    std::chrono::duration_cast<system_clock::duration>(
+			    std::chrono::nanoseconds(j.value("created_nanos", std::int64_t{0})));
 	s.expires = from_unix(j.at("expires").get<std::int64_t>());
 	s.lease = std::chrono::seconds(j.at("lease").get<std::int64_t>());
 	s.label = j.at("label").get<std::string>();

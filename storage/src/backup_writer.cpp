@@ -364,7 +364,15 @@ PointInfo BackupWriter::commit()
 	PointInfo& info = m.manifest.info;
 	info.id = random_hex(8);
 	info.device = m.req.device;
-	info.time = m.req.time != 0 ? m.req.time : static_cast<std::int64_t>(std::time(nullptr));
+	if (m.req.time != 0) {
+		info.time = m.req.time;
+		info.nanos = m.req.nanos;
+	} else {
+		timespec now{};
+		clock_gettime(CLOCK_REALTIME, &now);
+		info.time = now.tv_sec;
+		info.nanos = static_cast<std::uint32_t>(now.tv_nsec);
+	}
 	info.size = m.req.size;
 	info.chunk_size = m.repo->config.chunk_size;
 	info.base = m.req.base;

@@ -31,6 +31,7 @@ Bytes encode_info(const PointInfo& p)
 	w.str(p.id);
 	w.str(p.device);
 	w.u64(static_cast<std::uint64_t>(p.time));
+	w.u32(p.nanos);
 	w.u64(p.size);
 	w.u32(p.chunk_size);
 	w.str(p.base);
@@ -50,6 +51,7 @@ PointInfo decode_info(ByteView data)
 	p.id = r.str();
 	p.device = r.str();
 	p.time = static_cast<std::int64_t>(r.u64());
+	p.nanos = r.u32();
 	p.size = r.u64();
 	p.chunk_size = r.u32();
 	p.base = r.str();

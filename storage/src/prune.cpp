@@ -34,9 +34,7 @@ std::vector<PointInfo> sorted_points(const RepoState& repo)
 	std::vector<PointInfo> points;
 	for (const std::string& id : list_point_ids(repo.layout))
 		points.push_back(read_point_info(repo.layout, repo.crypto, id));
-	std::sort(points.begin(), points.end(), [](const PointInfo& a, const PointInfo& b) {
-		return a.time != b.time ? a.time < b.time : a.id < b.id;
-	});
+	std::sort(points.begin(), points.end(), older);
 	return points;
 }
 

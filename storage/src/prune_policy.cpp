@@ -55,10 +55,8 @@ std::vector<bool> select_kept(const std::vector<PointInfo>& points, const KeepPo
 	for (std::size_t i = 0; i < points.size(); ++i)
 		by_device[points[i].device].push_back(i);
 	for (auto& [device, order] : by_device) {
-		std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-			const PointInfo &x = points[a], &y = points[b];
-			return x.time != y.time ? x.time > y.time : x.id > y.id;
-		});
+		std::sort(order.begin(), order.end(),
+			  [&](std::size_t a, std::size_t b) { return older(points[b], points[a]); });
 		for (std::size_t k = 0; k < order.size() && k < policy.last; ++k)
 			kept[order[k]] = true;
 		keep_per_period(points, order, policy.daily, day_of, kept);

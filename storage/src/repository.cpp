@@ -102,9 +102,7 @@ std::vector<PointInfo> Repository::points() const
 	std::vector<PointInfo> out;
 	for (const std::string& id : list_point_ids(state_->layout))
 		out.push_back(read_point_info(state_->layout, state_->crypto, id));
-	std::sort(out.begin(), out.end(), [](const PointInfo& a, const PointInfo& b) {
-		return a.time != b.time ? a.time < b.time : a.id < b.id;
-	});
+	std::sort(out.begin(), out.end(), older);
 	return out;
 }
 

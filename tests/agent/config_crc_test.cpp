@@ -1,4 +1,6 @@
-// Config validation (what an admin gets wrong) and the documented CRC-32C.
+// Config validation (what an admin gets wrong), the documented CRC-32C and the
+// client's check of streamed chunks.
+#include "client/client.h"
 #include "client/crc32c.h"
 #include "core/config.h"
 
@@ -60,6 +62,29 @@ TEST(AgentCrc32c, KnownValueAndPieces)
 	std::string almost(4099, '\0');
 	almost[4098] = 1;
 	EXPECT_FALSE(all_zero(almost.data(), almost.size()));
+}
+
+TEST(AgentCrc32c, ClientRefusesDamagedChunks)
+{
+	bkagent::v1::DataChunk c;
+	c.set_offset(1 << 20);
+	c.set_data(std::string(4096, 'x'));
+	c.set_length(4096);
+	c.set_checksum(crc32c(0, c.data().data(), c.data().size()));
+	EXPECT_NO_THROW(bk::client::check_chunk(c));
+	bkagent::v1::DataChunk flipped = c;
+	(*flipped.mutable_data())[4095] ^= 0x10;
+	EXPECT_THROW(bk::client::check_chunk(flipped), std::runtime_error);
+	bkagent::v1::DataChunk short_data = c;
+	short_data.set_length(8192);
+	EXPECT_THROW(bk::client::check_chunk(short_data), std::runtime_error);
+	bkagent::v1::DataChunk zero;
+	zero.set_zero(true);
+	zero.set_length(65536);
+	zero.set_checksum(crc32c_zeroes(65536));
+	EXPECT_NO_THROW(bk::client::check_chunk(zero));
+	zero.set_checksum(zero.checksum() + 1);
+	EXPECT_THROW(bk::client::check_chunk(zero), std::runtime_error);
 }
 
 } // namespace

@@ -17,7 +17,9 @@ namespace {
 std::set<std::string> oracle(const std::vector<PointInfo>& points, const KeepPolicy& keep)
 {
 	auto newer = [](const PointInfo& a, const PointInfo& b) {
-		return a.time != b.time ? a.time > b.time : a.id > b.id;
+		if (a.time != b.time)
+			return a.time > b.time;
+		return a.nanos != b.nanos ? a.nanos > b.nanos : a.id > b.id;
 	};
 	auto day = [](std::int64_t t) {
 		std::time_t tt = t;
@@ -77,6 +79,8 @@ TEST(PrunePolicy, MatchesTheDocumentedSemanticsOnRandomHistories)
 			// Clusters of points within hours, spread over about a year.
 			points[i].time = start + static_cast<std::int64_t>(rng() % 400) * 86400 +
 					 static_cast<std::int64_t>(rng() % 4) * 3600 * (rng() % 2 ? 1 : 7);
+			// Many share a second; the sub-second part decides which is newest.
+			points[i].nanos = static_cast<std::uint32_t>(rng() % 3) * 300000000;
 		}
 		KeepPolicy keep{static_cast<unsigned>(rng() % 4), static_cast<unsigned>(rng() % 8),
 				static_cast<unsigned>(rng() % 5), static_cast<unsigned>(rng() % 4)};

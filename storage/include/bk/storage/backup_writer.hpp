@@ -23,6 +23,7 @@ struct BackupRequest {
 	std::uint64_t size = 0;             // device size in bytes
 	std::string base;                   // point to start from; "" = full (every chunk is put)
 	std::int64_t time = 0;              // unix seconds the point represents; 0 = now
+	std::uint32_t nanos = 0;            // nanoseconds within `time` (ignored when time is 0)
 	std::string token;                  // stored as PointInfo::token
 	std::uint64_t expected_bytes = 0;   // Progress::total (0 = unknown)
 	ProgressFn progress;

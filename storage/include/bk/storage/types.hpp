@@ -5,6 +5,7 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace bk::storage {
@@ -37,11 +38,19 @@ struct PointInfo {
 	std::string id;             // 16 hex digits
 	std::string device;         // caller-chosen device identity (e.g. a /dev/disk/by-id path)
 	std::int64_t time = 0;      // unix seconds (UTC) the point represents
+	std::uint32_t nanos = 0;    // and the nanoseconds within that second
 	std::uint64_t size = 0;     // device size in bytes
 	std::uint32_t chunk_size = 0;
 	std::string base;           // point this one was built from ("" for a full read)
 	std::string token;          // caller's note, e.g. the CBT change token the data was read at
 	BackupStats stats;
 };
+
+// Time order of points, total: two backups within one second still have a newest one
+// (the incremental base, --keep-last); the id breaks exact ties.
+inline bool older(const PointInfo& a, const PointInfo& b)
+{
+	return std::tie(a.time, a.nanos, a.id) < std::tie(b.time, b.nanos, b.id);
+}
 
 }  // namespace bk::storage
