@@ -89,9 +89,13 @@ static void bk_write_endio(struct bio *bio)
 	bio->bi_private = ctx->private;
 	mempool_free(ctx, bk_ctx_pool);
 	/*
-	 * Not ->bi_end_io() directly: a split bio's is bio_chain_endio(),
+	 * Not ->bi_end_io() directly: a chained bio's is bio_chain_endio(),
 	 * which only bio_endio() may handle (7.x made it a BUG() sentinel).
+	 * The first bio_endio() did rq-qos's completion accounting: keep
+	 * iolatency and iocost from counting this bio twice.
 	 */
+	bio_clear_flag(bio, BIO_QOS_THROTTLED);
+	bio_clear_flag(bio, BIO_QOS_MERGED);
 	bio_endio(bio);
 	percpu_ref_put(&t->active);
 	rcu_read_unlock();
@@ -103,8 +107,13 @@ static bool bk_track_completion(struct bk_tracker *t, struct bio *bio)
 	gfp_t gfp = (bio->bi_opf & REQ_NOWAIT) ? GFP_NOWAIT : GFP_NOIO;
 	struct bk_write_ctx *ctx;
 
-	if (bio->bi_end_io == bk_write_endio)
-		return true;	/* a split remainder coming round again */
+	/*
+	 * A split remainder coming round again is counted already; a bio a
+	 * stacking driver remapped in place to another tracked device is not.
+	 */
+	if (bio->bi_end_io == bk_write_endio &&
+	    ((struct bk_write_ctx *)bio->bi_private)->tracker == t)
+		return true;
 	ctx = mempool_alloc(bk_ctx_pool, gfp);
 	if (!ctx)
 		return false;
