@@ -138,5 +138,49 @@ TEST(CliRepo, BackupIncrementalResetRestoreVerifyPrune)
 	EXPECT_EQ(bkagent(daemon, {"restore", "0000", daemon.dir() / "x", "--repo", repo}).code, 4);
 }
 
+// The backup-server role: `bkagent --agent HOST:PORT backup` pulls a remote
+// agent's devices over mutual TLS with a bearer token.
+TEST(CliRepo, BackupServerPullsOverMutualTls)
+{
+	::setenv("BKAGENT_PASSPHRASE", "cli test passphrase", 1);
+	Daemon daemon({.tcp = true});
+	daemon.start();
+	const std::uint64_t size = 24 * kChunk;
+	Disk disk = make_disk(daemon.kernel(), "vdc", size, 12);
+	track(*daemon.unix_client(), disk.path);
+	std::mt19937_64 rng(5);
+	scribble(daemon.kernel(), disk, rng, 20);
+	const std::string repo = daemon.dir() / "repo";
+	ASSERT_EQ(bkagent(daemon, {"init", "--repo", repo, "--chunk-size", std::to_string(kChunk)}).code, 0);
+
+	const client::Target t = daemon.tls_target();
+	auto remote = [&](const std::string &token_file, std::vector<std::string> args) {
+		args.insert(args.begin(), {"--agent", t.address, "--ca", t.ca_file, "--cert", t.cert_file, "--key",
+					   t.key_file, "--token-file", token_file});
+		return bkagent(daemon, std::move(args));
+	};
+	const std::string token = daemon.certs().token_file;
+	std::vector<std::pair<std::string, std::string>> points;
+	for (const char *mode : {"full", "incremental"}) {
+		CliRun r = remote(token, {"backup", disk.path, "--repo", repo});
+		ASSERT_EQ(r.code, 0) << r.out;
+		EXPECT_EQ(r.json()["points"][0]["mode"], mode) << r.out;
+		points.emplace_back(r.json()["points"][0]["id"], disk.content);
+		scribble(daemon.kernel(), disk, rng, 4);
+	}
+	for (const auto &[id, content] : points) {
+		const std::string out = daemon.dir() / ("restore-" + id);
+		ASSERT_EQ(bkagent(daemon, {"restore", id, out, "--repo", repo}).code, 0);
+		EXPECT_TRUE(file_content(out) == content) << "point " << id;
+	}
+
+	const std::string wrong = daemon.dir() / "wrong-token";
+	std::ofstream(wrong) << "not the token\n";
+	CliRun denied = remote(wrong, {"backup", disk.path, "--repo", repo});
+	EXPECT_NE(denied.code, 0) << denied.out;
+	EXPECT_EQ(denied.json()["error"]["code"], "UNAUTHENTICATED") << denied.out;
+	EXPECT_EQ(bkagent(daemon, {"ls", "--repo", repo}).json().size(), points.size()) << "a refused backup adds nothing";
+}
+
 } // namespace
 } // namespace bk::test
