@@ -1,29 +1,40 @@
 #!/bin/bash
-# Guest side of bench/tracker/run.sh: fio on a raw virtio disk, bare and with
-# a bksnap tracker attached, alternating in one boot so drift cancels out.
+# Guest side of bench/tracker/run.sh: fio on two identical raw virtio disks
+# at the same time, one with a bksnap tracker attached and one bare, the roles
+# swapped every round. Both runs see the same host conditions, so the ratio
+# of the pair is not blurred by the host's drift between runs.
 . "$BK_SRC_DIR/tests/vm/lib/guest.sh"
 . "$BK_SRC_DIR/tests/vm/lib/bksnap.sh"
-. "$BK_SRC_DIR/bench/lib/guest.sh"
 
 RT=${BENCH_RUNTIME:-20}
 ROUNDS=${BENCH_ROUNDS:-2}
 bk_load_module
-dev=$(bk_disk 1)
+disks=("$(bk_disk 1)" "$(bk_disk 3)")
 big=$(bk_disk 2)
 
-run_fio() {	# NAME ARGS...: time-based random 4 KiB unless ARGS say else
-	bench_fio "$1" --filename="$dev" --rw=randwrite --bs=4k --size=512m \
-		--runtime="$RT" --time_based "${@:2}"
+# pair NAME TRACKED BARE ARGS...: fio on both disks at once; prints
+# "NAME tracked ROUND iops MBps" and "NAME bare ROUND iops MBps".
+pair() {
+	local name=$1 tracked=$2 bare=$3
+	shift 3
+	local common=(--direct=1 --ioengine=libaio --iodepth=8 --runtime="$RT" --time_based "$@")
+	fio --output-format=json --name=tracked --filename="$tracked" "${common[@]}" \
+		--name=bare --filename="$bare" "${common[@]}" >/tmp/fio.json
+	/usr/bin/python3 - "$name" "$r" <<'PY'
+import json, sys
+for job in json.load(open('/tmp/fio.json'))['jobs']:
+    w = job['write']
+    print('BENCH %s %s %s %.0f %.1f' % (sys.argv[1], job['jobname'], sys.argv[2], w['iops'], w['bw_bytes'] / 1e6))
+PY
 }
 
 echo "BENCH workload state round iops MBps"
 for r in $(seq 1 "$ROUNDS"); do
-	for state in bare tracked; do
-		[ $state = tracked ] && "$BKSNAPCTL" attach "$dev"
-		echo "BENCH rand4k $state $r $(run_fio rand4k)"
-		echo "BENCH seq1m $state $r $(run_fio seq1m --rw=write --bs=1m --offset=512m)"
-		[ $state = tracked ] && "$BKSNAPCTL" detach "$dev"
-	done
+	t=${disks[$((r % 2))]} b=${disks[$(((r + 1) % 2))]}
+	"$BKSNAPCTL" attach "$t"
+	pair rand4k "$t" "$b" --rw=randwrite --bs=4k --size=512m
+	pair seq1m "$t" "$b" --rw=write --bs=1m --offset=512m --size=512m
+	"$BKSNAPCTL" detach "$t"
 done
 
 # CBT memory: the map is one byte per block (kvzalloc'd), measured on a

@@ -7,7 +7,7 @@ set -euo pipefail
 BENCH_SRC=$(cd "$(dirname "$0")/../.." && pwd)
 BENCH_BUILD=${1:-$BENCH_SRC/build}
 . "$BENCH_SRC/bench/lib/host.sh"
-bench_vm tracker "$BENCH_SRC/bench/tracker/guest.sh" "1G 1024G" 1200 >/dev/null
+bench_vm tracker "$BENCH_SRC/bench/tracker/guest.sh" "1G 1024G 1G" 1200 >/dev/null
 /usr/bin/python3 - "$BENCH_BUILD/bench/tracker/results.txt" <<'PY'
 import collections, sys
 rows = [l.split() for l in open(sys.argv[1]) if l[0] != 'w']
