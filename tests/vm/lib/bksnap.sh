@@ -24,15 +24,21 @@ bk_disk_geometry() {
 }
 
 # bk_trace_start DISK: record every request issued to whole disk DISK.
+# The event is enabled once and then only filtered and switched with
+# tracing_on, and cmdline recording (a sched_switch probe) stays off: every
+# enable or disable live-patches kernel text, and under TCG a vCPU could run
+# stale code across such a patch (seen once on 7.2 as an int3 Oops in
+# __schedule, at the sched_switch tracepoint's static branch).
 bk_trace_start() {
-	local devt
+	local devt ev=$TRACING/events/block/block_rq_issue
 	mountpoint -q $TRACING || mount -t tracefs nodev $TRACING
 	IFS=: read -r maj min </sys/class/block/${1#/dev/}/dev
 	devt=$(((maj << 20) | min))
 	echo 0 >$TRACING/tracing_on
+	echo 0 >$TRACING/options/record-cmd
 	echo 65536 >$TRACING/buffer_size_kb
-	echo "dev == $devt" >$TRACING/events/block/block_rq_issue/filter
-	echo 1 >$TRACING/events/block/block_rq_issue/enable
+	echo "dev == $devt" >$ev/filter
+	[ "$(cat $ev/enable)" = 1 ] || echo 1 >$ev/enable
 	: >$TRACING/trace
 	echo 1 >$TRACING/tracing_on
 }
@@ -40,7 +46,6 @@ bk_trace_start() {
 # bk_trace_stop OUT: stop recording, save the trace; fail if events were lost.
 bk_trace_stop() {
 	echo 0 >$TRACING/tracing_on
-	echo 0 >$TRACING/events/block/block_rq_issue/enable
 	cat $TRACING/trace >"$1"
 	if grep -h '^overrun:' $TRACING/per_cpu/cpu*/stats | grep -qv ': 0$'; then
 		bk_fail "trace buffer overran: the write log is incomplete"
