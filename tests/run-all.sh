@@ -1,7 +1,8 @@
 #!/bin/bash
 # All tests (README command 2 runs this after deploy/install-deps.sh):
-#   build/       module + userspace: `ctest -L unit`, then `ctest -L vm` (QEMU),
-#                then `ctest -L reach` (the module on sid's kernel)
+#   build/       module + userspace: `ctest -L unit`, clang-tidy, then
+#                `ctest -L vm` (QEMU), then `ctest -L reach` (the module on
+#                sid's kernel)
 #   build-asan/  userspace under ASan+UBSan: `ctest -L unit`
 #   build-tsan/  under TSan: the unit tests of the repository pipeline, the COW
 #                model and the CBT store on RocksDB (only their binaries are
@@ -37,6 +38,14 @@ echo "=== build: $build (module, userspace, VM tests)"
 cmake -S "$src" -B "$build" -G Ninja -DBK_KERNEL_MODULE=ON -DBK_VM_TESTS=ON
 cmake --build "$build" -j "$jobs"
 run_ctest unit "$build" -L unit -j "$jobs"
+echo "=== clang-tidy: agent/ cbt/ storage/ (checks in .clang-tidy)"
+if "$src/tests/clang-tidy.sh" "$build" >"$build/clang-tidy.log" 2>&1; then
+	summary+=("clang-tidy: clean")
+else
+	cat "$build/clang-tidy.log"
+	summary+=("clang-tidy: findings, see above")
+	failed=1
+fi
 run_ctest vm "$build" -L vm
 # The module on sid's 7.2 kernel (tests/vm/reach/README.md); needs Debian's mirror.
 run_ctest reach "$build" -L reach

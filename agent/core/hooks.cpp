@@ -36,7 +36,7 @@ std::vector<std::string> Hooks::available() const
 std::string Hooks::path_of(const std::string &name) const
 {
 	const bool plain = !name.empty() && name.find('/') == std::string::npos && name != "." && name != "..";
-	const std::string path = dir_ + "/" + name;
+	std::string path = dir_ + "/" + name;
 	if (!plain || !runnable(path))
 		throw ApiError(grpc::StatusCode::INVALID_ARGUMENT, bkagent::v1::BAD_REQUEST,
 			       "no runnable hook named '" + name + "' in " + dir_);

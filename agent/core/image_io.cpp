@@ -46,7 +46,7 @@ UniqueFd open_image(const SnapshotDeviceState &dev)
 // sparse-aware devices); block devices report none and cost one lseek.
 class HoleFinder {
 public:
-	HoleFinder(int fd, std::uint64_t size, std::uint64_t block) : fd_(fd), size_(size), block_(block)
+	HoleFinder(int fd, std::uint64_t size, std::uint64_t block) : fd_(fd), block_(block)
 	{
 		const off_t hole = ::lseek(fd, 0, SEEK_HOLE);
 		sparse_ = hole >= 0 && static_cast<std::uint64_t>(hole) < size;
@@ -78,7 +78,6 @@ public:
 
 private:
 	int fd_;
-	std::uint64_t size_;
 	std::uint64_t block_;
 	bool sparse_ = false;
 };

@@ -182,6 +182,7 @@ bkagent::v1::Snapshot Snapshots::create(const bkagent::v1::CreateSnapshotRequest
 		members.push_back(std::move(d));
 	}
 	std::vector<std::string> paths;
+	paths.reserve(members.size());
 	for (const auto &m : members)
 		paths.push_back(m.path);
 
@@ -381,6 +382,7 @@ std::vector<bkagent::v1::Snapshot> Snapshots::list()
 			snaps.push_back(snap);
 	}
 	std::vector<bkagent::v1::Snapshot> out;
+	out.reserve(snaps.size());
 	for (const auto &s : snaps)
 		out.push_back(describe(*s));
 	return out;

@@ -159,6 +159,7 @@ std::vector<DevNum> KernelDriver::trackers()
 		return ::ioctl(control(), BKSNAP_IOC_LIST, &arg) < 0 ? errno : 0;
 	});
 	std::vector<DevNum> out;
+	out.reserve(entries.size());
 	for (const auto &e : entries)
 		out.push_back({e.major, e.minor});
 	return out;

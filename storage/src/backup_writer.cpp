@@ -119,7 +119,7 @@ BackupWriter::Impl::Impl(std::shared_ptr<detail::RepoState> state, const BackupR
 	  index(Index::load(layout, crypto)),
 	  nworkers(worker_count(request.threads)),
 	  next_segment(index.next_segment()),
-	  queue(2 * nworkers)
+	  queue(std::size_t{2} * nworkers)
 {
 	const std::uint32_t cs = repo->config.chunk_size;
 	if (req.device.empty())

@@ -172,7 +172,7 @@ Bytes scrypt(const std::string& passphrase, ByteView salt, const ScryptParams& p
 {
 	Bytes out(length);
 	// 128 * r * N is scrypt's memory use; allow it plus slack.
-	std::uint64_t maxmem = 128 * params.r * params.n * params.p + (std::uint64_t{1} << 24);
+	std::uint64_t maxmem = std::uint64_t{128} * params.r * params.n * params.p + (std::uint64_t{1} << 24);
 	if (EVP_PBE_scrypt(passphrase.data(), passphrase.size(), salt.data(), salt.size(), params.n,
 			   params.r, params.p, maxmem, out.data(), out.size()) != 1)
 		throw Error(Errc::invalid_argument, "scrypt failed (bad parameters?)");
