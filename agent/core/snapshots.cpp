@@ -30,18 +30,16 @@ std::int64_t to_unix(system_clock::time_point t)
 
 system_clock::time_point from_unix(std::int64_t s) { return system_clock::time_point(std::chrono::seconds(s)); }
 
-// The nanoseconds within t's second: a snapshot's creation time orders the
-// restore points made from it, and two may be taken within one second.
-std::int64_t sub_second(system_clock::time_point t)
+std::int64_t to_unix_nanos(system_clock::time_point t)
 {
-	return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count() % 1000000000;
+	return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 }
 
-google::protobuf::Timestamp stamp(system_clock::time_point t)
-{
-	return TimeUtil::NanosecondsToTimestamp(
-		std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
-}
+// The nanoseconds within t's second: a snapshot's creation time orders the
+// restore points made from it, and two may be taken within one second.
+std::int64_t sub_second(system_clock::time_point t) { return to_unix_nanos(t) % 1000000000; }
+
+google::protobuf::Timestamp stamp(system_clock::time_point t) { return TimeUtil::NanosecondsToTimestamp(to_unix_nanos(t)); }
 
 ApiError not_found(const std::string &id, bool expired)
 {
