@@ -86,20 +86,45 @@ enum bk_write_decision bk_chunk_write(struct bk_chunk_table *t, u64 c,
 		ch->state = BK_CHUNK_COPYING;
 		return BK_WRITE_COPY;
 	}
-	if (ch->state == BK_CHUNK_COPIED && !ch->readers)
+	if ((ch->state == BK_CHUNK_STORING || ch->state == BK_CHUNK_COPIED) &&
+	    !ch->readers)
 		return BK_WRITE_GO;
 	return BK_WRITE_WAIT;
+}
+
+/* A failed copy fails the snapshot: the first error wins. */
+static void bk_chunk_copy_failed(struct bk_chunk_table *t, u64 c, int error)
+{
+	t->chunks[c].state = BK_CHUNK_FAILED;
+	bk_chunk_fail(t, error);
+}
+
+/**
+ * bk_chunk_copy_read - the old data of chunk @c was read from the origin
+ * @t: the table
+ * @c: a COPYING chunk
+ * @error: 0, or why the read failed: the snapshot fails
+ *
+ * The data is in the copy's buffer: writes to @c no longer wait for it.
+ * The caller then asks again for the writes held on @c and stores the data.
+ */
+void bk_chunk_copy_read(struct bk_chunk_table *t, u64 c, int error)
+{
+	if (error)
+		bk_chunk_copy_failed(t, c, error);
+	else
+		t->chunks[c].state = BK_CHUNK_STORING;
 }
 
 /**
  * bk_chunk_copy_done - the copy of chunk @c ended
  * @t: the table
- * @c: a COPYING chunk
+ * @c: a STORING chunk
  * @diff_pos: where its old data now is in the difference storage
  * @error: 0, or why the copy failed (-ENOSPC: storage overflow): the
  *	   snapshot fails
  *
- * The caller then asks again for the writes held on @c.
+ * The caller then asks again for the image reads waiting on @c.
  */
 void bk_chunk_copy_done(struct bk_chunk_table *t, u64 c, u64 diff_pos,
 			int error)
@@ -107,8 +132,7 @@ void bk_chunk_copy_done(struct bk_chunk_table *t, u64 c, u64 diff_pos,
 	struct bk_chunk *ch = &t->chunks[c];
 
 	if (error) {
-		ch->state = BK_CHUNK_FAILED;
-		bk_chunk_fail(t, error);
+		bk_chunk_copy_failed(t, c, error);
 		return;
 	}
 	ch->diff_pos = diff_pos;
@@ -132,8 +156,8 @@ void bk_chunk_fail(struct bk_chunk_table *t, int error)
  * @diff_pos: out, for BK_READ_DIFF
  *
  * Return: BK_READ_DIFF, BK_READ_ORIGIN (the caller must call
- * bk_chunk_read_done() when the origin read ends), or -EIO if the snapshot
- * failed.
+ * bk_chunk_read_done() when the origin read ends), BK_READ_WAIT (the data
+ * is on its way to the difference storage), or -EIO if the snapshot failed.
  */
 int bk_chunk_read(struct bk_chunk_table *t, u64 c, u64 *diff_pos)
 {
@@ -145,6 +169,8 @@ int bk_chunk_read(struct bk_chunk_table *t, u64 c, u64 *diff_pos)
 		*diff_pos = ch->diff_pos;
 		return BK_READ_DIFF;
 	}
+	if (ch->state == BK_CHUNK_STORING)
+		return BK_READ_WAIT;
 	ch->readers++;
 	return BK_READ_ORIGIN;
 }

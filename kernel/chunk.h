@@ -2,22 +2,28 @@
 /*
  * Copy-on-write decisions for one snapshotted device: a table of chunks,
  * each EMPTY (the origin still holds the snapshot's data), COPYING (its old
- * data is being copied; the origin still holds it), COPIED (the old data is
- * in the difference storage at diff_pos) or FAILED, plus a count of image
- * reads reading it from the origin.  The glue performs the I/O and reports
- * back; the table only decides.
+ * data is being read; the origin still holds it), STORING (the old data was
+ * read and is being written to the difference storage; the origin may
+ * change), COPIED (the old data is in the difference storage at diff_pos)
+ * or FAILED, plus a count of image reads reading it from the origin.  The
+ * glue performs the I/O and reports back; the table only decides.
  *
  * Rules:
  * - An origin write (or discard, write-zeroes) covering chunks [a, b] may go
- *   down only when every one of them is COPIED with no origin readers: the
- *   old data is safe and no image read can see the new data.  The glue asks
- *   bk_chunk_write() for each chunk, starts the copies it is told to, holds
- *   the write while any chunk says WAIT, and asks again for held writes
- *   after each bk_chunk_copy_done() and bk_chunk_read_done() on a chunk they
- *   cover.  A bio seen again (split, resubmitted) finds its chunks COPIED.
+ *   down only when every one of them is STORING or COPIED with no origin
+ *   readers: the old data is safe and no image read can see the new data.
+ *   The glue asks bk_chunk_write() for each chunk, starts the copies it is
+ *   told to, holds the write while any chunk says WAIT, and asks again for
+ *   held writes after each bk_chunk_copy_read() and bk_chunk_read_done() on
+ *   a chunk they cover.  A bio seen again (split, resubmitted) finds its
+ *   chunks STORING or COPIED.
+ * - A copy reports twice: bk_chunk_copy_read() when the old data is in
+ *   memory (the held writes may go: a write need not wait for the
+ *   difference storage), bk_chunk_copy_done() when it is stored.
  * - An image read of a COPIED chunk reads the difference storage; of an
  *   EMPTY or COPYING one reads the origin, counted as a reader until
- *   bk_chunk_read_done().
+ *   bk_chunk_read_done(); of a STORING one waits: the glue asks again after
+ *   bk_chunk_copy_done().
  * - Once failed (difference storage overflow, I/O error), the snapshot no
  *   longer copies: every write goes at once, every image read fails -EIO,
  *   including origin reads still in flight (their data may be torn).
@@ -43,6 +49,7 @@
 enum bk_chunk_state {
 	BK_CHUNK_EMPTY = 0,
 	BK_CHUNK_COPYING,
+	BK_CHUNK_STORING,
 	BK_CHUNK_COPIED,
 	BK_CHUNK_FAILED,
 };
@@ -70,6 +77,7 @@ enum bk_write_decision {
 enum bk_read_decision {
 	BK_READ_DIFF,		/* read the difference storage at *diff_pos */
 	BK_READ_ORIGIN,		/* read the origin, then bk_chunk_read_done() */
+	BK_READ_WAIT,		/* ask again after bk_chunk_copy_done() */
 };
 
 void bk_chunk_init(struct bk_chunk_table *t, struct bk_chunk *chunks,
@@ -80,6 +88,7 @@ sector_t bk_chunk_start(const struct bk_chunk_table *t, u64 c);
 u64 bk_chunk_sectors(const struct bk_chunk_table *t, u64 c);
 enum bk_write_decision bk_chunk_write(struct bk_chunk_table *t, u64 c,
 				      bool nowait);
+void bk_chunk_copy_read(struct bk_chunk_table *t, u64 c, int error);
 void bk_chunk_copy_done(struct bk_chunk_table *t, u64 c, u64 diff_pos,
 			int error);
 void bk_chunk_fail(struct bk_chunk_table *t, int error);

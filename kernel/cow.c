@@ -5,10 +5,11 @@
  * A write the filter cannot pass at once (some chunk not yet copied, or
  * being read by the image from the origin) goes on @incoming and the
  * per-device worker decides it with chunk.c: chunks to copy become copy
- * jobs, the write waits on @waiting.  Each finished copy, and each image
- * read from the origin, re-examines the waiting writes.  Writes are
- * submitted, when free, from process context and around the filter: they
- * were marked in the CBT and counted in flight when first seen.
+ * jobs, the write waits on @waiting.  Each copy, once its origin read is
+ * done, and each image read from the origin, re-examines the waiting
+ * writes.  Writes are submitted, when free, from process context and
+ * around the filter: they were marked in the CBT and counted in flight when
+ * first seen.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -25,6 +26,7 @@
 #define BK_COPY_POOL	BK_COPY_ACTIVE
 #define BK_DECIDE_BATCH	32	/* copies started per pass under the lock */
 #define BK_COPY_BYTES	(1U << 20)	/* adjacent chunks copied at once */
+#define BK_SPARE_BYTES	(8U << 20)	/* kept in spare copy buffers */
 
 /* The copy of adjacent chunks [first, first + count): one read, one write. */
 struct bk_copy {
@@ -189,23 +191,43 @@ void bk_cow_kick(struct bk_cow *cow)
 	queue_work(bk_cow_wq, &cow->work);
 }
 
-/* Read the chunks from the origin, store them; their diff position. */
-static int bk_copy_chunks(struct bk_cow *cow, u64 first, u32 count, u64 *pos)
+/*
+ * Copy buffers are reused: allocating (and, with init_on_alloc, zeroing)
+ * a megabyte of pages per copy cost a fifth of the CPU of a sequential
+ * first write.
+ */
+static int bk_copy_buf_get(struct bk_cow *cow, struct bk_pages *buf)
 {
-	sector_t start = bk_chunk_start(&cow->table, first);
-	u64 sectors = bk_chunk_start(&cow->table, first + count - 1) - start +
-		      bk_chunk_sectors(&cow->table, first + count - 1);
-	unsigned int pages = DIV_ROUND_UP(sectors << SECTOR_SHIFT, PAGE_SIZE);
-	struct bk_pages buf;
+	spin_lock_irq(&cow->lock);
+	if (cow->nr_spare) {
+		*buf = cow->spare[--cow->nr_spare];
+		spin_unlock_irq(&cow->lock);
+		return 0;
+	}
+	spin_unlock_irq(&cow->lock);
+	return bk_pages_alloc(buf, cow->copy_bytes, GFP_NOIO);
+}
+
+static void bk_copy_buf_put(struct bk_cow *cow, struct bk_pages *buf)
+{
+	spin_lock_irq(&cow->lock);
+	if (cow->nr_spare < cow->max_spare) {
+		cow->spare[cow->nr_spare++] = *buf;
+		buf = NULL;
+	}
+	spin_unlock_irq(&cow->lock);
+	if (buf)
+		bk_pages_free(buf);
+}
+
+/* Store @sectors of @buf in newly allocated difference storage at *@pos. */
+static int bk_copy_store(struct bk_cow *cow, struct bk_pages *buf,
+			 u64 sectors, u64 *pos)
+{
 	u64 done, run;
 	int ret;
 
-	ret = bk_pages_alloc(&buf, pages, GFP_NOIO);
-	if (ret)
-		return ret;
-	ret = bk_own_io(cow->origin, start, &buf, 0, sectors, REQ_OP_READ);
-	if (!ret)
-		ret = bk_snapshot_alloc_diff(cow->snap, sectors, pos);
+	ret = bk_snapshot_alloc_diff(cow->snap, sectors, pos);
 	for (done = 0; !ret && done < sectors; done += run) {
 		struct block_device *bdev;
 		sector_t sector;
@@ -213,46 +235,116 @@ static int bk_copy_chunks(struct bk_cow *cow, u64 first, u32 count, u64 *pos)
 		ret = bk_diff_storage_map(cow->diff, *pos + done,
 					  sectors - done, &bdev, &sector, &run);
 		if (!ret)
-			ret = bk_own_io(bdev, sector, &buf, done, run,
+			ret = bk_own_io(bdev, sector, buf, done, run,
 					REQ_OP_WRITE);
 	}
-	bk_pages_free(&buf);
 	return ret;
 }
 
+/* Resubmit image reads parked on STORING chunks: they decide again. */
+static void bk_cow_unpark(struct bk_cow *cow, struct bio_list *reads)
+{
+	struct bio *bio;
+
+	while ((bio = bio_list_pop(reads))) {
+		submit_bio_noacct(bio);
+		if (atomic_dec_and_test(&cow->parked_inflight))
+			wake_up_var(&cow->parked_inflight);
+	}
+}
+
+/*
+ * Report a step of the copy of chunks [first, first + count) to the table:
+ * read from the origin (@pos unused) or stored at @pos.  Then release the
+ * writes, or the image reads, that may go on.
+ */
+static void bk_copy_report(struct bk_cow *cow, u64 first, u32 count,
+			   bool stored, u64 pos, int ret)
+{
+	sector_t start = bk_chunk_start(&cow->table, first);
+	struct bio_list go = BIO_EMPTY_LIST, reads = BIO_EMPTY_LIST;
+	u64 c;
+
+	if (ret)
+		bk_snapshot_fail(cow->snap, ret);
+	spin_lock_irq(&cow->lock);
+	for (c = first; c < first + count; c++) {
+		if (stored)
+			bk_chunk_copy_done(&cow->table, c, pos +
+					   bk_chunk_start(&cow->table, c) - start,
+					   ret);
+		else
+			bk_chunk_copy_read(&cow->table, c, ret);
+	}
+	bk_cow_collect_free(cow, &go);
+	if (stored) {
+		reads = cow->parked;
+		bio_list_init(&cow->parked);
+	}
+	spin_unlock_irq(&cow->lock);
+	bk_cow_submit_all(&go);
+	bk_cow_unpark(cow, &reads);
+}
+
+/*
+ * Read the chunks from the origin; let the writes held on them go; store
+ * the old data in the difference storage; let the image reads go.
+ */
 static void bk_copy_work(struct work_struct *work)
 {
 	struct bk_copy *cp = container_of(work, struct bk_copy, work);
 	struct bk_cow *cow = cp->cow;
 	unsigned int noio = memalloc_noio_save();
-	struct bio_list go = BIO_EMPTY_LIST;
-	u64 first = cp->first, pos = 0, c;
+	u64 first = cp->first, pos = 0;
 	u32 count = cp->count;
+	sector_t start = bk_chunk_start(&cow->table, first);
+	u64 sectors = bk_chunk_start(&cow->table, first + count - 1) - start +
+		      bk_chunk_sectors(&cow->table, first + count - 1);
+	struct bk_pages buf;
 	int ret;
 
 	mempool_free(cp, bk_copy_pool);
-	ret = bk_copy_chunks(cow, first, count, &pos);
-	if (ret)
-		bk_snapshot_fail(cow->snap, ret);
-
-	spin_lock_irq(&cow->lock);
-	for (c = first; c < first + count; c++)
-		bk_chunk_copy_done(&cow->table, c, pos +
-				   bk_chunk_start(&cow->table, c) -
-				   bk_chunk_start(&cow->table, first), ret);
-	bk_cow_collect_free(cow, &go);
-	spin_unlock_irq(&cow->lock);
-	bk_cow_submit_all(&go);
+	ret = bk_copy_buf_get(cow, &buf);
+	if (!ret) {
+		ret = bk_own_io(cow->origin, start, &buf, 0, sectors,
+				REQ_OP_READ);
+		bk_copy_report(cow, first, count, false, 0, ret);
+		if (!ret) {
+			ret = bk_copy_store(cow, &buf, sectors, &pos);
+			bk_copy_report(cow, first, count, true, pos, ret);
+		}
+		bk_copy_buf_put(cow, &buf);
+	} else {
+		bk_copy_report(cow, first, count, false, 0, ret);
+	}
 	memalloc_noio_restore(noio);
 	if (atomic_dec_and_test(&cow->copies))
 		wake_up_var(&cow->copies);
 }
 
+void bk_cow_park_read(struct bk_cow *cow, struct bio *bio)
+{
+	lockdep_assert_held(&cow->lock);
+	bio_list_add(&cow->parked, bio);
+	atomic_inc(&cow->parked_inflight);
+}
+
+void bk_cow_wait_parked(struct bk_cow *cow)
+{
+	wait_var_event(&cow->parked_inflight,
+		       !atomic_read(&cow->parked_inflight));
+}
+
 void bk_cow_fail(struct bk_cow *cow, int error)
 {
+	struct bio_list reads;
+
 	spin_lock_irq(&cow->lock);
 	bk_chunk_fail(&cow->table, error);
+	reads = cow->parked;
+	bio_list_init(&cow->parked);
 	spin_unlock_irq(&cow->lock);
+	bk_cow_unpark(cow, &reads);	/* they fail now */
 	bk_cow_kick(cow);
 }
 
@@ -263,7 +355,7 @@ struct bk_cow *bk_cow_create(struct block_device *origin,
 	sector_t capacity = bdev_nr_sectors(origin);
 	struct bk_chunk *chunks;
 	struct bk_cow *cow;
-	u32 shift;
+	u32 shift, copy_bytes;
 	u64 count;
 
 	if (bk_cbt_geometry(capacity, BK_CHUNK_MAX_COUNT, BK_CHUNK_MIN_SHIFT,
@@ -278,6 +370,9 @@ struct bk_cow *bk_cow_create(struct block_device *origin,
 		return ERR_PTR(-ENOMEM);
 	}
 	bk_chunk_init(&cow->table, chunks, capacity, shift, count);
+	copy_bytes = max(BK_COPY_BYTES, 1U << shift);
+	cow->copy_bytes = copy_bytes;
+	cow->max_spare = clamp(BK_SPARE_BYTES / copy_bytes, 1U, BK_COPY_SPARE);
 	cow->origin = origin;
 	cow->origin_start = origin->bd_start_sect;
 	cow->snap = snap;
@@ -285,6 +380,8 @@ struct bk_cow *bk_cow_create(struct block_device *origin,
 	spin_lock_init(&cow->lock);
 	bio_list_init(&cow->incoming);
 	bio_list_init(&cow->waiting);
+	bio_list_init(&cow->parked);
+	atomic_set(&cow->parked_inflight, 0);
 	INIT_WORK(&cow->work, bk_cow_work);
 	atomic_set(&cow->copies, 0);
 	return cow;
@@ -295,7 +392,10 @@ void bk_cow_destroy(struct bk_cow *cow)
 	wait_var_event(&cow->copies, !atomic_read(&cow->copies));
 	flush_work(&cow->work);
 	WARN_ON_ONCE(!bio_list_empty(&cow->waiting) ||
-		     !bio_list_empty(&cow->incoming));
+		     !bio_list_empty(&cow->incoming) ||
+		     !bio_list_empty(&cow->parked));
+	while (cow->nr_spare)
+		bk_pages_free(&cow->spare[--cow->nr_spare]);
 	kvfree(cow->table.chunks);
 	kfree(cow);
 }

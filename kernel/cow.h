@@ -6,11 +6,11 @@
  * decisions are chunk.c's; this file does the I/O and holds the writes.
  *
  * Context: the tracker's filter calls bk_cow_write() under the RCU read
- * lock, without sleeping.  Writes that need a copy go to a per-device worker,
- * which starts the copies (up to BK_COPY_ACTIVE at once, each with one
- * chunk-sized buffer: the memory bound) and releases each held write when
- * every chunk it covers is copied and no image read is reading it from the
- * origin.
+ * lock, without sleeping.  A write that needs copies goes to a per-device
+ * decider, which starts them; copies run on a workqueue (up to BK_COPY_ACTIVE at once per CPU, each
+ * with one buffer of BK_COPY_BYTES or a chunk: the memory bound).  A held
+ * write is released when every chunk it covers has its old data read and
+ * no image read is reading it from the origin.
  */
 #ifndef BK_COW_H
 #define BK_COW_H
@@ -18,8 +18,10 @@
 #include <linux/bio.h>
 #include <linux/workqueue.h>
 #include "chunk.h"
+#include "own_io.h"
 
 #define BK_COPY_ACTIVE	16
+#define BK_COPY_SPARE	8	/* copy buffers kept for reuse, at most */
 
 struct bk_snapshot;
 struct bk_diff_storage;
@@ -33,8 +35,14 @@ struct bk_cow {
 	struct bk_chunk_table table;
 	struct bio_list incoming;	/* writes for the worker to decide */
 	struct bio_list waiting;	/* writes held for copies or readers */
+	struct bio_list parked;		/* image reads of STORING chunks */
+	atomic_t parked_inflight;	/* parked, not yet resubmitted */
 	struct work_struct work;
 	atomic_t copies;		/* copies queued or running */
+	u32 copy_bytes;			/* of each copy buffer */
+	unsigned int max_spare;
+	unsigned int nr_spare;		/* under @lock, like @spare */
+	struct bk_pages spare[BK_COPY_SPARE];
 };
 
 int bk_cow_init(void);
@@ -54,5 +62,14 @@ void bk_cow_fail(struct bk_cow *cow, int error);
 
 /* Held writes may have become free to go (after an image read ended). */
 void bk_cow_kick(struct bk_cow *cow);
+
+/*
+ * Hold an image read of a STORING chunk (cow->lock held); it is submitted
+ * again when a copy is stored, or when the snapshot fails.
+ */
+void bk_cow_park_read(struct bk_cow *cow, struct bio *bio);
+
+/* Wait until every parked image read was submitted again. */
+void bk_cow_wait_parked(struct bk_cow *cow);
 
 #endif /* BK_COW_H */

@@ -4,7 +4,9 @@
  * as chunk.c decides, from the difference storage (the chunk was copied)
  * or from the origin (it was not), in which case the chunk counts a reader
  * until the read completes, so that no write can change it meanwhile.
- * Pieces are clones of the reader's bio, submitted around the filter.
+ * Pieces are clones of the reader's bio, submitted around the filter.  A
+ * piece of a chunk whose old data is on its way to the difference storage
+ * waits in the copy engine, which submits it again once the data is there.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -79,7 +81,11 @@ static void bk_image_read_chunk(struct bk_image *img, struct bio *bio, u64 c)
 
 	spin_lock_irq(&cow->lock);
 	r = bk_chunk_read(&cow->table, c, &pos);
+	if (r == BK_READ_WAIT)
+		bk_cow_park_read(cow, bio);
 	spin_unlock_irq(&cow->lock);
+	if (r == BK_READ_WAIT)
+		return;
 	if (r == BK_READ_ORIGIN) {
 		bk_image_clone(img, bio, cow->origin, bio->bi_iter.bi_sector,
 			       0, len, c);
@@ -183,6 +189,8 @@ void bk_image_destroy(struct bk_image *img)
 {
 	if (disk_live(img->disk))
 		del_gendisk(img->disk);
+	/* A parked read, submitted again, fails or is counted in @inflight. */
+	bk_cow_wait_parked(img->cow);
 	wait_var_event(&img->inflight, !atomic_read(&img->inflight));
 	put_disk(img->disk);
 	ida_free(&bk_image_ida, img->index);

@@ -20,17 +20,21 @@ void bk_own_io_exit(void)
 	bioset_exit(&bk_bio_set);
 }
 
-int bk_pages_alloc(struct bk_pages *p, unsigned int nr, gfp_t gfp)
+#define BK_PAGES_ORDER	4	/* 64 KiB units */
+
+static int bk_pages_alloc_order(struct bk_pages *p, u32 bytes,
+				unsigned int order, gfp_t gfp)
 {
 	unsigned int i;
 
-	p->pages = kvcalloc(nr, sizeof(*p->pages), gfp);
-	if (!p->pages)
+	p->nr = DIV_ROUND_UP(bytes, PAGE_SIZE << order);
+	p->order = order;
+	p->units = kcalloc(p->nr, sizeof(*p->units), gfp);
+	if (!p->units)
 		return -ENOMEM;
-	p->nr = nr;
-	for (i = 0; i < nr; i++) {
-		p->pages[i] = alloc_page(gfp);
-		if (!p->pages[i]) {
+	for (i = 0; i < p->nr; i++) {
+		p->units[i] = alloc_pages(gfp | (order ? __GFP_COMP : 0), order);
+		if (!p->units[i]) {
 			bk_pages_free(p);
 			return -ENOMEM;
 		}
@@ -38,39 +42,50 @@ int bk_pages_alloc(struct bk_pages *p, unsigned int nr, gfp_t gfp)
 	return 0;
 }
 
+int bk_pages_alloc(struct bk_pages *p, u32 bytes, gfp_t gfp)
+{
+	unsigned int order = min_t(unsigned int, BK_PAGES_ORDER,
+				   get_order(bytes));
+
+	if (order && !bk_pages_alloc_order(p, bytes, order,
+					   gfp | __GFP_NORETRY | __GFP_NOWARN))
+		return 0;
+	return bk_pages_alloc_order(p, bytes, 0, gfp);
+}
+
 void bk_pages_free(struct bk_pages *p)
 {
 	unsigned int i;
 
-	for (i = 0; i < p->nr && p->pages[i]; i++)
-		__free_page(p->pages[i]);
-	kvfree(p->pages);
-	p->pages = NULL;
+	for (i = 0; i < p->nr && p->units[i]; i++)
+		__free_pages(p->units[i], p->order);
+	kfree(p->units);
+	p->units = NULL;
 	p->nr = 0;
 }
 
-/* Bios of at most BIO_MAX_VECS pages, one after the other. */
+/* Bios of at most BIO_MAX_VECS units, one after the other. */
 int bk_own_io(struct block_device *bdev, sector_t sector, struct bk_pages *p,
 	      u64 offset, u64 nr_sectors, blk_opf_t opf)
 {
-	const unsigned int per_page = PAGE_SIZE >> SECTOR_SHIFT;
+	const unsigned int per_unit = (PAGE_SIZE << p->order) >> SECTOR_SHIFT;
 
 	while (nr_sectors) {
 		unsigned int vecs = min_t(u64, BIO_MAX_VECS,
-					  DIV_ROUND_UP(nr_sectors, per_page));
+					  DIV_ROUND_UP(nr_sectors, per_unit) + 1);
 		struct bio *bio = bio_alloc_bioset(bdev, vecs, opf, GFP_NOIO,
 						   &bk_bio_set);
 		int ret;
 
 		bio->bi_iter.bi_sector = sector;
 		while (nr_sectors && bio->bi_vcnt < vecs) {
-			unsigned int in_page = offset % per_page;
-			unsigned int len = min_t(u64, per_page - in_page,
+			unsigned int in_unit = offset % per_unit;
+			unsigned int len = min_t(u64, per_unit - in_unit,
 						 nr_sectors);
 
-			__bio_add_page(bio, p->pages[offset / per_page],
+			__bio_add_page(bio, p->units[offset / per_unit],
 				       len << SECTOR_SHIFT,
-				       in_page << SECTOR_SHIFT);
+				       in_unit << SECTOR_SHIFT);
 			offset += len;
 			sector += len;
 			nr_sectors -= len;

@@ -31,13 +31,18 @@ static inline bool bk_bio_is_own(struct bio *bio)
 	return bio->bi_pool == &bk_bio_set;
 }
 
-/* A buffer of whole pages, for one chunk's data. */
+/*
+ * A buffer for copies: units of 2^order contiguous pages, so that a bio of
+ * a megabyte needs few segments (one request to the disk, not a split one);
+ * order 0 when memory is too fragmented for larger units.
+ */
 struct bk_pages {
-	struct page **pages;
+	struct page **units;
 	unsigned int nr;
+	unsigned int order;
 };
 
-int bk_pages_alloc(struct bk_pages *p, unsigned int nr, gfp_t gfp);
+int bk_pages_alloc(struct bk_pages *p, u32 bytes, gfp_t gfp);
 void bk_pages_free(struct bk_pages *p);
 
 /*

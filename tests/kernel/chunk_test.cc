@@ -49,6 +49,7 @@ TEST_F(Chunks, FirstWriteCopiesLaterWritesWaitThenGo)
 	EXPECT_EQ(bk_chunk_write(&t, 3, false), BK_WRITE_COPY);
 	EXPECT_EQ(mem[3].state, BK_CHUNK_COPYING);
 	EXPECT_EQ(bk_chunk_write(&t, 3, false), BK_WRITE_WAIT);	// overlapping
+	bk_chunk_copy_read(&t, 3, 0);
 	bk_chunk_copy_done(&t, 3, 640, 0);
 	EXPECT_EQ(bk_chunk_write(&t, 3, false), BK_WRITE_GO);	// resubmitted too
 	EXPECT_EQ(bk_chunk_read(&t, 3, &pos), BK_READ_DIFF);
@@ -56,11 +57,40 @@ TEST_F(Chunks, FirstWriteCopiesLaterWritesWaitThenGo)
 	EXPECT_EQ(mem[3].readers, 0U);
 }
 
+// Once read, the old data is safe in memory: writes go, image reads wait
+// for the difference storage.
+TEST_F(Chunks, StoringLetsWritesGoAndHoldsImageReads)
+{
+	EXPECT_EQ(bk_chunk_write(&t, 4, false), BK_WRITE_COPY);
+	EXPECT_EQ(bk_chunk_read(&t, 4, &pos), BK_READ_ORIGIN);	// origin intact
+	bk_chunk_copy_read(&t, 4, 0);
+	EXPECT_EQ(mem[4].state, BK_CHUNK_STORING);
+	EXPECT_EQ(bk_chunk_write(&t, 4, true), BK_WRITE_WAIT);	// reader left
+	EXPECT_EQ(bk_chunk_read_done(&t, 4), 0);
+	EXPECT_EQ(bk_chunk_write(&t, 4, true), BK_WRITE_GO);
+	EXPECT_EQ(bk_chunk_read(&t, 4, &pos), BK_READ_WAIT);
+	EXPECT_EQ(mem[4].readers, 0U);
+	bk_chunk_copy_done(&t, 4, 72, 0);
+	EXPECT_EQ(bk_chunk_read(&t, 4, &pos), BK_READ_DIFF);
+	EXPECT_EQ(pos, 72U);
+}
+
+TEST_F(Chunks, FailedOriginReadFailsTheSnapshot)
+{
+	EXPECT_EQ(bk_chunk_write(&t, 6, false), BK_WRITE_COPY);
+	bk_chunk_copy_read(&t, 6, -EIO);
+	EXPECT_EQ(mem[6].state, BK_CHUNK_FAILED);
+	EXPECT_EQ(t.error, -EIO);
+	EXPECT_EQ(bk_chunk_write(&t, 6, false), BK_WRITE_GO);
+	EXPECT_EQ(bk_chunk_read(&t, 0, &pos), -EIO);
+}
+
 TEST_F(Chunks, NowaitStartsNoCopy)
 {
 	EXPECT_EQ(bk_chunk_write(&t, 0, true), BK_WRITE_WAIT);
 	EXPECT_EQ(mem[0].state, BK_CHUNK_EMPTY);
 	EXPECT_EQ(bk_chunk_write(&t, 0, false), BK_WRITE_COPY);
+	bk_chunk_copy_read(&t, 0, 0);
 	bk_chunk_copy_done(&t, 0, 8, 0);
 	EXPECT_EQ(bk_chunk_write(&t, 0, true), BK_WRITE_GO);
 }
@@ -71,6 +101,8 @@ TEST_F(Chunks, OriginReadersHoldWritesUntilDone)
 	EXPECT_EQ(bk_chunk_write(&t, 5, false), BK_WRITE_COPY);
 	EXPECT_EQ(bk_chunk_read(&t, 5, &pos), BK_READ_ORIGIN);	// still there
 	EXPECT_EQ(mem[5].readers, 2U);
+	bk_chunk_copy_read(&t, 5, 0);
+	EXPECT_EQ(bk_chunk_write(&t, 5, false), BK_WRITE_WAIT);
 	bk_chunk_copy_done(&t, 5, 0, 0);
 	EXPECT_EQ(bk_chunk_write(&t, 5, false), BK_WRITE_WAIT);
 	EXPECT_EQ(bk_chunk_read_done(&t, 5), 0);
@@ -84,6 +116,7 @@ TEST_F(Chunks, FailureReleasesWritesAndFailsReads)
 	EXPECT_EQ(bk_chunk_read(&t, 1, &pos), BK_READ_ORIGIN);
 	EXPECT_EQ(bk_chunk_write(&t, 1, false), BK_WRITE_COPY);
 	EXPECT_EQ(bk_chunk_write(&t, 2, false), BK_WRITE_COPY);
+	bk_chunk_copy_read(&t, 2, 0);
 	bk_chunk_copy_done(&t, 2, 0, -ENOSPC);
 	EXPECT_EQ(mem[2].state, BK_CHUNK_FAILED);
 	EXPECT_EQ(t.error, -ENOSPC);

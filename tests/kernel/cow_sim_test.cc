@@ -2,7 +2,10 @@
 // and difference-storage allocator.  A simulated origin device holds a
 // stamp per sector; writers, image readers, COW copies and the agent's
 // storage additions run as I/Os whose two phases (the data transfer, then
-// the completion) a seeded scheduler delivers in random order.  Checked:
+// the completion) a seeded scheduler delivers in random order.  A copy is a
+// read of the origin (after which the held writes go) and then a write of
+// the difference storage (after which the image reads parked on the chunk
+// go).  Checked:
 // - every image read that succeeds returns the device content at take time
 //   (the take drains writes first, as the module's freeze and drain do);
 // - every origin write goes down eventually (none held forever) and the
@@ -34,6 +37,7 @@ struct Stats {
 	std::uint64_t image_reads = 0, diff_reads = 0, origin_reads = 0;
 	std::uint64_t failed_snapshots = 0, eio_reads = 0, nowait_rejects = 0;
 	std::uint64_t low_space = 0, storage_adds = 0, grown = 0;
+	std::uint64_t parked_reads = 0, writes_while_storing = 0;
 };
 
 struct Config {
@@ -52,13 +56,18 @@ struct Write {
 	bool nowait, rejected = false;
 };
 
+// A piece of an image read, within one chunk.
+struct Piece {
+	u64 chunk, lo, hi;
+};
+
 struct Io {
 	enum Kind { kOriginWrite, kCowRead, kCowWrite, kImageOrigin, kImageDiff };
 	Kind kind;
 	std::uint64_t ref;	// write index or chunk
 	std::uint64_t where;	// origin sector or difference storage position
 	std::uint64_t len;
-	std::uint64_t to;	// image reads: sector of data[0]; COW: position
+	std::uint64_t to;	// image reads: sector of data[0]
 	bool executed = false;
 	std::vector<std::uint64_t> data;
 };
@@ -98,6 +107,7 @@ public:
 			now_++;
 		}
 		ASSERT_TRUE(held_.empty()) << held_.size() << " writes held forever";
+		ASSERT_TRUE(parked_.empty()) << parked_.size() << " reads parked forever";
 		ASSERT_TRUE(taken_);
 		ASSERT_NO_FATAL_FAILURE(check_origin());
 		ASSERT_NO_FATAL_FAILURE(read_whole_image());
@@ -226,8 +236,12 @@ private:
 			if (d == BK_WRITE_WAIT) {
 				stats_.waits++;
 				stats_.reader_waits +=
-					table_.chunks[c].state == BK_CHUNK_COPIED;
+					table_.chunks[c].state == BK_CHUNK_COPIED ||
+					table_.chunks[c].state == BK_CHUNK_STORING;
 			}
+			if (d == BK_WRITE_GO)
+				stats_.writes_while_storing +=
+					table_.chunks[c].state == BK_CHUNK_STORING;
 			if (d == BK_WRITE_COPY)
 				start_copy(c);
 		}
@@ -257,7 +271,7 @@ private:
 	}
 
 	// A bio released once and seen again (split, resubmitted) must pass:
-	// its chunks stay COPIED with no origin readers.
+	// its chunks stay STORING or COPIED with no origin readers.
 	void seen_again(const Write &w)
 	{
 		u64 first = 0, last = 0;
@@ -279,12 +293,32 @@ private:
 
 	void start_copy(u64 c)
 	{
-		const u64 len = bk_chunk_sectors(&table_, c);
+		stats_.copies++;
+		ios_.push_back({Io::kCowRead, c, bk_chunk_start(&table_, c),
+				bk_chunk_sectors(&table_, c), 0, false, {}});
+	}
+
+	// The old data of chunk @c is in memory: held writes may go; then it
+	// is stored (kernel order: read, release writes, allocate, write).
+	void copy_read(Io &io)
+	{
+		const u64 c = io.ref;
+		const int error = chance(cfg_.cow_error_per_mille) ? -EIO : 0;
+		const bool was_failed = table_.error != 0;
 		u64 pos = 0;
 		bool low = false;
-		const int ret = bk_diff_alloc(&store_, len, &pos, &low);
 
-		stats_.copies++;
+		bk_chunk_copy_read(&table_, c, error);
+		if (error) {
+			ASSERT_EQ(table_.chunks[c].state, BK_CHUNK_FAILED);
+		} else {
+			ASSERT_EQ(table_.chunks[c].state, BK_CHUNK_STORING);
+		}
+		after_failure_or(was_failed, c);
+		if (error)
+			return;
+		const int ret = bk_diff_alloc(&store_, io.len, &pos, &low);
+
 		if (low) {
 			stats_.low_space++;
 			if (chance(cfg_.agent_per_mille))
@@ -295,8 +329,8 @@ private:
 			copy_done(c, 0, ret);
 			return;
 		}
-		ios_.push_back({Io::kCowRead, c, bk_chunk_start(&table_, c), len,
-				pos, false, {}});
+		ios_.push_back({Io::kCowWrite, c, pos, io.len, 0, false,
+				std::move(io.data)});
 	}
 
 	void copy_done(u64 c, u64 pos, int error)
@@ -307,10 +341,20 @@ private:
 		if (error) {
 			ASSERT_EQ(table_.chunks[c].state, BK_CHUNK_FAILED);
 		}
-		if (!was_failed && table_.error)
-			recheck_held(kNever);	// failed: every held write goes
-		else
+		after_failure_or(was_failed, c);
+		retry_parked();
+	}
+
+	// Held writes on @c may go, or all of them if the snapshot just failed
+	// (then parked reads go too: they fail).
+	void after_failure_or(bool was_failed, u64 c)
+	{
+		if (!was_failed && table_.error) {
+			recheck_held(kNever);
+			retry_parked();
+		} else {
 			recheck_held(c);
+		}
 	}
 
 	void agent_adds_storage()
@@ -333,25 +377,45 @@ private:
 		ASSERT_TRUE(bk_chunk_span(&table_, sector, len, &first, &last));
 		for (u64 c = first; c <= last; c++) {
 			const u64 start = bk_chunk_start(&table_, c);
-			const u64 lo = std::max<u64>(sector, start);
-			const u64 hi = std::min<u64>(sector + len,
-						     start + bk_chunk_sectors(&table_, c));
-			u64 pos = 0;
-			const int d = bk_chunk_read(&table_, c, &pos);
 
-			if (d < 0) {
-				ASSERT_EQ(d, -EIO);
-				ASSERT_NE(table_.error, 0);
-				stats_.eio_reads++;
-			} else if (d == BK_READ_DIFF) {
-				ios_.push_back({Io::kImageDiff, c, pos + lo - start,
-						hi - lo, lo, false, {}});
-			} else {
-				ASSERT_EQ(d, BK_READ_ORIGIN);
-				ios_.push_back({Io::kImageOrigin, c, lo, hi - lo, lo,
-						false, {}});
-			}
+			read_piece({c, std::max<u64>(sector, start),
+				    std::min<u64>(sector + len,
+						  start + bk_chunk_sectors(&table_, c))});
 		}
+	}
+
+	void read_piece(const Piece &p)
+	{
+		const u64 start = bk_chunk_start(&table_, p.chunk);
+		u64 pos = 0;
+		const int d = bk_chunk_read(&table_, p.chunk, &pos);
+
+		if (d < 0) {
+			ASSERT_EQ(d, -EIO);
+			ASSERT_NE(table_.error, 0);
+			stats_.eio_reads++;
+		} else if (d == BK_READ_DIFF) {
+			ios_.push_back({Io::kImageDiff, p.chunk, pos + p.lo - start,
+					p.hi - p.lo, p.lo, false, {}});
+		} else if (d == BK_READ_WAIT) {
+			ASSERT_EQ(table_.chunks[p.chunk].state, BK_CHUNK_STORING);
+			stats_.parked_reads++;
+			parked_.push_back(p);
+		} else {
+			ASSERT_EQ(d, BK_READ_ORIGIN);
+			ios_.push_back({Io::kImageOrigin, p.chunk, p.lo, p.hi - p.lo,
+					p.lo, false, {}});
+		}
+	}
+
+	// A copy was stored (or the snapshot failed): parked reads ask again.
+	void retry_parked()
+	{
+		const std::vector<Piece> parked = std::move(parked_);
+
+		parked_.clear();
+		for (const Piece &p : parked)
+			read_piece(p);
 	}
 
 	void advance_io()
@@ -398,9 +462,8 @@ private:
 		case Io::kOriginWrite:
 			writes_[io.ref].completed = now_;
 			break;
-		case Io::kCowRead:	// now write it to the difference storage
-			ios_.push_back({Io::kCowWrite, io.ref, io.to, io.len, 0,
-					false, std::move(io.data)});
+		case Io::kCowRead:
+			copy_read(io);
 			break;
 		case Io::kCowWrite:
 			copy_done(io.ref, io.where,
@@ -494,6 +557,7 @@ private:
 			u64 pos = 0;
 			const int d = bk_chunk_read(&table_, c, &pos);
 
+			ASSERT_NE(d, BK_READ_WAIT) << "chunk still STORING after all I/O";
 			ASSERT_EQ(d < 0, table_.error != 0) << "failed image must EIO";
 			if (d < 0)
 				continue;
@@ -520,6 +584,7 @@ private:
 	bk_diff_store store_{};
 	std::vector<Write> writes_;
 	std::vector<std::uint64_t> held_;
+	std::vector<Piece> parked_;
 	std::vector<Io> ios_;
 	std::uint64_t initial_total_ = 0;
 	std::uint64_t now_ = 1;
@@ -547,7 +612,10 @@ TEST(CowSim, ImageEqualsTakeTimeUnderRandomSchedules)
 		  << stats.failed_snapshots << " failed snapshots, "
 		  << stats.low_space << " low-space events, " << stats.storage_adds
 		  << " additions, " << stats.grown << " snapshots outgrew their "
-		  << "first storage, " << stats.nowait_rejects << " NOWAIT refusals\n";
+		  << "first storage, " << stats.nowait_rejects << " NOWAIT refusals, "
+		  << stats.parked_reads << " image reads parked on STORING chunks, "
+		  << stats.writes_while_storing << " writes let through while "
+		  << "their chunk was being stored\n";
 	// Each path must have been exercised, or the test proves nothing.
 	EXPECT_GT(stats.copies, 0U);
 	EXPECT_GT(stats.reader_waits, 0U);
@@ -559,6 +627,8 @@ TEST(CowSim, ImageEqualsTakeTimeUnderRandomSchedules)
 	EXPECT_GT(stats.storage_adds, 0U);
 	EXPECT_GT(stats.grown, 0U);
 	EXPECT_GT(stats.nowait_rejects, 0U);
+	EXPECT_GT(stats.parked_reads, 0U);
+	EXPECT_GT(stats.writes_while_storing, 0U);
 }
 
 }  // namespace
