@@ -255,8 +255,9 @@ static void bk_cow_unpark(struct bk_cow *cow, struct bio_list *reads)
 
 /*
  * Report a step of the copy of chunks [first, first + count) to the table:
- * read from the origin (@pos unused) or stored at @pos.  Then release the
- * writes, or the image reads, that may go on.
+ * read from the origin (@pos unused), which may free held writes, or
+ * stored at @pos, which frees the image reads parked meanwhile.  (A failure
+ * frees every held write through bk_snapshot_fail().)
  */
 static void bk_copy_report(struct bk_cow *cow, u64 first, u32 count,
 			   bool stored, u64 pos, int ret)
@@ -276,10 +277,11 @@ static void bk_copy_report(struct bk_cow *cow, u64 first, u32 count,
 		else
 			bk_chunk_copy_read(&cow->table, c, ret);
 	}
-	bk_cow_collect_free(cow, &go);
 	if (stored) {
 		reads = cow->parked;
 		bio_list_init(&cow->parked);
+	} else {
+		bk_cow_collect_free(cow, &go);
 	}
 	spin_unlock_irq(&cow->lock);
 	bk_cow_submit_all(&go);
@@ -305,18 +307,16 @@ static void bk_copy_work(struct work_struct *work)
 
 	mempool_free(cp, bk_copy_pool);
 	ret = bk_copy_buf_get(cow, &buf);
-	if (!ret) {
+	if (!ret)
 		ret = bk_own_io(cow->origin, start, &buf, 0, sectors,
 				REQ_OP_READ);
-		bk_copy_report(cow, first, count, false, 0, ret);
-		if (!ret) {
-			ret = bk_copy_store(cow, &buf, sectors, &pos);
-			bk_copy_report(cow, first, count, true, pos, ret);
-		}
-		bk_copy_buf_put(cow, &buf);
-	} else {
-		bk_copy_report(cow, first, count, false, 0, ret);
+	bk_copy_report(cow, first, count, false, 0, ret);
+	if (!ret) {
+		ret = bk_copy_store(cow, &buf, sectors, &pos);
+		bk_copy_report(cow, first, count, true, pos, ret);
 	}
+	if (buf.units)	/* NULL when no buffer came */
+		bk_copy_buf_put(cow, &buf);
 	memalloc_noio_restore(noio);
 	if (atomic_dec_and_test(&cow->copies))
 		wake_up_var(&cow->copies);
@@ -355,7 +355,7 @@ struct bk_cow *bk_cow_create(struct block_device *origin,
 	sector_t capacity = bdev_nr_sectors(origin);
 	struct bk_chunk *chunks;
 	struct bk_cow *cow;
-	u32 shift, copy_bytes;
+	u32 shift;
 	u64 count;
 
 	if (bk_cbt_geometry(capacity, BK_CHUNK_MAX_COUNT, BK_CHUNK_MIN_SHIFT,
@@ -370,9 +370,9 @@ struct bk_cow *bk_cow_create(struct block_device *origin,
 		return ERR_PTR(-ENOMEM);
 	}
 	bk_chunk_init(&cow->table, chunks, capacity, shift, count);
-	copy_bytes = max(BK_COPY_BYTES, 1U << shift);
-	cow->copy_bytes = copy_bytes;
-	cow->max_spare = clamp(BK_SPARE_BYTES / copy_bytes, 1U, BK_COPY_SPARE);
+	cow->copy_bytes = max(BK_COPY_BYTES, 1U << shift);
+	cow->max_spare = clamp(BK_SPARE_BYTES / cow->copy_bytes, 1U,
+			       BK_COPY_SPARE);
 	cow->origin = origin;
 	cow->origin_start = origin->bd_start_sect;
 	cow->snap = snap;

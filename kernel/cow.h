@@ -7,10 +7,11 @@
  *
  * Context: the tracker's filter calls bk_cow_write() under the RCU read
  * lock, without sleeping.  A write that needs copies goes to a per-device
- * decider, which starts them; copies run on a workqueue (up to BK_COPY_ACTIVE at once per CPU, each
- * with one buffer of BK_COPY_BYTES or a chunk: the memory bound).  A held
- * write is released when every chunk it covers has its old data read and
- * no image read is reading it from the origin.
+ * decider, which starts them; copies run on a workqueue (up to
+ * BK_COPY_ACTIVE at once per CPU, each with one buffer of BK_COPY_BYTES or
+ * a chunk: the memory bound).  A held write is released when every chunk
+ * it covers has its old data read and no image read is reading it from the
+ * origin.
  */
 #ifndef BK_COW_H
 #define BK_COW_H

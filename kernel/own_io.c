@@ -25,14 +25,14 @@ void bk_own_io_exit(void)
 static int bk_pages_alloc_order(struct bk_pages *p, u32 bytes,
 				unsigned int order, gfp_t gfp)
 {
-	unsigned int i;
+	unsigned int i, nr = DIV_ROUND_UP(bytes, PAGE_SIZE << order);
 
-	p->nr = DIV_ROUND_UP(bytes, PAGE_SIZE << order);
-	p->order = order;
-	p->units = kcalloc(p->nr, sizeof(*p->units), gfp);
+	p->units = kcalloc(nr, sizeof(*p->units), gfp);
 	if (!p->units)
 		return -ENOMEM;
-	for (i = 0; i < p->nr; i++) {
+	p->nr = nr;
+	p->order = order;
+	for (i = 0; i < nr; i++) {
 		p->units[i] = alloc_pages(gfp | (order ? __GFP_COMP : 0), order);
 		if (!p->units[i]) {
 			bk_pages_free(p);

@@ -34,7 +34,8 @@ static inline bool bk_bio_is_own(struct bio *bio)
 /*
  * A buffer for copies: units of 2^order contiguous pages, so that a bio of
  * a megabyte needs few segments (one request to the disk, not a split one);
- * order 0 when memory is too fragmented for larger units.
+ * order 0 when memory is too fragmented for larger units.  @units is NULL
+ * when allocation failed.
  */
 struct bk_pages {
 	struct page **units;

@@ -314,7 +314,12 @@ private:
 		} else {
 			ASSERT_EQ(table_.chunks[c].state, BK_CHUNK_STORING);
 		}
-		after_failure_or(was_failed, c);
+		if (!was_failed && table_.error) {
+			recheck_held(kNever);	// failed: every held write goes
+			retry_parked();		// and every parked read fails
+		} else {
+			recheck_held(c);
+		}
 		if (error)
 			return;
 		const int ret = bk_diff_alloc(&store_, io.len, &pos, &low);
@@ -341,20 +346,10 @@ private:
 		if (error) {
 			ASSERT_EQ(table_.chunks[c].state, BK_CHUNK_FAILED);
 		}
-		after_failure_or(was_failed, c);
-		retry_parked();
-	}
-
-	// Held writes on @c may go, or all of them if the snapshot just failed
-	// (then parked reads go too: they fail).
-	void after_failure_or(bool was_failed, u64 c)
-	{
-		if (!was_failed && table_.error) {
+		// Storing frees no write (the read did), unless it failed.
+		if (!was_failed && table_.error)
 			recheck_held(kNever);
-			retry_parked();
-		} else {
-			recheck_held(c);
-		}
+		retry_parked();
 	}
 
 	void agent_adds_storage()
