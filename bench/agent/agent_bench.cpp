@@ -1,7 +1,8 @@
 // Agent speed, on the host with the FakeKernel double behind the real
 // daemon (bench/agent/run.sh drives it; results in docs/bench.md):
-//   read     - a snapshot image streamed by ReadExtents over loopback mTLS,
-//              1..N parallel streams, CRC-32C checked, vs dd of the image:
+//   read     - a snapshot image streamed by ReadExtents over loopback mTLS
+//              and the Unix socket, 1..4 parallel streams, CRC-32C checked,
+//              vs dd of the image and vs a bare TLS pipe of it (socat):
 //              page-cached (the pipeline's own cost), then with the image
 //              dropped from the cache before each run (a snapshot image is
 //              read from its disk);
@@ -16,6 +17,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <thread>
 
@@ -88,7 +90,48 @@ double dd_seconds(const std::string &path)
 	return seconds_since(t);
 }
 
-void bench_read(std::uint64_t size_mib, int max_streams)
+// The same image through one mutual TLS connection without gRPC (socat).
+double tls_pipe_seconds(const std::string &image, const Certs &c)
+{
+	const std::string port = std::to_string(20000 + ::getpid() % 20000);
+	const std::string cmd = std::string(BK_BENCH_DIR "/tls_pipe.sh ") + image + " " + c.ca + " " + c.server_cert + " " +
+				c.server_key + " " + c.client_cert + " " + c.client_key + " " + port;
+	std::FILE *out = ::popen(cmd.c_str(), "r");
+	double seconds = 0;
+	if (!out || std::fscanf(out, "%lf", &seconds) != 1 || ::pclose(out) != 0)
+		std::abort();
+	return seconds;
+}
+
+// One way to read the whole image; returns the seconds it took.
+struct Way {
+	const char *name;
+	std::function<double()> run;
+};
+
+// The best time of each way over `rounds` rounds, the ways interleaved
+// within a round so that a slow moment of the machine hits them all.
+std::vector<double> best_of(const std::vector<Way> &ways, int rounds, const std::function<void()> &before_each)
+{
+	std::vector<double> best(ways.size(), 1e9);
+	for (int r = 0; r < rounds; ++r)
+		for (std::size_t i = 0; i < ways.size(); ++i) {
+			before_each();
+			best[i] = std::min(best[i], ways[i].run());
+		}
+	return best;
+}
+
+// Ratios against the first way (dd) and the second (the TLS pipe).
+void print_ways(const std::vector<Way> &ways, const std::vector<double> &best, std::uint64_t size_mib)
+{
+	for (std::size_t i = 0; i < ways.size(); ++i)
+		std::printf("  %-24s %6.2f s  %6.0f MiB/s  %4.0f%% of dd  %4.0f%% of the TLS pipe\n", ways[i].name,
+			    best[i], static_cast<double>(size_mib) / best[i], 100 * best[0] / best[i],
+			    100 * best[1] / best[i]);
+}
+
+void bench_read(std::uint64_t size_mib)
 {
 	Daemon daemon({.tcp = true});
 	daemon.start();
@@ -108,44 +151,34 @@ void bench_read(std::uint64_t size_mib, int max_streams)
 	track(*agent, d.path);
 	const v1::Snapshot snap = snapshot(*agent, {d.path}, 3600);
 	const std::string image = snap.devices(0).image_path();
-	dd_seconds(image); // warm the page cache
-	double dd = 1e9;
-	for (int i = 0; i < 3; ++i)
-		dd = std::min(dd, dd_seconds(image));
-	std::printf("read: image %llu MiB, page-cached\n", static_cast<unsigned long long>(size_mib));
-	std::printf("  dd bs=1M                 %6.2f s  %7.0f MiB/s\n", dd, static_cast<double>(size_mib) / dd);
 	auto local = daemon.unix_client();
-	for (const auto &[name, stub] : {std::pair<const char *, v1::Agent::Stub *>{"mTLS", agent.get()}, {"unix", local.get()}})
-		for (int streams = 1; streams <= max_streams; streams *= 2) {
-			double best = 1e9;
-			for (int i = 0; i < 3; ++i) {
-				const auto t = Clock::now();
-				if (stream_image(*stub, snap.id(), d.path, size, streams) != size)
-					std::abort();
-				best = std::min(best, seconds_since(t));
-			}
-			std::printf("  gRPC %s, %d stream(s)   %6.2f s  %7.0f MiB/s  (%3.0f%% of dd)\n", name, streams,
-				    best, static_cast<double>(size_mib) / best, 100 * dd / best);
-		}
-	// Cold: dd and the mTLS stream each read the image from the disk; the
-	// better of two runs each, alternating.
-	double cold_dd = 1e9, cold_tls[2] = {1e9, 1e9};
-	for (int i = 0; i < 2; ++i) {
-		drop_cache(image);
-		cold_dd = std::min(cold_dd, dd_seconds(image));
-		for (int k = 0; k < 2; ++k) {
-			drop_cache(image);
+	const auto dd = [&] { return dd_seconds(image); };
+	const auto pipe = [&] { return tls_pipe_seconds(image, daemon.certs()); };
+	const auto grpc = [&](v1::Agent::Stub &stub, int streams) {
+		return [&, to = &stub, streams] {
 			const auto t = Clock::now();
-			if (stream_image(*agent, snap.id(), d.path, size, k + 1) != size)
+			if (stream_image(*to, snap.id(), d.path, size, streams) != size)
 				std::abort();
-			cold_tls[k] = std::min(cold_tls[k], seconds_since(t));
-		}
-	}
-	std::printf("read: the same image dropped from the page cache before each run\n");
-	std::printf("  dd bs=1M                 %6.2f s  %7.0f MiB/s\n", cold_dd, static_cast<double>(size_mib) / cold_dd);
-	for (int k = 0; k < 2; ++k)
-		std::printf("  gRPC mTLS, %d stream(s)   %6.2f s  %7.0f MiB/s  (%3.0f%% of dd)\n", k + 1, cold_tls[k],
-			    static_cast<double>(size_mib) / cold_tls[k], 100 * cold_dd / cold_tls[k]);
+			return seconds_since(t);
+		};
+	};
+	const std::vector<Way> cached = {
+		{"dd bs=1M", dd},
+		{"socat TLS pipe (peer)", pipe},
+		{"gRPC mTLS, 1 stream", grpc(*agent, 1)},
+		{"gRPC mTLS, 2 streams", grpc(*agent, 2)},
+		{"gRPC mTLS, 4 streams", grpc(*agent, 4)},
+		{"gRPC unix, 1 stream", grpc(*local, 1)},
+		{"gRPC unix, 2 streams", grpc(*local, 2)},
+	};
+	dd(); // warm the page cache
+	std::printf("read: image %llu MiB, page-cached, best of 3\n", static_cast<unsigned long long>(size_mib));
+	print_ways(cached, best_of(cached, 3, [] {}), size_mib);
+	// Cold: each run reads the image from the disk, as a snapshot image is
+	// read from its device.
+	const std::vector<Way> cold(cached.begin(), cached.begin() + 4);
+	std::printf("read: the same image dropped from the page cache before each run, best of 3\n");
+	print_ways(cold, best_of(cold, 3, [&] { drop_cache(image); }), size_mib);
 	release(*agent, snap.id());
 	daemon.stop();
 	std::printf("  daemon peak RSS            %s\n", peak_rss(daemon).c_str());
@@ -212,7 +245,7 @@ int main(int argc, char **argv)
 	const std::string what = argc > 1 ? argv[1] : "all";
 	const std::uint64_t mib = argc > 2 ? std::stoull(argv[2]) : 2048;
 	if (what == "read" || what == "all")
-		bench_read(mib, 4);
+		bench_read(mib);
 	if (what == "changes" || what == "all") {
 		bench_changes(16, true);
 		bench_changes(16, false);

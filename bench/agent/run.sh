@@ -1,6 +1,7 @@
 #!/bin/sh
-# Agent benchmarks (not a test): image streaming over loopback mTLS vs dd,
-# and changed-extent queries on a 2 TiB device with 1% changed.
+# Agent benchmarks (not a test): image streaming over loopback mTLS vs dd and
+# vs a bare TLS pipe of the same image (socat), and changed-extent queries on
+# a 2 TiB device with 1% changed.
 # Usage: bench/agent/run.sh [BUILD_DIR] [IMAGE_MIB]   (defaults: build, 2048)
 set -eu
 build=${1:-build}
