@@ -19,7 +19,8 @@ bench_vm() {
 		--timeout "$timeout" --env BK_SRC_DIR="$BENCH_SRC" \
 		--env BK_BUILD_DIR="$BENCH_BUILD" \
 		--env BENCH_RUNTIME="${BENCH_RUNTIME:-20}" \
-		--env BENCH_ROUNDS="${BENCH_ROUNDS:-2}" --quiet >/dev/null || true
+		--env BENCH_ROUNDS="${BENCH_ROUNDS:-2}" \
+		--env BENCH_CONTROL="${BENCH_CONTROL:-}" --quiet >/dev/null || true
 	if [ "$run" != "$out/run" ]; then
 		rm -rf "$out/run"
 		mv "$run" "$out/run"	# logs only: vmrun deleted the disks

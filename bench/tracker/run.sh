@@ -2,7 +2,8 @@
 # Tracker overhead: fio IOPS/MB/s with a tracker attached vs the bare disk,
 # ratios taken in the same guest boot (QEMU TCG, see tests/vm).  Prints a
 # markdown table for docs/bench.md.
-# usage: bench/tracker/run.sh [BUILD_DIR]   env: BENCH_RUNTIME (s), BENCH_ROUNDS
+# usage: bench/tracker/run.sh [BUILD_DIR]   env: BENCH_RUNTIME (s), BENCH_ROUNDS,
+#        BENCH_CONTROL=1 (no tracker attached: an A/A run of the method)
 set -euo pipefail
 BENCH_SRC=$(cd "$(dirname "$0")/../.." && pwd)
 BENCH_BUILD=${1:-$BENCH_SRC/build}
