@@ -23,9 +23,12 @@ pair() {
 	local name=$1 tracked=$2 bare=$3
 	shift 3
 	local common=(--direct=1 --ioengine=libaio --iodepth=8 --runtime="$RT" --time_based "$@")
-	local jobs=(--name=tracked --filename="$tracked" "${common[@]}" --name=bare --filename="$bare" "${common[@]}")
-	((r % 2)) || jobs=(--name=bare --filename="$bare" "${common[@]}" --name=tracked --filename="$tracked" "${common[@]}")
-	fio --output-format=json "${jobs[@]}" >/tmp/fio.json
+	local t=(--name=tracked --filename="$tracked" "${common[@]}") b=(--name=bare --filename="$bare" "${common[@]}")
+	if ((r % 2)); then
+		fio --output-format=json "${t[@]}" "${b[@]}" >/tmp/fio.json
+	else
+		fio --output-format=json "${b[@]}" "${t[@]}" >/tmp/fio.json
+	fi
 	/usr/bin/python3 - "$name" "$r" <<'PY'
 import json, sys
 for job in json.load(open('/tmp/fio.json'))['jobs']:

@@ -83,7 +83,7 @@ race() {
 	kill $writer
 	wait $writer || true
 	"$BKSNAPCTL" snapshot-info "$id" | grep -q state=ok || bk_fail "raw snapshot failed"
-	bk_log "raw: 4 full image reads during overwrites equal the take ($("$BKSNAPCTL" snapshot-info "$id" | sed -n 's/used_sectors=//p') sectors copied)"
+	bk_log "raw: $n full image reads during overwrites equal the take ($("$BKSNAPCTL" snapshot-info "$id" | sed -n 's/used_sectors=//p') sectors copied)"
 	"$BKSNAPCTL" release "$id"
 	"$BKSNAPCTL" detach "$dev"
 }
