@@ -10,6 +10,8 @@ RestoreStats restore_point(const RepoState& repo, const std::string& id, const f
 			   const RestoreOptions& options);
 VerifyReport verify_repository(const RepoState& repo, const VerifyOptions& options);
 PruneReport prune_repository(const RepoState& repo, const PruneOptions& options);
+PointReader open_point(std::shared_ptr<const RepoState> repo, const std::string& id,
+		       const PointReaderOptions& options);
 
 // Serializes progress reports coming from worker threads.
 class ProgressReporter {

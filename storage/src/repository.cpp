@@ -131,6 +131,11 @@ RestoreStats Repository::restore(const std::string& id, const fs::path& target, 
 	return detail::restore_point(*state_, id, target, options);
 }
 
+PointReader Repository::open_point(const std::string& id, const PointReaderOptions& options) const
+{
+	return detail::open_point(state_, id, options);
+}
+
 VerifyReport Repository::verify(const VerifyOptions& options)
 {
 	FileLock lock(state_->layout.delete_lock(), FileLock::Mode::shared);

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "bk/storage/error.hpp"
+#include "chunk_fetch.hpp"
 #include "codec.hpp"
 #include "index.hpp"
 #include "manifest.hpp"
@@ -88,13 +89,7 @@ RestoreStats restore_point(const RepoState& repo, const std::string& id, const f
 		if (cid.is_zero()) {
 			plain.assign(len, 0);
 		} else {
-			const ChunkLocation* loc = index.find(cid);
-			if (!loc)
-				throw Error(Errc::corrupt, "chunk " + cid.hex() + " of point " + id + " is missing");
-			packs.read(*loc, record);
-			decode_record(repo.crypto, record, cid, loc->raw_len, plain);
-			if (plain.size() != len)
-				throw Error(Errc::corrupt, "chunk " + cid.hex() + " has the wrong length");
+			fetch_chunk(repo.crypto, packs, index.find(cid), cid, len, id, record, plain);
 		}
 		pwrite_all(out.fd.get(), plain, offset, target);
 		written += len;

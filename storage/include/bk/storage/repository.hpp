@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "bk/storage/backup_writer.hpp"
+#include "bk/storage/point_reader.hpp"
 #include "bk/storage/prune_policy.hpp"
 #include "bk/storage/types.hpp"
 
@@ -100,6 +101,9 @@ public:
 	// Writes the device image of a point to a file (created, sparse) or a block device.
 	RestoreStats restore(const std::string& id, const std::filesystem::path& target,
 			     const RestoreOptions& options = {});
+	// Random access to the image of a point (see point_reader.hpp); holds the shared
+	// delete lock while it lives.
+	PointReader open_point(const std::string& id, const PointReaderOptions& options = {}) const;
 	VerifyReport verify(const VerifyOptions& options = {});
 	PruneReport prune(const PruneOptions& options);
 
