@@ -3,6 +3,7 @@
 // extents since the token stored with the device's last point, read, store, commit.
 #include "cli/output.h"
 #include "cli/registry.h"
+#include "cli/repo_options.h"
 
 #include "bk/cbt/token.h"
 #include "bk/storage/error.hpp"
@@ -11,9 +12,7 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -26,70 +25,6 @@ namespace st = bk::storage;
 using namespace bk::cli;
 
 constexpr int kStreamSeconds = 24 * 3600;
-
-struct RepoArgs {
-	std::string dir;
-	std::string passphrase_file;
-};
-
-void add_repo_options(CLI::App *cmd, RepoArgs &args)
-{
-	cmd->add_option("--repo", args.dir, "repository directory (or $BKAGENT_REPO)")
-		->envname("BKAGENT_REPO")
-		->required();
-	cmd->add_option("--passphrase-file", args.passphrase_file,
-			"file whose first line is the passphrase (default: $BKAGENT_PASSPHRASE)");
-}
-
-std::string passphrase(const RepoArgs &args)
-{
-	if (!args.passphrase_file.empty()) {
-		std::ifstream in(args.passphrase_file);
-		std::string line;
-		if (!std::getline(in, line))
-			throw std::runtime_error("cannot read a passphrase from " + args.passphrase_file);
-		return line;
-	}
-	const char *env = std::getenv("BKAGENT_PASSPHRASE");
-	return env ? env : "";
-}
-
-grpc::StatusCode status_of(st::Errc code)
-{
-	switch (code) {
-	case st::Errc::not_found: return grpc::StatusCode::NOT_FOUND;
-	case st::Errc::bad_passphrase: return grpc::StatusCode::PERMISSION_DENIED;
-	case st::Errc::locked:
-	case st::Errc::unsupported_format: return grpc::StatusCode::FAILED_PRECONDITION;
-	case st::Errc::invalid_argument: return grpc::StatusCode::INVALID_ARGUMENT;
-	case st::Errc::corrupt: return grpc::StatusCode::DATA_LOSS;
-	case st::Errc::io: break;
-	}
-	return grpc::StatusCode::INTERNAL;
-}
-
-// Runs a command body; repository errors leave through the CLI's error path (message,
-// --json error document, documented exit code) like the agent's own errors.
-template <class Body> void guarded(Body &&body)
-{
-	try {
-		body();
-	} catch (const st::Error &e) {
-		throw bk::client::CallError(grpc::Status(status_of(e.code()), e.what()));
-	}
-}
-
-st::Repository open_repo(const RepoArgs &args)
-{
-	const std::string pass = passphrase(args);
-	try {
-		return st::Repository::open(args.dir, pass);
-	} catch (const st::Error &e) {
-		if (e.code() == st::Errc::bad_passphrase && pass.empty())
-			throw st::Error(e.code(), "the repository is encrypted: set BKAGENT_PASSPHRASE or --passphrase-file");
-		throw;
-	}
-}
 
 // Progress on stderr while attached to a terminal: bytes, throughput, ETA.
 class Meter {
