@@ -207,6 +207,7 @@ void serve(Context &ctx, const ServeArgs &args)
 
 	::unsetenv("BKAGENT_PASSPHRASE");
 	std::vector<char *> cargv;
+	cargv.reserve(argv.size() + 1);
 	for (std::string &a : argv)
 		cargv.push_back(a.data());
 	cargv.push_back(nullptr);
@@ -231,7 +232,8 @@ The NBD URI is printed first (--json: {"uri", ...}). By default nbdkit runs in
 the foreground until interrupted; --daemon detaches it, and the --pid-file
 appears once the export accepts connections. The default listen socket is
 /run/bkagent/point-ID.sock. A socket path or port that already exists or is in
-use is refused (exit 7).
+use is refused (exit 7). On SIGTERM (or Ctrl-C) nbdkit stops accepting and exits
+when its last client has disconnected.
 
 Writes: --writable puts nbdkit's cow filter in front (clients may write; the
 writes are kept in a temporary file and discarded when nbdkit exits).
