@@ -8,6 +8,7 @@
 #define BK_SHIM_H
 
 #ifdef __KERNEL__
+#include <linux/bits.h>
 #include <linux/types.h>
 #include <linux/errno.h>
 #include <linux/string.h>
@@ -30,6 +31,8 @@ typedef u64 sector_t;
 
 #define BK_MINOR_BITS	20	/* the kernel's dev_t layout (kdev_t.h) */
 #define U64_MAX		((u64)~0ULL)
+#define BIT(n)		(1UL << (n))
+#define BIT_ULL(n)	(1ULL << (n))
 #define min_t(type, a, b) ({		\
 	type _a = (a), _b = (b);	\
 					\

@@ -31,7 +31,7 @@
 
 #define BK_CBT_MIN_SHIFT	12		/* 4 KiB, the page size */
 #define BK_CBT_MAX_SHIFT	30		/* 1 GiB: 8 PiB with the cap */
-#define BK_CBT_MAX_BLOCKS	(1ULL << 23)	/* 8 MiB of map */
+#define BK_CBT_MAX_BLOCKS	BIT_ULL(23)	/* 8 MiB of map */
 
 struct bk_cbt_token {
 	u8 generation[BKSNAP_UUID_SIZE];

@@ -46,7 +46,7 @@
 
 #define BK_CHUNK_MIN_SHIFT	15		/* 32 KiB */
 #define BK_CHUNK_MAX_SHIFT	24		/* 16 MiB */
-#define BK_CHUNK_MAX_COUNT	(1ULL << 20)
+#define BK_CHUNK_MAX_COUNT	BIT_ULL(20)
 
 enum bk_chunk_state {
 	BK_CHUNK_EMPTY = 0,

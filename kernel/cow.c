@@ -399,7 +399,7 @@ struct bk_cow *bk_cow_create(struct block_device *origin,
 		return ERR_PTR(-ENOMEM);
 	}
 	bk_chunk_init(&cow->table, chunks, capacity, shift, count);
-	cow->copy_bytes = max(BK_COPY_BYTES, 1U << shift);
+	cow->copy_bytes = max_t(u32, BK_COPY_BYTES, 1U << shift);
 	cow->max_spare = clamp(BK_SPARE_BYTES / cow->copy_bytes, 1U,
 			       BK_COPY_SPARE);
 	cow->origin = origin;

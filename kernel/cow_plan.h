@@ -14,7 +14,7 @@
 
 #include "chunk.h"
 
-#define BK_COPY_BYTES	(1U << 20)	/* adjacent chunks copied at once */
+#define BK_COPY_BYTES	BIT(20)		/* adjacent chunks copied at once */
 
 /* The copy of adjacent chunks [first, first + count). */
 struct bk_copy_run {

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Events for userspace, read() from the control device. */
+/*
+ * Events for userspace, read() from the control device.  The ring is
+ * event.c's, under its own spinlock (a leaf: posting takes no other lock).
+ */
 #ifndef BK_EVENT_H
 #define BK_EVENT_H
 

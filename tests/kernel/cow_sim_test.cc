@@ -230,7 +230,8 @@ private:
 		decide(i);
 	}
 
-	// Counts what holds write @w now, chunk by chunk (statistics only).
+	// Counts what holds write @w now, chunk by chunk: statistics only, the
+	// decision is bk_cow_write_free()'s.
 	void count_holds(const Write &w)
 	{
 		u64 first = 0, last = 0;
