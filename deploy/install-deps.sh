@@ -8,7 +8,8 @@ BUILD="build-essential cmake ninja-build pkg-config git
   librocksdb-dev libssl-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev
   libzstd-dev libsystemd-dev libisal-dev clang-tidy clang libclang-rt-14-dev
-  nbdkit nbdkit-plugin-dev libnbd-bin libnbd-dev qemu-utils"
+  nbdkit nbdkit-plugin-dev libnbd-bin libnbd-dev qemu-utils
+  linux-source-6.1"
 VM="qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod
   e2fsprogs xfsprogs fio lvm2 util-linux fdisk xz-utils python3 openssl
   debootstrap zstd socat"

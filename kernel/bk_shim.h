@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The few kernel facilities the module's decision logic (cbt_map, ctl_args,
- * chunk, diff_alloc) uses, so that the same C builds into the module and
- * into the host test library.  The logic never allocates, sleeps or locks.
+ * chunk, cow_plan, diff_alloc) uses, so that the same C builds into the
+ * module and into the host test library.  The logic never allocates, sleeps or locks.
  */
 #ifndef BK_SHIM_H
 #define BK_SHIM_H
 
 #ifdef __KERNEL__
+#include <linux/bits.h>
 #include <linux/types.h>
 #include <linux/errno.h>
 #include <linux/string.h>
@@ -30,7 +31,13 @@ typedef u64 sector_t;
 
 #define BK_MINOR_BITS	20	/* the kernel's dev_t layout (kdev_t.h) */
 #define U64_MAX		((u64)~0ULL)
-#define min_t(type, a, b)	((type)(a) < (type)(b) ? (type)(a) : (type)(b))
+#define BIT(n)		(1UL << (n))
+#define BIT_ULL(n)	(1ULL << (n))
+#define min_t(type, a, b) ({		\
+	type _a = (a), _b = (b);	\
+					\
+	_a < _b ? _a : _b;		\
+})
 #endif
 
 #include <linux/bksnap.h>

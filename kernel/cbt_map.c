@@ -131,27 +131,3 @@ bool bk_cbt_advance(struct bk_cbt_map *m,
 	token->seq = m->seq++;
 	return wrapped;
 }
-
-bool bk_cbt_is_current(const struct bk_cbt_map *m,
-		       const u8 generation[BKSNAP_UUID_SIZE])
-{
-	return !memcmp(m->generation, generation, BKSNAP_UUID_SIZE);
-}
-
-/**
- * bk_cbt_read - copy map bytes [first_block, first_block + count) to @dst
- * @m: the map
- * @first_block: first byte copied
- * @count: bytes copied
- * @dst: @count bytes
- *
- * Return: 0, or -ERANGE (nothing copied) when the range passes the end.
- */
-int bk_cbt_read(const struct bk_cbt_map *m, u64 first_block, u64 count,
-		u8 *dst)
-{
-	if (!bk_range_fits(first_block, count, m->block_count))
-		return -ERANGE;
-	memcpy(dst, m->map + first_block, count);
-	return 0;
-}

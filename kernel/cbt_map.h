@@ -11,11 +11,12 @@
  * Locking: bk_cbt_init(), bk_cbt_reset() and bk_cbt_advance() need the map
  * to themselves: no other call on it may run (a lock, or a drain of the
  * device's writes).  bk_cbt_mark() calls may run concurrently with each
- * other and with bk_cbt_read() (they all store the same byte, seq).  A write
- * is marked before it is sent down, and the snapshot take calls
- * bk_cbt_advance() at the snapshot instant with writes drained: a write
- * marked before the advance must be in the image, or the next incremental
- * misses it.  Nothing here sleeps or allocates.
+ * other and with readers of the map (they all store the same byte, seq);
+ * whether a token is current, and a read's range, are ctl_args.c's checks
+ * (bk_check_cbt_read()).  A write is marked before it is sent down, and the
+ * snapshot take calls bk_cbt_advance() at the snapshot instant with writes
+ * drained: a write marked before the advance must be in the image, or the
+ * next incremental misses it.  Nothing here sleeps or allocates.
  *
  * Memory: one byte per block, at most BK_CBT_MAX_BLOCKS (8 MiB) per device.
  * Devices up to 32 GiB get 4 KiB blocks (256 KiB of map per GiB); larger
@@ -30,7 +31,7 @@
 
 #define BK_CBT_MIN_SHIFT	12		/* 4 KiB, the page size */
 #define BK_CBT_MAX_SHIFT	30		/* 1 GiB: 8 PiB with the cap */
-#define BK_CBT_MAX_BLOCKS	(1ULL << 23)	/* 8 MiB of map */
+#define BK_CBT_MAX_BLOCKS	BIT_ULL(23)	/* 8 MiB of map */
 
 struct bk_cbt_token {
 	u8 generation[BKSNAP_UUID_SIZE];
@@ -56,9 +57,5 @@ int bk_cbt_mark(struct bk_cbt_map *m, sector_t sector, u64 nr_sectors);
 bool bk_cbt_advance(struct bk_cbt_map *m,
 		    const u8 new_generation[BKSNAP_UUID_SIZE],
 		    struct bk_cbt_token *token);
-bool bk_cbt_is_current(const struct bk_cbt_map *m,
-		       const u8 generation[BKSNAP_UUID_SIZE]);
-int bk_cbt_read(const struct bk_cbt_map *m, u64 first_block, u64 count,
-		u8 *dst);
 
 #endif /* BK_CBT_MAP_H */

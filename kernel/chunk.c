@@ -64,32 +64,43 @@ u64 bk_chunk_sectors(const struct bk_chunk_table *t, u64 c)
 }
 
 /**
- * bk_chunk_write - may an origin write covering chunk @c go?
+ * bk_chunk_write_free - may an origin write covering chunk @c go now?
  * @t: the table
  * @c: a chunk the write covers
- * @nowait: the write must not wait (REQ_NOWAIT): start no copy, the caller
- *	    fails the write with BLK_STS_AGAIN if the answer is not GO.  With
- *	    @nowait nothing changes, so it also asks "may it go now?"
  *
- * Return: GO, COPY (the caller starts copying @c, the write waits) or WAIT.
+ * Changes nothing: the question of the filter, of REQ_NOWAIT writes (which
+ * must not wait: they fail with BLK_STS_AGAIN when the answer is no) and of
+ * held writes asking again.
+ *
+ * Return: true when @c does not hold the write.
  */
-enum bk_write_decision bk_chunk_write(struct bk_chunk_table *t, u64 c,
-				      bool nowait)
+bool bk_chunk_write_free(const struct bk_chunk_table *t, u64 c)
+{
+	const struct bk_chunk *ch = &t->chunks[c];
+
+	if (t->error)
+		return true;
+	return (ch->state == BK_CHUNK_STORING || ch->state == BK_CHUNK_COPIED) &&
+	       !ch->readers;
+}
+
+/**
+ * bk_chunk_write - decide chunk @c for an origin write that may wait
+ * @t: the table
+ * @c: a chunk the write covers
+ *
+ * Return: GO, COPY (@c is now COPYING: the caller starts its copy, the
+ * write waits) or WAIT.
+ */
+enum bk_write_decision bk_chunk_write(struct bk_chunk_table *t, u64 c)
 {
 	struct bk_chunk *ch = &t->chunks[c];
 
-	if (t->error)
-		return BK_WRITE_GO;
-	if (ch->state == BK_CHUNK_EMPTY) {
-		if (nowait)
-			return BK_WRITE_WAIT;
+	if (!t->error && ch->state == BK_CHUNK_EMPTY) {
 		ch->state = BK_CHUNK_COPYING;
 		return BK_WRITE_COPY;
 	}
-	if ((ch->state == BK_CHUNK_STORING || ch->state == BK_CHUNK_COPIED) &&
-	    !ch->readers)
-		return BK_WRITE_GO;
-	return BK_WRITE_WAIT;
+	return bk_chunk_write_free(t, c) ? BK_WRITE_GO : BK_WRITE_WAIT;
 }
 
 /* A failed copy fails the snapshot: the first error wins. */

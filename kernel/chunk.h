@@ -12,11 +12,13 @@
  * - An origin write (or discard, write-zeroes) covering chunks [a, b] may go
  *   down only when every one of them is STORING or COPIED with no origin
  *   readers: the old data is safe and no image read can see the new data.
- *   The glue asks bk_chunk_write() for each chunk, starts the copies it is
- *   told to, holds the write while any chunk says WAIT, and asks again for
- *   held writes after each bk_chunk_copy_read() and bk_chunk_read_done() on
- *   a chunk they cover.  A bio seen again (split, resubmitted) finds its
- *   chunks STORING or COPIED.
+ *   The glue asks bk_chunk_write_free() (no change) whether it may go at
+ *   once; if not, bk_chunk_write() for each chunk, starts the copies it is
+ *   told to, holds the write while any chunk says WAIT, and asks
+ *   bk_chunk_write_free() again for held writes after each
+ *   bk_chunk_copy_read() and bk_chunk_read_done() on a chunk they cover
+ *   (cow_plan.h does both for a whole write).  A bio seen again (split,
+ *   resubmitted) finds its chunks STORING or COPIED.
  * - A copy reports twice: bk_chunk_copy_read() when the old data is in
  *   memory (the held writes may go: a write need not wait for the
  *   difference storage), bk_chunk_copy_done() when it is stored.
@@ -44,7 +46,7 @@
 
 #define BK_CHUNK_MIN_SHIFT	15		/* 32 KiB */
 #define BK_CHUNK_MAX_SHIFT	24		/* 16 MiB */
-#define BK_CHUNK_MAX_COUNT	(1ULL << 20)
+#define BK_CHUNK_MAX_COUNT	BIT_ULL(20)
 
 enum bk_chunk_state {
 	BK_CHUNK_EMPTY = 0,
@@ -86,8 +88,8 @@ bool bk_chunk_span(const struct bk_chunk_table *t, sector_t sector,
 		   u64 nr_sectors, u64 *first, u64 *last);
 sector_t bk_chunk_start(const struct bk_chunk_table *t, u64 c);
 u64 bk_chunk_sectors(const struct bk_chunk_table *t, u64 c);
-enum bk_write_decision bk_chunk_write(struct bk_chunk_table *t, u64 c,
-				      bool nowait);
+bool bk_chunk_write_free(const struct bk_chunk_table *t, u64 c);
+enum bk_write_decision bk_chunk_write(struct bk_chunk_table *t, u64 c);
 void bk_chunk_copy_read(struct bk_chunk_table *t, u64 c, int error);
 void bk_chunk_copy_done(struct bk_chunk_table *t, u64 c, u64 diff_pos,
 			int error);

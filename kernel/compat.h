@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Every difference between the kernel versions bksnap supports lives here,
- * nowhere else.  Where a version number is not enough, Kbuild feature
- * probes define BK_HAVE_* (see Kbuild).
+ * nowhere else: tests of LINUX_VERSION_CODE, or of a macro the newer API
+ * defines (ftrace_regs_set_instruction_pointer).
  */
 #ifndef BK_COMPAT_H
 #define BK_COMPAT_H

@@ -16,8 +16,10 @@
 #include <linux/mempool.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
+#include <linux/workqueue.h>
 #include "compat.h"
 #include "cow.h"
+#include "cow_plan.h"
 #include "diff_storage.h"
 #include "interpose.h"
 #include "own_io.h"
@@ -25,15 +27,32 @@
 
 #define BK_COPY_POOL	BK_COPY_ACTIVE
 #define BK_DECIDE_BATCH	32	/* copies started per pass under the lock */
-#define BK_COPY_BYTES	(1U << 20)	/* adjacent chunks copied at once */
 #define BK_SPARE_BYTES	(8U << 20)	/* kept in spare copy buffers */
 
-/* The copy of adjacent chunks [first, first + count): one read, one write. */
+struct bk_cow {
+	struct block_device *origin;
+	sector_t origin_start;		/* of the origin within its disk */
+	struct bk_snapshot *snap;	/* told when a copy fails */
+	struct bk_diff_storage *diff;
+	spinlock_t lock;		/* everything below */
+	struct bk_chunk_table table;
+	struct bio_list incoming;	/* writes for the worker to decide */
+	struct bio_list waiting;	/* writes held for copies or readers */
+	struct bio_list parked;		/* image reads of STORING chunks */
+	atomic_t parked_inflight;	/* parked, not yet resubmitted */
+	struct work_struct work;
+	atomic_t copies;		/* copies queued or running */
+	u32 copy_bytes;			/* of each copy buffer */
+	unsigned int max_spare;
+	unsigned int nr_spare;		/* under @lock, like @spare */
+	struct bk_pages spare[BK_COPY_SPARE];
+};
+
+/* The copy of a run of adjacent chunks: one read, one write. */
 struct bk_copy {
 	struct work_struct work;
 	struct bk_cow *cow;
-	u64 first;
-	u32 count;
+	struct bk_copy_run run;
 };
 
 static struct workqueue_struct *bk_cow_wq;	/* deciders */
@@ -41,27 +60,12 @@ static struct workqueue_struct *bk_copy_wq;	/* copies, BK_COPY_ACTIVE */
 static struct kmem_cache *bk_copy_cache;
 static mempool_t *bk_copy_pool;
 
-/* The chunks a write covers; false if it lies past the snapshot's end. */
-static bool bk_cow_span(struct bk_cow *cow, struct bio *bio, u64 *first,
-			u64 *last)
-{
-	return bk_chunk_span(&cow->table,
-			     bk_bio_offset(bio, cow->origin_start),
-			     bio_sectors(bio), first, last);
-}
-
 /* Can the write go now?  Changes nothing; cow->lock held. */
 static bool bk_cow_free_to_go(struct bk_cow *cow, struct bio *bio)
 {
-	u64 c, first, last;
-
-	if (!bk_cow_span(cow, bio, &first, &last))
-		return true;	/* past the image's end: nothing to keep */
-	for (c = first; c <= last; c++) {
-		if (bk_chunk_write(&cow->table, c, true) != BK_WRITE_GO)
-			return false;
-	}
-	return true;
+	return bk_cow_write_free(&cow->table,
+				 bk_bio_offset(bio, cow->origin_start),
+				 bio_sectors(bio));
 }
 
 bool bk_cow_write(struct bk_cow *cow, struct bio *bio, sector_t start)
@@ -108,58 +112,43 @@ static void bk_cow_submit_all(struct bio_list *bios)
 
 static void bk_copy_work(struct work_struct *work);
 
-static void bk_cow_start_copy(struct bk_cow *cow, u64 first, u32 count)
+static void bk_cow_start_copy(struct bk_cow *cow, struct bk_copy_run run)
 {
 	struct bk_copy *cp = mempool_alloc(bk_copy_pool, GFP_NOIO);
 
 	INIT_WORK(&cp->work, bk_copy_work);
 	cp->cow = cow;
-	cp->first = first;
-	cp->count = count;
+	cp->run = run;
 	atomic_inc(&cow->copies);
 	queue_work(bk_copy_wq, &cp->work);
 }
 
 /*
- * Decide one incoming write: mark its uncopied chunks COPYING and start
- * their copies, adjacent ones together (up to BK_COPY_BYTES), a batch at a
- * time under the lock (a discard may span thousands).
+ * Decide one incoming write: cow_plan.c marks its uncopied chunks COPYING
+ * and groups them in runs, a batch at a time under the lock (a discard may
+ * span thousands); the copies start outside it.
  */
 static void bk_cow_decide(struct bk_cow *cow, struct bio *bio)
 {
-	u32 per_copy = max(1U, BK_COPY_BYTES >> cow->table.shift);
-	u64 runs[BK_DECIDE_BATCH];
-	u32 counts[BK_DECIDE_BATCH];
-	u64 c, first, last;
+	u32 per_copy = bk_cow_chunks_per_copy(&cow->table);
+	struct bk_copy_run runs[BK_DECIDE_BATCH];
+	u64 next, last;
 	unsigned int n, i;
 
-	if (!bk_cow_span(cow, bio, &first, &last)) {
-		bk_interpose_submit(bio);
+	if (!bk_chunk_span(&cow->table, bk_bio_offset(bio, cow->origin_start),
+			   bio_sectors(bio), &next, &last)) {
+		bk_interpose_submit(bio);	/* past the image's end */
 		return;
 	}
-	for (c = first; c <= last;) {
-		n = 0;
+	while (next <= last) {
 		spin_lock_irq(&cow->lock);
-		for (; c <= last; c++) {
-			bool extends = n && runs[n - 1] + counts[n - 1] == c &&
-				       counts[n - 1] < per_copy;
-
-			if (n == BK_DECIDE_BATCH && !extends)
-				break;	/* before c may turn COPYING */
-			if (bk_chunk_write(&cow->table, c, false) != BK_WRITE_COPY)
-				continue;
-			if (extends) {
-				counts[n - 1]++;
-			} else {
-				runs[n] = c;
-				counts[n++] = 1;
-			}
-		}
-		if (c > last)
+		n = bk_cow_plan(&cow->table, &next, last, per_copy, runs,
+				BK_DECIDE_BATCH);
+		if (next > last)
 			bio_list_add(&cow->waiting, bio);
 		spin_unlock_irq(&cow->lock);
 		for (i = 0; i < n; i++)
-			bk_cow_start_copy(cow, runs[i], counts[i]);
+			bk_cow_start_copy(cow, runs[i]);
 	}
 }
 
@@ -186,7 +175,8 @@ static void bk_cow_work(struct work_struct *work)
 	memalloc_noio_restore(noio);
 }
 
-void bk_cow_kick(struct bk_cow *cow)
+/* Held writes may have become free to go. */
+static void bk_cow_kick(struct bk_cow *cow)
 {
 	queue_work(bk_cow_wq, &cow->work);
 }
@@ -227,7 +217,7 @@ static int bk_copy_store(struct bk_cow *cow, struct bk_pages *buf,
 	u64 done, run;
 	int ret;
 
-	ret = bk_snapshot_alloc_diff(cow->snap, sectors, pos);
+	ret = bk_diff_storage_alloc(cow->diff, sectors, pos);
 	for (done = 0; !ret && done < sectors; done += run) {
 		struct block_device *bdev;
 		sector_t sector;
@@ -247,44 +237,54 @@ static void bk_cow_unpark(struct bk_cow *cow, struct bio_list *reads)
 	struct bio *bio;
 
 	while ((bio = bio_list_pop(reads))) {
-		submit_bio_noacct(bio);
+		bk_interpose_submit(bio);
 		if (atomic_dec_and_test(&cow->parked_inflight))
 			wake_up_var(&cow->parked_inflight);
 	}
 }
 
 /*
- * Report a step of the copy of chunks [first, first + count) to the table:
- * read from the origin (@pos unused), which may free held writes, or
- * stored at @pos, which frees the image reads parked meanwhile.  (A failure
- * frees every held write through bk_snapshot_fail().)
+ * The run's old data was read from the origin (or not: @ret): the held
+ * writes may go.  A failure fails the group first, which lets every held
+ * write go through bk_cow_fail().
  */
-static void bk_copy_report(struct bk_cow *cow, u64 first, u32 count,
-			   bool stored, u64 pos, int ret)
+static void bk_copy_read_done(struct bk_cow *cow, struct bk_copy_run run,
+			      int ret)
 {
-	sector_t start = bk_chunk_start(&cow->table, first);
-	struct bio_list go = BIO_EMPTY_LIST, reads = BIO_EMPTY_LIST;
+	struct bio_list go = BIO_EMPTY_LIST;
 	u64 c;
 
 	if (ret)
 		bk_snapshot_fail(cow->snap, ret);
 	spin_lock_irq(&cow->lock);
-	for (c = first; c < first + count; c++) {
-		if (stored)
-			bk_chunk_copy_done(&cow->table, c, pos +
-					   bk_chunk_start(&cow->table, c) - start,
-					   ret);
-		else
-			bk_chunk_copy_read(&cow->table, c, ret);
-	}
-	if (stored) {
-		reads = cow->parked;
-		bio_list_init(&cow->parked);
-	} else {
-		bk_cow_collect_free(cow, &go);
-	}
+	for (c = run.first; c < run.first + run.count; c++)
+		bk_chunk_copy_read(&cow->table, c, ret);
+	bk_cow_collect_free(cow, &go);
 	spin_unlock_irq(&cow->lock);
 	bk_cow_submit_all(&go);
+}
+
+/*
+ * The run's old data was stored at @pos (or not: @ret): the image reads
+ * parked meanwhile ask again.
+ */
+static void bk_copy_stored(struct bk_cow *cow, struct bk_copy_run run,
+			   u64 pos, int ret)
+{
+	sector_t start = bk_chunk_start(&cow->table, run.first);
+	struct bio_list reads;
+	u64 c;
+
+	if (ret)
+		bk_snapshot_fail(cow->snap, ret);
+	spin_lock_irq(&cow->lock);
+	for (c = run.first; c < run.first + run.count; c++)
+		bk_chunk_copy_done(&cow->table, c,
+				   pos + bk_chunk_start(&cow->table, c) - start,
+				   ret);
+	reads = cow->parked;
+	bio_list_init(&cow->parked);
+	spin_unlock_irq(&cow->lock);
 	bk_cow_unpark(cow, &reads);
 }
 
@@ -297,11 +297,11 @@ static void bk_copy_work(struct work_struct *work)
 	struct bk_copy *cp = container_of(work, struct bk_copy, work);
 	struct bk_cow *cow = cp->cow;
 	unsigned int noio = memalloc_noio_save();
-	u64 first = cp->first, pos = 0;
-	u32 count = cp->count;
-	sector_t start = bk_chunk_start(&cow->table, first);
-	u64 sectors = bk_chunk_start(&cow->table, first + count - 1) - start +
-		      bk_chunk_sectors(&cow->table, first + count - 1);
+	struct bk_copy_run run = cp->run;
+	u64 last = run.first + run.count - 1, pos = 0;
+	sector_t start = bk_chunk_start(&cow->table, run.first);
+	u64 sectors = bk_chunk_start(&cow->table, last) - start +
+		      bk_chunk_sectors(&cow->table, last);
 	struct bk_pages buf;
 	int ret;
 
@@ -310,10 +310,10 @@ static void bk_copy_work(struct work_struct *work)
 	if (!ret)
 		ret = bk_own_io(cow->origin, start, &buf, 0, sectors,
 				REQ_OP_READ);
-	bk_copy_report(cow, first, count, false, 0, ret);
+	bk_copy_read_done(cow, run, ret);
 	if (!ret) {
 		ret = bk_copy_store(cow, &buf, sectors, &pos);
-		bk_copy_report(cow, first, count, true, pos, ret);
+		bk_copy_stored(cow, run, pos, ret);
 	}
 	if (buf.units)	/* NULL when no buffer came */
 		bk_copy_buf_put(cow, &buf);
@@ -322,11 +322,40 @@ static void bk_copy_work(struct work_struct *work)
 		wake_up_var(&cow->copies);
 }
 
-void bk_cow_park_read(struct bk_cow *cow, struct bio *bio)
+int bk_cow_read_begin(struct bk_cow *cow, u64 chunk, struct bio *bio,
+		      u64 *diff_pos)
 {
-	lockdep_assert_held(&cow->lock);
-	bio_list_add(&cow->parked, bio);
-	atomic_inc(&cow->parked_inflight);
+	int r;
+
+	spin_lock_irq(&cow->lock);
+	r = bk_chunk_read(&cow->table, chunk, diff_pos);
+	if (r == BK_READ_WAIT) {
+		bio_list_add(&cow->parked, bio);
+		atomic_inc(&cow->parked_inflight);
+	}
+	spin_unlock_irq(&cow->lock);
+	switch (r) {
+	case BK_READ_DIFF:
+		return BK_COW_READ_DIFF;
+	case BK_READ_ORIGIN:
+		return BK_COW_READ_ORIGIN;
+	case BK_READ_WAIT:
+		return BK_COW_READ_PARKED;
+	default:
+		return r;
+	}
+}
+
+int bk_cow_read_end(struct bk_cow *cow, u64 chunk)
+{
+	unsigned long flags;
+	int err;
+
+	spin_lock_irqsave(&cow->lock, flags);
+	err = bk_chunk_read_done(&cow->table, chunk);
+	spin_unlock_irqrestore(&cow->lock, flags);
+	bk_cow_kick(cow);	/* a held write may go now */
+	return err;
 }
 
 void bk_cow_wait_parked(struct bk_cow *cow)
@@ -370,7 +399,7 @@ struct bk_cow *bk_cow_create(struct block_device *origin,
 		return ERR_PTR(-ENOMEM);
 	}
 	bk_chunk_init(&cow->table, chunks, capacity, shift, count);
-	cow->copy_bytes = max(BK_COPY_BYTES, 1U << shift);
+	cow->copy_bytes = max_t(u32, BK_COPY_BYTES, 1U << shift);
 	cow->max_spare = clamp(BK_SPARE_BYTES / cow->copy_bytes, 1U,
 			       BK_COPY_SPARE);
 	cow->origin = origin;
@@ -385,6 +414,21 @@ struct bk_cow *bk_cow_create(struct block_device *origin,
 	INIT_WORK(&cow->work, bk_cow_work);
 	atomic_set(&cow->copies, 0);
 	return cow;
+}
+
+struct block_device *bk_cow_origin(struct bk_cow *cow)
+{
+	return cow->origin;
+}
+
+sector_t bk_cow_capacity(struct bk_cow *cow)
+{
+	return cow->table.capacity_sectors;
+}
+
+u32 bk_cow_chunk_shift(struct bk_cow *cow)
+{
+	return cow->table.shift;
 }
 
 void bk_cow_destroy(struct bk_cow *cow)

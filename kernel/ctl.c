@@ -14,13 +14,15 @@
 #include <linux/module.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include "chunk.h"
 #include "ctl.h"
 #include "ctl_args.h"
-#include "cow.h"
 #include "event.h"
-#include "image.h"
 #include "snapshot.h"
 #include "tracker.h"
+
+/* See ctl.h: the outermost lock, of the whole configuration. */
+DEFINE_MUTEX(bk_config_mutex);
 
 /* The device a bksnap_dev_id names: by path or by number. */
 static int bk_ctl_resolve(const struct bksnap_dev_id *id, dev_t *dev)
@@ -66,14 +68,14 @@ static long bk_ctl_attach(struct bksnap_attach *a, bool attach)
 
 	if (ret)
 		return ret;
-	mutex_lock(&bk_trackers_mutex);
+	mutex_lock(&bk_config_mutex);
 	ret = attach ? bk_tracker_attach(dev) : bk_tracker_detach(dev);
-	mutex_unlock(&bk_trackers_mutex);
+	mutex_unlock(&bk_config_mutex);
 	/* No disk behind the number: the uAPI says ENODEV. */
 	return ret == -ENXIO ? -ENODEV : ret;
 }
 
-/* The tracker an argument names; bk_trackers_mutex held. */
+/* The tracker an argument names; bk_config_mutex held. */
 static int bk_ctl_tracker(const struct bksnap_dev_id *id,
 			  struct bk_tracker **t)
 {
@@ -93,20 +95,11 @@ static long bk_ctl_tracker_info(struct bksnap_tracker_info *info)
 
 	if (ret)
 		return ret;
-	mutex_lock(&bk_trackers_mutex);
+	mutex_lock(&bk_config_mutex);
 	ret = bk_ctl_tracker(&info->dev, &t);
-	if (!ret) {
-		memcpy(info->generation, t->cbt.generation,
-		       BKSNAP_UUID_SIZE);
-		info->sequence = t->cbt.seq;
-		info->block_shift = t->cbt.block_shift;
-		info->block_count = t->cbt.block_count;
-		info->capacity_sectors = t->cbt.capacity_sectors;
-		info->state = bk_tracker_state(t);
-		info->major = MAJOR(t->dev);
-		info->minor = MINOR(t->dev);
-	}
-	mutex_unlock(&bk_trackers_mutex);
+	if (!ret)
+		bk_tracker_info(t, info);
+	mutex_unlock(&bk_config_mutex);
 	return ret;
 }
 
@@ -117,9 +110,9 @@ static long bk_ctl_list(struct bksnap_list *l)
 	unsigned int i, n;
 	int ret;
 
-	mutex_lock(&bk_trackers_mutex);
+	mutex_lock(&bk_config_mutex);
 	n = bk_tracker_list(devs, BK_MAX_TRACKERS);
-	mutex_unlock(&bk_trackers_mutex);
+	mutex_unlock(&bk_config_mutex);
 	ret = bk_check_list(l, n);
 	if (ret) {
 		if (ret == -ENOSPC)
@@ -143,21 +136,16 @@ static long bk_ctl_list(struct bksnap_list *l)
 	return ret;
 }
 
-/* Copied out in pieces: the map may be megabytes, the lock is held. */
 static long bk_ctl_cbt_read(const struct bksnap_cbt_read *r)
 {
-	u8 __user *dst = u64_to_user_ptr(r->buf);
 	struct bk_tracker *t;
 	int ret;
 
 	if (r->version != BKSNAP_UAPI_VERSION)
 		return -EPROTO;
-	mutex_lock(&bk_trackers_mutex);
-	ret = bk_ctl_tracker(&r->dev, &t) ?:
-	      bk_check_cbt_read(r, t->cbt.generation, t->cbt.block_count);
-	if (!ret && copy_to_user(dst, t->cbt.map + r->first_block, r->count))
-		ret = -EFAULT;
-	mutex_unlock(&bk_trackers_mutex);
+	mutex_lock(&bk_config_mutex);
+	ret = bk_ctl_tracker(&r->dev, &t) ?: bk_tracker_cbt_read(t, r);
+	mutex_unlock(&bk_config_mutex);
 	return ret;
 }
 
@@ -168,36 +156,10 @@ static long bk_ctl_cbt_mark(const struct bksnap_cbt_mark *mk)
 
 	if (mk->version != BKSNAP_UAPI_VERSION)
 		return -EPROTO;
-	mutex_lock(&bk_trackers_mutex);
-	ret = bk_ctl_tracker(&mk->dev, &t) ?:
-	      bk_check_cbt_mark(mk, t->cbt.generation,
-				t->cbt.capacity_sectors);
-	if (!ret)
-		ret = bk_cbt_mark(&t->cbt, mk->sector, mk->nr_sectors);
-	mutex_unlock(&bk_trackers_mutex);
+	mutex_lock(&bk_config_mutex);
+	ret = bk_ctl_tracker(&mk->dev, &t) ?: bk_tracker_cbt_mark(t, mk);
+	mutex_unlock(&bk_config_mutex);
 	return ret;
-}
-
-/* What userspace learns of each member of a snapshot. */
-static void bk_ctl_fill_members(struct bk_snapshot *snap,
-				struct bksnap_snapshot_member *out)
-{
-	unsigned int i;
-
-	for (i = 0; i < snap->nr_members; i++) {
-		struct bk_snap_member *m = &snap->members[i];
-		dev_t devt = disk_devt(m->image->disk);
-
-		out[i].dev.path = 0;
-		out[i].dev.major = MAJOR(m->tracker->dev);
-		out[i].dev.minor = MINOR(m->tracker->dev);
-		memcpy(out[i].generation, m->token.generation,
-		       BKSNAP_UUID_SIZE);
-		out[i].sequence = m->token.seq;
-		out[i].image_major = MAJOR(devt);
-		out[i].image_minor = MINOR(devt);
-		out[i].chunk_shift = m->cow->table.shift;
-	}
 }
 
 static long bk_ctl_snapshot_create(struct bksnap_snapshot_create *c)
@@ -224,14 +186,14 @@ static long bk_ctl_snapshot_create(struct bksnap_snapshot_create *c)
 		ret = bk_check_distinct_devs(devs, c->member_count);
 	if (ret)
 		goto out;
-	mutex_lock(&bk_trackers_mutex);
+	mutex_lock(&bk_config_mutex);
 	ret = bk_snapshot_create(devs, c->member_count, c->diff_fd,
 				 c->low_water_sectors, &snap);
 	if (!ret) {
 		memcpy(c->id, snap->id, BKSNAP_UUID_SIZE);
-		bk_ctl_fill_members(snap, members);
+		bk_snapshot_members(snap, members);
 	}
-	mutex_unlock(&bk_trackers_mutex);
+	mutex_unlock(&bk_config_mutex);
 	if (!ret && copy_to_user(u64_to_user_ptr(c->members), members, size))
 		ret = -EFAULT;
 out:
@@ -246,10 +208,10 @@ static long bk_ctl_snapshot_storage(const struct bksnap_snapshot_storage *s)
 
 	if (ret)
 		return ret;
-	mutex_lock(&bk_trackers_mutex);
+	mutex_lock(&bk_config_mutex);
 	snap = bk_snapshot_find(s->id);
 	ret = snap ? bk_snapshot_add_storage(snap, s->diff_fd) : -ENOENT;
-	mutex_unlock(&bk_trackers_mutex);
+	mutex_unlock(&bk_config_mutex);
 	return ret;
 }
 
@@ -260,11 +222,11 @@ static long bk_ctl_snapshot_destroy(const struct bksnap_snapshot_id *s)
 
 	if (ret)
 		return ret;
-	mutex_lock(&bk_trackers_mutex);
+	mutex_lock(&bk_config_mutex);
 	snap = bk_snapshot_find(s->id);
 	if (snap)
 		bk_snapshot_destroy(snap);
-	mutex_unlock(&bk_trackers_mutex);
+	mutex_unlock(&bk_config_mutex);
 	return snap ? 0 : -ENOENT;
 }
 
@@ -277,7 +239,7 @@ static long bk_ctl_snapshot_info(struct bksnap_snapshot_info *info)
 
 	if (info->version != BKSNAP_UAPI_VERSION)
 		return -EPROTO;
-	mutex_lock(&bk_trackers_mutex);
+	mutex_lock(&bk_config_mutex);
 	snap = bk_snapshot_find(info->id);
 	ret = snap ? bk_check_snapshot_info(info, snap->nr_members) : -ENOENT;
 	if (snap) {
@@ -289,9 +251,9 @@ static long bk_ctl_snapshot_info(struct bksnap_snapshot_info *info)
 		info->state = info->error ? BKSNAP_SNAP_FAILED : 0;
 		bk_snapshot_usage(snap, &info->storage_sectors,
 				  &info->used_sectors);
-		bk_ctl_fill_members(snap, members);
+		bk_snapshot_members(snap, members);
 	}
-	mutex_unlock(&bk_trackers_mutex);
+	mutex_unlock(&bk_config_mutex);
 	if (!ret && copy_to_user(u64_to_user_ptr(info->members), members,
 				 n * sizeof(*members)))
 		ret = -EFAULT;
@@ -300,18 +262,18 @@ static long bk_ctl_snapshot_info(struct bksnap_snapshot_info *info)
 
 static long bk_ctl_snapshot_list(struct bksnap_snapshot_list *l)
 {
-	u8 (*ids)[BKSNAP_UUID_SIZE];
+	u8 *ids;
 	unsigned int n;
 	int ret;
 
 	if (l->version != BKSNAP_UAPI_VERSION)
 		return -EPROTO;
-	mutex_lock(&bk_trackers_mutex);
+	mutex_lock(&bk_config_mutex);
 	n = bk_snapshot_ids(NULL, 0);
 	ids = kcalloc(max(n, 1U), BKSNAP_UUID_SIZE, GFP_KERNEL);
 	if (ids)
 		bk_snapshot_ids(ids, n);
-	mutex_unlock(&bk_trackers_mutex);
+	mutex_unlock(&bk_config_mutex);
 	if (!ids)
 		return -ENOMEM;
 	ret = bk_check_snapshot_list(l, n);

@@ -13,8 +13,10 @@
 #include <linux/fs.h>
 #include <linux/slab.h>
 #include "diff_storage.h"
+#include "event.h"
 
-struct bk_diff_storage *bk_diff_storage_create(u64 low_water)
+struct bk_diff_storage *bk_diff_storage_create(const u8 *snapshot_id,
+					       u64 low_water)
 {
 	struct bk_diff_storage *ds = kzalloc(sizeof(*ds), GFP_KERNEL);
 	struct bk_diff_extent *extents;
@@ -26,6 +28,7 @@ struct bk_diff_storage *bk_diff_storage_create(u64 low_water)
 		kfree(ds);
 		return NULL;
 	}
+	memcpy(ds->snapshot_id, snapshot_id, BKSNAP_UUID_SIZE);
 	spin_lock_init(&ds->lock);
 	bk_diff_init(&ds->store, extents, BK_DIFF_MAX_EXTENTS, low_water);
 	return ds;
@@ -125,8 +128,9 @@ int bk_diff_storage_add(struct bk_diff_storage *ds, int fd)
 		goto err;
 	if (S_ISBLK(inode->i_mode)) {
 		ds->bdevs[ds->nr_files] = I_BDEV(file->f_mapping->host);
-		ret = bk_diff_add_extent(ds, 0,
-				bdev_nr_sectors(ds->bdevs[ds->nr_files]));
+		sector_t len = bdev_nr_sectors(ds->bdevs[ds->nr_files]);
+
+		ret = bk_diff_add_extent(ds, 0, len);
 	} else if (S_ISREG(inode->i_mode) && inode->i_sb->s_bdev) {
 		ds->bdevs[ds->nr_files] = inode->i_sb->s_bdev;
 		ret = bk_diff_add_file(ds, inode);
@@ -155,5 +159,33 @@ int bk_diff_storage_map(struct bk_diff_storage *ds, u64 pos, u64 nr_sectors,
 	spin_unlock_irqrestore(&ds->lock, flags);
 	if (!ret)
 		*bdev = ds->bdevs[storage];
+	return ret;
+}
+
+void bk_diff_storage_usage(struct bk_diff_storage *ds, u64 *total, u64 *used)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&ds->lock, flags);
+	*total = ds->store.total;
+	*used = ds->store.used;
+	spin_unlock_irqrestore(&ds->lock, flags);
+}
+
+int bk_diff_storage_alloc(struct bk_diff_storage *ds, u64 sectors, u64 *pos)
+{
+	unsigned long flags;
+	u64 total, used;
+	bool low;
+	int ret;
+
+	spin_lock_irqsave(&ds->lock, flags);
+	ret = bk_diff_alloc(&ds->store, sectors, pos, &low);
+	total = ds->store.total;
+	used = ds->store.used;
+	spin_unlock_irqrestore(&ds->lock, flags);
+	if (low)
+		bk_event_snapshot(BKSNAP_EVENT_LOW_SPACE, ds->snapshot_id, 0,
+				  total, used);
 	return ret;
 }

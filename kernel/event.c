@@ -47,6 +47,21 @@ void bk_event_device(enum bksnap_event_type type, dev_t dev, int error)
 	bk_event_post(&ev);
 }
 
+void bk_event_snapshot(enum bksnap_event_type type, const u8 *id, int error,
+		       u64 storage_sectors, u64 used_sectors)
+{
+	struct bksnap_event ev = {
+		.version = BKSNAP_UAPI_VERSION,
+		.type = type,
+		.error = error,
+		.storage_sectors = storage_sectors,
+		.used_sectors = used_sectors,
+	};
+
+	memcpy(ev.id, id, BKSNAP_UUID_SIZE);
+	bk_event_post(&ev);
+}
+
 static bool bk_event_pop(struct bksnap_event *ev)
 {
 	unsigned long flags;
@@ -75,7 +90,7 @@ ssize_t bk_event_read(struct file *file, char __user *buf, size_t len,
 			if (file->f_flags & O_NONBLOCK)
 				return -EAGAIN;
 			ret = wait_event_interruptible(bk_events_wait,
-					!kfifo_is_empty(&bk_events));
+						       !kfifo_is_empty(&bk_events));
 			if (ret)
 				return ret;
 			continue;

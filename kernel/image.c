@@ -32,16 +32,10 @@ static void bk_image_clone_endio(struct bio *clone)
 	blk_status_t status = clone->bi_status;
 
 	if (ctx->index != BK_NOT_ORIGIN) {
-		struct bk_cow *cow = img->cow;
-		unsigned long flags;
-		int err;
+		int err = bk_cow_read_end(img->cow, ctx->index);
 
-		spin_lock_irqsave(&cow->lock, flags);
-		err = bk_chunk_read_done(&cow->table, ctx->index);
-		spin_unlock_irqrestore(&cow->lock, flags);
 		if (err && !status)
 			status = errno_to_blk_status(err);
-		bk_cow_kick(cow);	/* a held write may go now */
 	}
 	if (status && !parent->bi_status)
 		parent->bi_status = status;
@@ -72,29 +66,23 @@ static void bk_image_clone(struct bk_image *img, struct bio *bio,
 /* A read within chunk @c. */
 static void bk_image_read_chunk(struct bk_image *img, struct bio *bio, u64 c)
 {
-	struct bk_cow *cow = img->cow;
-	sector_t offset = bio->bi_iter.bi_sector -
-			  bk_chunk_start(&cow->table, c);
+	u32 shift = bk_cow_chunk_shift(img->cow) - SECTOR_SHIFT;
+	sector_t offset = bio->bi_iter.bi_sector - (c << shift);
 	u64 len = bio_sectors(bio), done, run;
 	u64 pos;
-	int r;
+	int r = bk_cow_read_begin(img->cow, c, bio, &pos);
 
-	spin_lock_irq(&cow->lock);
-	r = bk_chunk_read(&cow->table, c, &pos);
-	if (r == BK_READ_WAIT)
-		bk_cow_park_read(cow, bio);
-	spin_unlock_irq(&cow->lock);
-	if (r == BK_READ_WAIT)
+	if (r == BK_COW_READ_PARKED)
 		return;
-	if (r == BK_READ_ORIGIN) {
-		bk_image_clone(img, bio, cow->origin, bio->bi_iter.bi_sector,
-			       0, len, c);
-	} else if (r == BK_READ_DIFF) {
+	if (r == BK_COW_READ_ORIGIN) {
+		bk_image_clone(img, bio, bk_cow_origin(img->cow),
+			       bio->bi_iter.bi_sector, 0, len, c);
+	} else if (r == BK_COW_READ_DIFF) {
 		for (done = 0; done < len; done += run) {
 			struct block_device *bdev;
 			sector_t sector;
 
-			r = bk_diff_storage_map(cow->diff, pos + offset + done,
+			r = bk_diff_storage_map(img->diff, pos + offset + done,
 						len - done, &bdev, &sector,
 						&run);
 			if (r) {
@@ -113,7 +101,7 @@ static void bk_image_read_chunk(struct bk_image *img, struct bio *bio, u64 c)
 static void bk_image_submit_bio(struct bio *bio)
 {
 	struct bk_image *img = bio->bi_bdev->bd_disk->private_data;
-	u32 shift = img->cow->table.shift - SECTOR_SHIFT;
+	u32 shift = bk_cow_chunk_shift(img->cow) - SECTOR_SHIFT;
 
 	if (bio_op(bio) != REQ_OP_READ) {
 		bio_io_error(bio);
@@ -141,8 +129,10 @@ static const struct block_device_operations bk_image_fops = {
 	.submit_bio = bk_image_submit_bio,
 };
 
-struct bk_image *bk_image_create(struct bk_cow *cow)
+struct bk_image *bk_image_create(struct bk_cow *cow,
+				 struct bk_diff_storage *diff)
 {
+	struct block_device *origin = bk_cow_origin(cow);
 	struct bk_image *img = kzalloc(sizeof(*img), GFP_KERNEL);
 	struct gendisk *disk;
 	int ret = -ENOMEM;
@@ -154,8 +144,8 @@ struct bk_image *bk_image_create(struct bk_cow *cow)
 		ret = img->index;
 		goto err_free;
 	}
-	disk = bk_alloc_disk(bdev_logical_block_size(cow->origin),
-			     bdev_physical_block_size(cow->origin));
+	disk = bk_alloc_disk(bdev_logical_block_size(origin),
+			     bdev_physical_block_size(origin));
 	if (!disk)
 		goto err_ida;
 	disk->major = bk_image_major;
@@ -166,10 +156,11 @@ struct bk_image *bk_image_create(struct bk_cow *cow)
 	disk->private_data = img;
 	snprintf(disk->disk_name, DISK_NAME_LEN, BKSNAP_IMAGE_PREFIX "%d",
 		 img->index);
-	set_capacity(disk, cow->table.capacity_sectors);
+	set_capacity(disk, bk_cow_capacity(cow));
 	set_disk_ro(disk, true);
 	img->disk = disk;
 	img->cow = cow;
+	img->diff = diff;
 	atomic_set(&img->inflight, 0);
 	return img;
 
@@ -183,6 +174,11 @@ err_free:
 int bk_image_add(struct bk_image *img)
 {
 	return add_disk(img->disk);
+}
+
+dev_t bk_image_devt(struct bk_image *img)
+{
+	return disk_devt(img->disk);
 }
 
 void bk_image_destroy(struct bk_image *img)

@@ -5,8 +5,9 @@
  * the filter.  Calls that come from this module (the pass-through below
  * and bk_interpose_submit()) are recognised by their return address and
  * reach the real function, so the filter never recurses into itself.  For
- * that, the calls must not be tail calls: Kbuild builds this module with
- * -fno-optimize-sibling-calls.
+ * that, the calls must not be tail calls: Kbuild builds this file with
+ * -fno-optimize-sibling-calls, and the rest of the module submits only
+ * through bk_interpose_submit().
  *
  * A second, notify-only hook on del_gendisk() reports disks going away.
  *

@@ -34,8 +34,7 @@ static int __init bk_init(void)
 	ret = bk_ctl_init();
 	if (ret)
 		goto err_interpose;
-	pr_info("loaded, version %d.%d.%d\n", BK_VERSION_MAJOR,
-		BK_VERSION_MINOR, BK_VERSION_PATCH);
+	pr_info("loaded, version " BK_VERSION_STR "\n");
 	return 0;
 
 err_interpose:
@@ -68,4 +67,4 @@ module_exit(bk_exit);
 MODULE_DESCRIPTION("Changed-block tracking and snapshots of live block devices");
 MODULE_AUTHOR("The bkagent authors");
 MODULE_LICENSE("GPL");
-MODULE_VERSION("0.1.0");
+MODULE_VERSION(BK_VERSION_STR);

@@ -21,60 +21,47 @@
 #include <linux/slab.h>
 #include <linux/uuid.h>
 #include "cow.h"
+#include "ctl.h"
 #include "diff_storage.h"
 #include "event.h"
 #include "image.h"
 #include "snapshot.h"
 #include "tracker.h"
 
-static LIST_HEAD(bk_snapshots);
+static LIST_HEAD(bk_snapshots);	/* bk_config_mutex */
 
-static void bk_snapshot_event(struct bk_snapshot *snap,
-			      enum bksnap_event_type type, int error)
+void bk_snapshot_members(struct bk_snapshot *snap,
+			 struct bksnap_snapshot_member *out)
 {
-	struct bksnap_event ev = {
-		.version = BKSNAP_UAPI_VERSION,
-		.type = type,
-		.error = error,
-	};
-	u64 total, used;
+	unsigned int i;
 
-	memcpy(ev.id, snap->id, BKSNAP_UUID_SIZE);
-	bk_snapshot_usage(snap, &total, &used);
-	ev.storage_sectors = total;
-	ev.used_sectors = used;
-	bk_event_post(&ev);
+	lockdep_assert_held(&bk_config_mutex);
+	for (i = 0; i < snap->nr_members; i++) {
+		struct bk_snap_member *m = &snap->members[i];
+		dev_t dev = bk_tracker_dev(m->tracker);
+		dev_t img = bk_image_devt(m->image);
+
+		out[i].dev.path = 0;
+		out[i].dev.major = MAJOR(dev);
+		out[i].dev.minor = MINOR(dev);
+		memcpy(out[i].generation, m->token.generation,
+		       BKSNAP_UUID_SIZE);
+		out[i].sequence = m->token.seq;
+		out[i].image_major = MAJOR(img);
+		out[i].image_minor = MINOR(img);
+		out[i].chunk_shift = bk_cow_chunk_shift(m->cow);
+	}
 }
 
 void bk_snapshot_usage(struct bk_snapshot *snap, u64 *total, u64 *used)
 {
-	struct bk_diff_storage *ds = snap->diff;
-	unsigned long flags;
-
-	spin_lock_irqsave(&ds->lock, flags);
-	*total = ds->store.total;
-	*used = ds->store.used;
-	spin_unlock_irqrestore(&ds->lock, flags);
-}
-
-int bk_snapshot_alloc_diff(struct bk_snapshot *snap, u64 sectors, u64 *pos)
-{
-	struct bk_diff_storage *ds = snap->diff;
-	unsigned long flags;
-	bool low = false;
-	int ret;
-
-	spin_lock_irqsave(&ds->lock, flags);
-	ret = bk_diff_alloc(&ds->store, sectors, pos, &low);
-	spin_unlock_irqrestore(&ds->lock, flags);
-	if (low)
-		bk_snapshot_event(snap, BKSNAP_EVENT_LOW_SPACE, 0);
-	return ret;
+	bk_diff_storage_usage(snap->diff, total, used);
 }
 
 void bk_snapshot_fail(struct bk_snapshot *snap, int error)
 {
 	unsigned int i;
+	u64 total, used;
 
 	if (cmpxchg(&snap->error, 0, error))
 		return;
@@ -82,25 +69,26 @@ void bk_snapshot_fail(struct bk_snapshot *snap, int error)
 		error == -ENOSPC ? " (difference storage full)" : "");
 	for (i = 0; i < snap->nr_members; i++)
 		bk_cow_fail(snap->members[i].cow, error);
-	bk_snapshot_event(snap, error == -ENOSPC ? BKSNAP_EVENT_OVERFLOW :
-			  BKSNAP_EVENT_SNAPSHOT_FAILED, error);
+	bk_snapshot_usage(snap, &total, &used);
+	bk_event_snapshot(error == -ENOSPC ? BKSNAP_EVENT_OVERFLOW :
+			  BKSNAP_EVENT_SNAPSHOT_FAILED, snap->id, error, total,
+			  used);
 }
 
 static void bk_snapshot_thaw(struct bk_snapshot *snap, unsigned int frozen)
 {
 	while (frozen--)
-		bk_bdev_thaw(snap->members[frozen].tracker->handle.bdev);
+		bk_bdev_thaw(bk_tracker_bdev(snap->members[frozen].tracker));
 }
 
 /* The instant of the snapshot, for every member at once. */
 static int bk_snapshot_take(struct bk_snapshot *snap)
 {
-	u8 gen[BKSNAP_UUID_SIZE];
 	unsigned int i;
 	int ret;
 
 	for (i = 0; i < snap->nr_members; i++) {
-		ret = bk_bdev_freeze(snap->members[i].tracker->handle.bdev);
+		ret = bk_bdev_freeze(bk_tracker_bdev(snap->members[i].tracker));
 		if (ret) {
 			bk_snapshot_thaw(snap, i);
 			return ret;
@@ -110,13 +98,8 @@ static int bk_snapshot_take(struct bk_snapshot *snap)
 		bk_tracker_quiesce(snap->members[i].tracker);
 	for (i = 0; i < snap->nr_members; i++) {
 		struct bk_snap_member *m = &snap->members[i];
-		struct bk_tracker *t = m->tracker;
 
-		generate_random_uuid(gen);
-		if (bk_cbt_advance(&t->cbt, gen, &m->token))
-			bk_event_device(BKSNAP_EVENT_CBT_RESET, t->dev, 0);
-		t->snapshot = snap;
-		rcu_assign_pointer(t->cow, m->cow);
+		bk_tracker_switch(m->tracker, snap, m->cow, &m->token);
 	}
 	for (i = 0; i < snap->nr_members; i++)
 		bk_tracker_resume(snap->members[i].tracker);
@@ -132,12 +115,11 @@ static void bk_snapshot_untake(struct bk_snapshot *snap)
 	for (i = 0; i < snap->nr_members; i++) {
 		struct bk_tracker *t = snap->members[i].tracker;
 
-		if (t->snapshot != snap)
+		if (bk_tracker_snapshot(t) != snap)
 			continue;
 		bk_cow_fail(snap->members[i].cow, -ESHUTDOWN);
 		bk_tracker_quiesce(t);
-		RCU_INIT_POINTER(t->cow, NULL);
-		t->snapshot = NULL;
+		bk_tracker_unswitch(t);
 		bk_tracker_resume(t);
 	}
 	synchronize_rcu();	/* no filter still looks at an engine */
@@ -170,16 +152,16 @@ static int bk_snapshot_add_member(struct bk_snapshot *snap, dev_t dev)
 
 	if (!t)
 		return -ENOENT;
-	if (t->snapshot)
+	if (bk_tracker_snapshot(t))
 		return -EBUSY;
-	if (test_bit(BK_TRACKER_GONE, &t->flags))
+	if (bk_tracker_state(t) & BKSNAP_STATE_GONE)
 		return -ENODEV;
 	snap->nr_members++;
 	m->tracker = t;
-	m->cow = bk_cow_create(t->handle.bdev, snap, snap->diff);
+	m->cow = bk_cow_create(bk_tracker_bdev(t), snap, snap->diff);
 	if (IS_ERR(m->cow))
 		return PTR_ERR(m->cow);
-	m->image = bk_image_create(m->cow);
+	m->image = bk_image_create(m->cow, snap->diff);
 	return PTR_ERR_OR_ZERO(m->image);
 }
 
@@ -190,12 +172,12 @@ int bk_snapshot_create(const dev_t *devs, unsigned int n, int diff_fd,
 	unsigned int i;
 	int ret;
 
-	lockdep_assert_held(&bk_trackers_mutex);
+	lockdep_assert_held(&bk_config_mutex);
 	snap = kzalloc(struct_size(snap, members, n), GFP_KERNEL);
 	if (!snap)
 		return -ENOMEM;
 	generate_random_uuid(snap->id);
-	snap->diff = bk_diff_storage_create(low_water);
+	snap->diff = bk_diff_storage_create(snap->id, low_water);
 	ret = snap->diff ? bk_diff_storage_add(snap->diff, diff_fd) : -ENOMEM;
 	for (i = 0; i < n && !ret; i++)
 		ret = bk_snapshot_add_member(snap, devs[i]);
@@ -217,7 +199,7 @@ struct bk_snapshot *bk_snapshot_find(const u8 id[BKSNAP_UUID_SIZE])
 {
 	struct bk_snapshot *snap;
 
-	lockdep_assert_held(&bk_trackers_mutex);
+	lockdep_assert_held(&bk_config_mutex);
 	list_for_each_entry(snap, &bk_snapshots, list) {
 		if (!memcmp(snap->id, id, BKSNAP_UUID_SIZE))
 			return snap;
@@ -227,21 +209,22 @@ struct bk_snapshot *bk_snapshot_find(const u8 id[BKSNAP_UUID_SIZE])
 
 void bk_snapshot_destroy(struct bk_snapshot *snap)
 {
-	lockdep_assert_held(&bk_trackers_mutex);
+	lockdep_assert_held(&bk_config_mutex);
 	list_del(&snap->list);
 	pr_info("snapshot %pUb released\n", snap->id);
 	bk_snapshot_free(snap);
 }
 
-unsigned int bk_snapshot_ids(u8 (*ids)[BKSNAP_UUID_SIZE], unsigned int max)
+unsigned int bk_snapshot_ids(u8 *ids, unsigned int max)
 {
 	struct bk_snapshot *snap;
 	unsigned int n = 0;
 
-	lockdep_assert_held(&bk_trackers_mutex);
+	lockdep_assert_held(&bk_config_mutex);
 	list_for_each_entry(snap, &bk_snapshots, list) {
 		if (n < max)
-			memcpy(ids[n], snap->id, BKSNAP_UUID_SIZE);
+			memcpy(ids + n * BKSNAP_UUID_SIZE, snap->id,
+			       BKSNAP_UUID_SIZE);
 		n++;
 	}
 	return n;
@@ -249,6 +232,6 @@ unsigned int bk_snapshot_ids(u8 (*ids)[BKSNAP_UUID_SIZE], unsigned int max)
 
 int bk_snapshot_add_storage(struct bk_snapshot *snap, int fd)
 {
-	lockdep_assert_held(&bk_trackers_mutex);
+	lockdep_assert_held(&bk_config_mutex);
 	return bk_diff_storage_add(snap->diff, fd);
 }

@@ -2,6 +2,12 @@
 /*
  * Snapshots: a consistency group of tracked devices taken at one instant,
  * one difference storage shared by the group, one image per member.
+ *
+ * Owner: snapshot.c creates, lists and destroys snapshots, under
+ * bk_config_mutex (ctl.h), which also guards the list of snapshots; it
+ * owns each member's COW engine, image and the difference storage, and
+ * switches the members' trackers through tracker.h.  @error is set once
+ * (cmpxchg) by bk_snapshot_fail(), from any context but hard irq.
  */
 #ifndef BK_SNAPSHOT_H
 #define BK_SNAPSHOT_H
@@ -25,7 +31,7 @@ struct bk_snap_member {
 };
 
 struct bk_snapshot {
-	struct list_head list;		/* bk_snapshots, bk_trackers_mutex */
+	struct list_head list;		/* bk_snapshots, bk_config_mutex */
 	u8 id[BKSNAP_UUID_SIZE];
 	struct bk_diff_storage *diff;
 	int error;			/* first failure, or 0 */
@@ -35,15 +41,21 @@ struct bk_snapshot {
 
 int bk_snapshot_create(const dev_t *devs, unsigned int n, int diff_fd,
 		       u64 low_water, struct bk_snapshot **out);
-/* All under bk_trackers_mutex. */
+/* All under bk_config_mutex. */
 struct bk_snapshot *bk_snapshot_find(const u8 id[BKSNAP_UUID_SIZE]);
 void bk_snapshot_destroy(struct bk_snapshot *snap);
-unsigned int bk_snapshot_ids(u8 (*ids)[BKSNAP_UUID_SIZE], unsigned int max);
+/* Up to @max ids, BKSNAP_UUID_SIZE bytes each; returns how many exist. */
+unsigned int bk_snapshot_ids(u8 *ids, unsigned int max);
 int bk_snapshot_add_storage(struct bk_snapshot *snap, int fd);
 void bk_snapshot_usage(struct bk_snapshot *snap, u64 *total, u64 *used);
+/* What userspace learns of each member: nr_members entries at @out. */
+void bk_snapshot_members(struct bk_snapshot *snap,
+			 struct bksnap_snapshot_member *out);
 
-/* From the COW engine, any context but hard irq. */
-int bk_snapshot_alloc_diff(struct bk_snapshot *snap, u64 sectors, u64 *pos);
+/*
+ * Fail the whole group (first error wins): from a COW engine whose copy
+ * failed, any context but hard irq, or when a member's device is gone.
+ */
 void bk_snapshot_fail(struct bk_snapshot *snap, int error);
 
 #endif /* BK_SNAPSHOT_H */

@@ -16,9 +16,12 @@
 #include <linux/mempool.h>
 #include <linux/module.h>
 #include <linux/slab.h>
+#include <linux/uaccess.h>
 #include <linux/uuid.h>
 #include <linux/xarray.h>
 #include "cow.h"
+#include "ctl.h"
+#include "ctl_args.h"
 #include "event.h"
 #include "interpose.h"
 #include "own_io.h"
@@ -35,7 +38,6 @@ static unsigned int cbt_min_shift = BK_CBT_MIN_SHIFT;
 module_param(cbt_min_shift, uint, 0444);
 MODULE_PARM_DESC(cbt_min_shift, "log2 of the smallest CBT block in bytes");
 
-DEFINE_MUTEX(bk_trackers_mutex);
 static DEFINE_XARRAY(bk_trackers);	/* dev_t -> tracker, RCU readers */
 static unsigned int bk_tracker_count;
 static struct workqueue_struct *bk_tracker_wq;
@@ -239,7 +241,7 @@ static void bk_tracker_resize_work(struct work_struct *work)
 	struct bk_cbt_map fresh = {};
 	int ret;
 
-	mutex_lock(&bk_trackers_mutex);
+	mutex_lock(&bk_config_mutex);
 	if (bk_tracker_find(t->dev) != t)
 		goto out;
 	ret = bk_cbt_alloc(&fresh, bdev_nr_sectors(t->handle.bdev));
@@ -257,7 +259,7 @@ static void bk_tracker_resize_work(struct work_struct *work)
 		MAJOR(t->dev), MINOR(t->dev), t->cbt.capacity_sectors);
 	bk_event_device(BKSNAP_EVENT_CBT_RESET, t->dev, 0);
 out:
-	mutex_unlock(&bk_trackers_mutex);
+	mutex_unlock(&bk_config_mutex);
 }
 
 static void bk_tracker_gone_work(struct work_struct *work)
@@ -265,7 +267,7 @@ static void bk_tracker_gone_work(struct work_struct *work)
 	struct bk_tracker *t = container_of(work, struct bk_tracker, gone_work);
 	dev_t dev = t->dev;
 
-	mutex_lock(&bk_trackers_mutex);
+	mutex_lock(&bk_config_mutex);
 	if (bk_tracker_find(dev) == t) {
 		pr_info("%u:%u removed, tracker released\n",
 			MAJOR(dev), MINOR(dev));
@@ -276,7 +278,7 @@ static void bk_tracker_gone_work(struct work_struct *work)
 		bk_tracker_detach(dev);
 		bk_event_device(BKSNAP_EVENT_DEVICE_GONE, dev, -ENODEV);
 	}
-	mutex_unlock(&bk_trackers_mutex);
+	mutex_unlock(&bk_config_mutex);
 }
 
 void bk_tracker_disk_gone(struct gendisk *disk)
@@ -295,7 +297,7 @@ void bk_tracker_disk_gone(struct gendisk *disk)
 
 struct bk_tracker *bk_tracker_find(dev_t dev)
 {
-	lockdep_assert_held(&bk_trackers_mutex);
+	lockdep_assert_held(&bk_config_mutex);
 	return xa_load(&bk_trackers, dev);
 }
 
@@ -340,7 +342,7 @@ int bk_tracker_attach(dev_t dev)
 	struct bk_tracker *t;
 	int ret;
 
-	lockdep_assert_held(&bk_trackers_mutex);
+	lockdep_assert_held(&bk_config_mutex);
 	if (xa_load(&bk_trackers, dev))
 		return -EBUSY;
 	if (bk_tracker_count >= BK_MAX_TRACKERS)
@@ -398,7 +400,7 @@ int bk_tracker_detach(dev_t dev)
 {
 	struct bk_tracker *t;
 
-	lockdep_assert_held(&bk_trackers_mutex);
+	lockdep_assert_held(&bk_config_mutex);
 	t = xa_load(&bk_trackers, dev);
 	if (!t)
 		return -ENOENT;
@@ -423,7 +425,7 @@ unsigned int bk_tracker_list(dev_t *devs, unsigned int max)
 	unsigned long index;
 	unsigned int n = 0;
 
-	lockdep_assert_held(&bk_trackers_mutex);
+	lockdep_assert_held(&bk_config_mutex);
 	xa_for_each(&bk_trackers, index, t) {
 		if (n < max)
 			devs[n] = t->dev;
@@ -461,6 +463,77 @@ void bk_tracker_exit(void)
 	synchronize_rcu();	/* bk_write_endio() has returned everywhere */
 	mempool_destroy(bk_ctx_pool);
 	kmem_cache_destroy(bk_ctx_cache);
+}
+
+dev_t bk_tracker_dev(struct bk_tracker *t)
+{
+	return t->dev;
+}
+
+struct block_device *bk_tracker_bdev(struct bk_tracker *t)
+{
+	return t->handle.bdev;
+}
+
+struct bk_snapshot *bk_tracker_snapshot(struct bk_tracker *t)
+{
+	lockdep_assert_held(&bk_config_mutex);
+	return t->snapshot;
+}
+
+void bk_tracker_switch(struct bk_tracker *t, struct bk_snapshot *snap,
+		       struct bk_cow *cow, struct bk_cbt_token *token)
+{
+	u8 gen[BKSNAP_UUID_SIZE];
+
+	lockdep_assert_held(&bk_config_mutex);
+	generate_random_uuid(gen);
+	if (bk_cbt_advance(&t->cbt, gen, token))
+		bk_event_device(BKSNAP_EVENT_CBT_RESET, t->dev, 0);
+	t->snapshot = snap;
+	rcu_assign_pointer(t->cow, cow);
+}
+
+/* The caller waits for an RCU grace period before freeing the engine. */
+void bk_tracker_unswitch(struct bk_tracker *t)
+{
+	lockdep_assert_held(&bk_config_mutex);
+	RCU_INIT_POINTER(t->cow, NULL);
+	t->snapshot = NULL;
+}
+
+void bk_tracker_info(struct bk_tracker *t, struct bksnap_tracker_info *info)
+{
+	lockdep_assert_held(&bk_config_mutex);
+	memcpy(info->generation, t->cbt.generation, BKSNAP_UUID_SIZE);
+	info->sequence = t->cbt.seq;
+	info->block_shift = t->cbt.block_shift;
+	info->block_count = t->cbt.block_count;
+	info->capacity_sectors = t->cbt.capacity_sectors;
+	info->state = bk_tracker_state(t);
+	info->major = MAJOR(t->dev);
+	info->minor = MINOR(t->dev);
+}
+
+/* Into the caller's buffer; bk_config_mutex keeps the map from a reset. */
+int bk_tracker_cbt_read(struct bk_tracker *t, const struct bksnap_cbt_read *r)
+{
+	int ret;
+
+	lockdep_assert_held(&bk_config_mutex);
+	ret = bk_check_cbt_read(r, t->cbt.generation, t->cbt.block_count);
+	if (!ret && copy_to_user(u64_to_user_ptr(r->buf),
+				 t->cbt.map + r->first_block, r->count))
+		ret = -EFAULT;
+	return ret;
+}
+
+int bk_tracker_cbt_mark(struct bk_tracker *t, const struct bksnap_cbt_mark *mk)
+{
+	lockdep_assert_held(&bk_config_mutex);
+	return bk_check_cbt_mark(mk, t->cbt.generation,
+				 t->cbt.capacity_sectors) ?:
+	       bk_cbt_mark(&t->cbt, mk->sector, mk->nr_sectors);
 }
 
 u32 bk_tracker_state(struct bk_tracker *t)

@@ -10,9 +10,15 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+extern "C" {
+#include "cbt_map.h"
+#include "ctl_args.h"
+}
 
 namespace bk::test {
 
@@ -24,16 +30,16 @@ namespace {
 
 constexpr std::uint32_t disk_major = 250;
 constexpr std::uint32_t image_major = 251;
-constexpr std::uint32_t seq_max = 255;
+constexpr std::uint32_t sector_shift = 9;
 
 [[noreturn]] void fail(int err, const std::string &what) { throw DriverError(err, what + ": " + std::strerror(err)); }
 
-std::string random_hex16()
+cbt::Generation random_generation()
 {
 	cbt::Generation g{};
 	if (getrandom(g.data(), g.size(), 0) != static_cast<ssize_t>(g.size()))
 		fail(EIO, "getrandom");
-	return cbt::format_generation(g);
+	return g;
 }
 
 cbt::Generation gen_of(const std::string &hex) { return cbt::parse_token(hex + ":1").value().generation; }
@@ -93,21 +99,6 @@ public:
 		return *t;
 	}
 	fs::path map_file(const json &disk) { return dir_ / "maps" / std::to_string(disk["minor"].get<std::uint32_t>()); }
-	static std::uint64_t blocks(const json &disk)
-	{
-		const std::uint64_t bs = std::uint64_t{1} << disk["shift"].get<std::uint32_t>();
-		return (disk["size"].get<std::uint64_t>() + bs - 1) / bs;
-	}
-	// A fresh, empty map with a new generation (attach, wrap, reload).
-	void restart_map(const json &disk, json &tracker)
-	{
-		tracker["gen"] = random_hex16();
-		tracker["seq"] = 1;
-		const fs::path map = map_file(disk);
-		fs::remove(map);
-		std::ofstream(map, std::ios::binary).flush();
-		fs::resize_file(map, blocks(disk));
-	}
 	void event(const agent::KernelEvent &e)
 	{
 		std::ofstream(dir_ / "events", std::ios::binary | std::ios::app)
@@ -119,6 +110,113 @@ public:
 private:
 	fs::path dir_;
 	int lock_;
+};
+
+// A tracker's CBT map, kept by the module's own C (cbt_map.c) over the map
+// file, mapped shared so that the daemon and the test mark one map; the
+// generation and sequence live in the tracker's state.  Nothing here decides
+// what a write marks or what a snapshot's token is.
+class Cbt {
+public:
+	// The map of `tracker` on `disk`; `fresh`: a new, empty one (attach).
+	Cbt(State &s, const json &disk, json &tracker, bool fresh) : tracker_(tracker)
+	{
+		const std::uint64_t capacity = disk["size"].get<std::uint64_t>() >> sector_shift;
+		const std::uint32_t shift = disk["shift"];
+		u32 block_shift = 0;
+		u64 count = 0; // the kernel's u64, not std::uint64_t
+		if (bk_cbt_geometry(capacity, ~0ULL, shift, shift, &block_shift, &count))
+			fail(EINVAL, "CBT geometry");
+		const fs::path file = s.map_file(disk);
+		if (fresh)
+			fs::remove(file);
+		fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		void *map = MAP_FAILED;
+		if (fd_ >= 0 && ::ftruncate(fd_, static_cast<off_t>(count)) == 0)
+			map = ::mmap(nullptr, count, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
+		if (map == MAP_FAILED) {
+			const int err = errno;
+			if (fd_ >= 0)
+				::close(fd_);
+			fail(err, "map file");
+		}
+		bytes_ = count;
+		auto *bytes = static_cast<std::uint8_t *>(map);
+		if (fresh) {
+			const cbt::Generation gen = random_generation();
+			bk_cbt_init(&m_, bytes, capacity, block_shift, count, gen.data());
+			save();
+			return;
+		}
+		m_.map = bytes;
+		m_.block_count = count;
+		m_.block_shift = block_shift;
+		m_.capacity_sectors = capacity;
+		m_.seq = tracker["seq"];
+		const cbt::Generation gen = gen_of(tracker["gen"]);
+		std::memcpy(m_.generation, gen.data(), gen.size());
+	}
+	~Cbt()
+	{
+		::munmap(m_.map, bytes_);
+		::close(fd_);
+	}
+	Cbt(const Cbt &) = delete;
+	Cbt &operator=(const Cbt &) = delete;
+
+	// A write of bytes [offset, offset + len) as the tracker's filter sees it.
+	void write(std::uint64_t offset, std::uint64_t len)
+	{
+		if (!len)
+			return;
+		const std::uint64_t first = offset >> sector_shift;
+		const std::uint64_t end = (offset + len + (1U << sector_shift) - 1) >> sector_shift;
+		bk_cbt_mark(&m_, first, end - first);
+	}
+	// Blocks [first, first + count) marked as CBT_MARK would.
+	void mark_blocks(std::uint64_t first, std::uint64_t count)
+	{
+		const std::uint32_t s = m_.block_shift - sector_shift;
+		bk_cbt_mark(&m_, first << s, count << s);
+	}
+	// The snapshot take: the image's token; true if the map restarted.
+	bool advance(cbt::Token &token)
+	{
+		const cbt::Generation fresh = random_generation();
+		bk_cbt_token t{};
+		const bool wrapped = bk_cbt_advance(&m_, fresh.data(), &t);
+		std::memcpy(token.generation.data(), t.generation, token.generation.size());
+		token.sequence = t.seq;
+		save();
+		return wrapped;
+	}
+	// The module's CBT_READ: its argument checks (ESTALE, ERANGE), then the bytes.
+	void read(const cbt::Generation &gen, std::uint64_t first, std::uint64_t count, std::uint8_t *out) const
+	{
+		bksnap_cbt_read r{};
+		r.version = BKSNAP_UAPI_VERSION;
+		std::memcpy(r.generation, gen.data(), gen.size());
+		r.first_block = first;
+		r.count = count;
+		if (const int ret = bk_check_cbt_read(&r, m_.generation, m_.block_count))
+			fail(-ret, "cbt read");
+		std::memcpy(out, m_.map + first, count);
+	}
+	const bk_cbt_map &map() const { return m_; }
+
+private:
+	void save()
+	{
+		cbt::Generation gen{};
+		std::memcpy(gen.data(), m_.generation, gen.size());
+		tracker_["gen"] = cbt::format_generation(gen);
+		tracker_["seq"] = m_.seq;
+	}
+
+	json &tracker_;
+	bk_cbt_map m_{};
+	std::uint64_t bytes_ = 0;
+	int fd_ = -1;
 };
 
 // Copies the data extents of `from` into a new sparse file `to`.
@@ -184,33 +282,17 @@ void FakeKernel::write(const std::string &path, std::uint64_t offset, const std:
 	if (fd < 0 || ::pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset)) != static_cast<ssize_t>(data.size()))
 		fail(errno, "write " + path);
 	::close(fd);
-	if (!data.empty() && s.tracker(d)) {
-		const std::uint32_t shift = d["shift"];
-		const std::uint64_t first = offset >> shift;
-		const std::uint64_t last = (offset + data.size() - 1) >> shift;
-		std::uint8_t seq = static_cast<std::uint8_t>((*s.tracker(d))["seq"].get<std::uint32_t>());
-		const std::string marks(last - first + 1, static_cast<char>(seq));
-		const int map = ::open(s.map_file(d).c_str(), O_WRONLY | O_CLOEXEC);
-		if (map < 0 || ::pwrite(map, marks.data(), marks.size(), static_cast<off_t>(first)) < 0)
-			fail(errno, "mark");
-		::close(map);
-	}
+	if (json *t = s.tracker(d))
+		Cbt(s, d, *t, false).write(offset, data.size());
 }
 
 void FakeKernel::mark(const std::string &path, const std::vector<std::pair<std::uint64_t, std::uint64_t>> &runs)
 {
 	State s(dir_);
 	json &d = s.disk(path);
-	json &t = s.tracked(path);
-	const int map = ::open(s.map_file(d).c_str(), O_WRONLY | O_CLOEXEC);
-	if (map < 0)
-		fail(errno, "mark");
-	for (const auto &[first, count] : runs) {
-		const std::string marks(count, static_cast<char>(t["seq"].get<std::uint32_t>()));
-		if (::pwrite(map, marks.data(), marks.size(), static_cast<off_t>(first)) < 0)
-			fail(errno, "mark");
-	}
-	::close(map);
+	Cbt cbt(s, d, s.tracked(path), false);
+	for (const auto &[first, count] : runs)
+		cbt.mark_blocks(first, count);
 }
 
 void FakeKernel::reload()
@@ -286,9 +368,9 @@ void FakeKernel::attach(const std::string &path)
 		fail(EBUSY, path + " already tracked");
 	if (s.j["trackers"].size() >= version().max_trackers)
 		fail(ENOSPC, "max trackers");
-	json t = {{"snap", false}};
-	s.restart_map(d, t);
-	s.j["trackers"][std::to_string(d["minor"].get<std::uint32_t>())] = t;
+	json &t = s.j["trackers"][std::to_string(d["minor"].get<std::uint32_t>())];
+	t = {{"snap", false}};
+	Cbt(s, d, t, true);
 	s.save();
 }
 
@@ -308,14 +390,15 @@ agent::TrackerInfo FakeKernel::tracker_info(const std::string &path)
 {
 	State s(dir_);
 	const json &d = s.disk(path);
-	const json &t = s.tracked(path);
+	json &t = s.tracked(path);
+	const Cbt cbt(s, d, t, false);
 	agent::TrackerInfo info;
 	info.dev = {disk_major, d["minor"].get<std::uint32_t>()};
-	info.generation = gen_of(t["gen"]);
-	info.sequence = t["seq"];
-	info.block_shift = d["shift"];
-	info.block_count = State::blocks(d);
-	info.capacity_sectors = d["size"].get<std::uint64_t>() / 512;
+	std::memcpy(info.generation.data(), cbt.map().generation, info.generation.size());
+	info.sequence = cbt.map().seq;
+	info.block_shift = cbt.map().block_shift;
+	info.block_count = cbt.map().block_count;
+	info.capacity_sectors = cbt.map().capacity_sectors;
 	info.state = t["snap"].get<bool>() ? agent::state_snapshot : 0;
 	return info;
 }
@@ -333,16 +416,7 @@ void FakeKernel::cbt_read(const std::string &path, const cbt::Generation &gen, s
 			  std::uint64_t count, std::uint8_t *out)
 {
 	State s(dir_);
-	const json &d = s.disk(path);
-	const json &t = s.tracked(path);
-	if (gen_of(t["gen"]) != gen)
-		fail(ESTALE, "generation");
-	if (first > State::blocks(d) || count > State::blocks(d) - first)
-		fail(ERANGE, "map range");
-	const int map = ::open(s.map_file(d).c_str(), O_RDONLY | O_CLOEXEC);
-	if (map < 0 || ::pread(map, out, count, static_cast<off_t>(first)) != static_cast<ssize_t>(count))
-		fail(EIO, "map read");
-	::close(map);
+	Cbt(s, s.disk(path), s.tracked(path), false).read(gen, first, count, out);
 }
 
 agent::SnapshotInfo FakeKernel::snapshot_create(const std::vector<std::string> &paths, int diff_fd, std::uint64_t)
@@ -375,18 +449,20 @@ agent::SnapshotInfo FakeKernel::snapshot_create(const std::vector<std::string> &
 		copy_sparse(fs::weakly_canonical(p).string(), image_path({image_major, image}), d["size"]);
 		agent::SnapshotMember m;
 		m.dev = {disk_major, d["minor"].get<std::uint32_t>()};
-		m.token = {gen_of(t["gen"]), t["seq"].get<std::uint32_t>()};
+		if (Cbt(s, d, t, false).advance(m.token)) {
+			agent::KernelEvent e;
+			e.type = agent::KernelEventType::cbt_reset;
+			e.dev = m.dev;
+			s.event(e);
+		}
 		m.image = {image_major, image};
 		m.chunk_shift = 12;
 		info.members.push_back(m);
-		members.push_back({{"minor", m.dev.minor}, {"gen", t["gen"]}, {"seq", t["seq"]}, {"image", image}});
+		members.push_back({{"minor", m.dev.minor},
+				   {"gen", cbt::format_generation(m.token.generation)},
+				   {"seq", m.token.sequence},
+				   {"image", image}});
 		t["snap"] = true;
-		// The sequence advances with the take; past the maximum the map
-		// restarts under a new generation.
-		if (t["seq"].get<std::uint32_t>() >= seq_max)
-			s.restart_map(d, t);
-		else
-			t["seq"] = t["seq"].get<std::uint32_t>() + 1;
 	}
 	info.storage_sectors = static_cast<std::uint64_t>(st.st_size) / 512;
 	s.j["snapshots"][agent::format_uuid(info.id)] = {

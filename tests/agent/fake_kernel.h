@@ -1,9 +1,10 @@
 // Test double of the bksnap kernel module behind the agent's Driver
-// interface. It models the uAPI's semantics: per tracked device a byte map
-// holding the sequence of each block's last write, a sequence advanced by
-// every snapshot, a random generation renewed when the map restarts (attach,
-// sequence wrap, module reload), images frozen at the snapshot instant,
-// events, and the documented errnos.
+// interface. Its CBT maps are the module's own C (kernel/cbt_map.c: what a
+// write marks, the sequence a snapshot advances, the restart under a new
+// generation when it wraps; kernel/ctl_args.c: CBT_READ's ESTALE and
+// ERANGE); around them it models the rest of the uAPI: a new generation at
+// attach and module reload, images frozen at the snapshot instant, events,
+// and the documented errnos.
 //
 // Its state lives in a directory and every operation locks it, so the
 // daemon under test (another process) and the test itself (writing to the

@@ -70,7 +70,7 @@ public:
 
 		stats_.checks++;
 		for (const Token &t : tokens_) {
-			ASSERT_TRUE(bk_cbt_is_current(&map_, t.token.generation));
+			ASSERT_TRUE(bk_test_token_current(map_, t.token.generation));
 			for (std::uint64_t b = 0; b < map_.block_count; b++) {
 				const bool reported = bytes_[b] > t.token.seq;
 				const bool changed = block_epoch[b] > t.epoch;
@@ -168,7 +168,7 @@ private:
 	void forget_tokens()
 	{
 		for (const Token &t : tokens_)
-			ASSERT_FALSE(bk_cbt_is_current(&map_, t.token.generation));
+			ASSERT_FALSE(bk_test_token_current(map_, t.token.generation));
 		tokens_.clear();
 		epoch_++;
 	}

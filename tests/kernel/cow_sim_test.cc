@@ -2,10 +2,12 @@
 // and difference-storage allocator.  A simulated origin device holds a
 // stamp per sector; writers, image readers, COW copies and the agent's
 // storage additions run as I/Os whose two phases (the data transfer, then
-// the completion) a seeded scheduler delivers in random order.  A copy is a
-// read of the origin (after which the held writes go) and then a write of
-// the difference storage (after which the image reads parked on the chunk
-// go).  Checked:
+// the completion) a seeded scheduler delivers in random order.  The write
+// path is the module's own C: the span rule and the run planner of
+// cow_plan.c, over chunk.c's table.  A copy is of a run of adjacent chunks:
+// a read of the origin (after which the held writes go) and then a write of
+// the difference storage (after which the image reads parked on the run's
+// chunks go).  Checked:
 // - every image read that succeeds returns the device content at take time
 //   (the take drains writes first, as the module's freeze and drain do);
 // - every origin write goes down eventually (none held forever) and the
@@ -31,6 +33,7 @@ constexpr std::uint64_t kNever = ~0ULL;
 constexpr std::uint64_t kInitialStamp = 1ULL << 40;	// + sector
 constexpr std::uint64_t kStorageSectors = 1 << 12;
 constexpr std::uint32_t kMaxExtents = 48;
+constexpr unsigned kMaxBatch = 32;	// the module's BK_DECIDE_BATCH
 
 struct Stats {
 	std::uint64_t schedules = 0, copies = 0, waits = 0, reader_waits = 0;
@@ -42,6 +45,8 @@ struct Stats {
 
 struct Config {
 	std::uint64_t capacity;
+	u32 per_copy;			// chunks in one copy at most
+	unsigned batch;			// runs planned per pass
 	int writes, reads, max_inflight, take_after;
 	std::uint64_t initial_storage;	// sectors
 	bool ample;			// storage for every chunk: no overflow
@@ -70,6 +75,7 @@ struct Io {
 	std::uint64_t to;	// image reads: sector of data[0]
 	bool executed = false;
 	std::vector<std::uint64_t> data;
+	u32 chunks = 1;		// copies: the run's length
 };
 
 class CowSim {
@@ -135,6 +141,10 @@ private:
 		extent_mem_.resize(kMaxExtents);
 		bk_chunk_init(&table_, chunk_mem_.data(), cfg_.capacity, shift,
 			      count);
+		// The module's run length, or short runs to hit their boundaries.
+		cfg_.per_copy = pick(2) ? bk_cow_chunks_per_copy(&table_) :
+					  static_cast<u32>(1 + pick(4));
+		cfg_.batch = static_cast<unsigned>(1 + pick(kMaxBatch));
 		cfg_.writes = 20 + static_cast<int>(pick(60));
 		cfg_.reads = 5 + static_cast<int>(pick(25));
 		cfg_.max_inflight = 1 + static_cast<int>(pick(6));
@@ -217,71 +227,97 @@ private:
 			return;
 		}
 		held_.push_back(i);
-		release_if_ready(i);
+		decide(i);
 	}
 
-	// Asks the table about each chunk of write @i; sends it down when all
-	// say GO.  A NOWAIT write that would wait fails at once.
-	void release_if_ready(std::uint64_t i)
+	// Counts what holds write @w now, chunk by chunk: statistics only, the
+	// decision is bk_cow_write_free()'s.
+	void count_holds(const Write &w)
+	{
+		u64 first = 0, last = 0;
+
+		if (!bk_chunk_span(&table_, w.sector, w.len, &first, &last))
+			return;
+		for (u64 c = first; c <= last; c++) {
+			const u8 state = table_.chunks[c].state;
+
+			if (!bk_chunk_write_free(&table_, c)) {
+				stats_.waits++;
+				stats_.reader_waits += state == BK_CHUNK_COPIED ||
+						       state == BK_CHUNK_STORING;
+			} else {
+				stats_.writes_while_storing +=
+					state == BK_CHUNK_STORING;
+			}
+		}
+	}
+
+	// The filter, then the decider (kernel order): a write that may not
+	// go at once fails if NOWAIT, else its copies are planned and started
+	// and it waits until free.
+	void decide(std::uint64_t i)
 	{
 		Write &w = writes_[i];
-		u64 first = 0, last = 0;
-		bool go = true;
+		u64 next = 0, last = 0;
 
-		ASSERT_TRUE(bk_chunk_span(&table_, w.sector, w.len, &first, &last));
-		for (u64 c = first; c <= last; c++) {
-			const auto d = bk_chunk_write(&table_, c, w.nowait);
-
-			go &= d == BK_WRITE_GO;
-			if (d == BK_WRITE_WAIT) {
-				stats_.waits++;
-				stats_.reader_waits +=
-					table_.chunks[c].state == BK_CHUNK_COPIED ||
-					table_.chunks[c].state == BK_CHUNK_STORING;
-			}
-			if (d == BK_WRITE_GO)
-				stats_.writes_while_storing +=
-					table_.chunks[c].state == BK_CHUNK_STORING;
-			if (d == BK_WRITE_COPY)
-				start_copy(c);
+		count_holds(w);
+		if (bk_cow_write_free(&table_, w.sector, w.len)) {
+			release(i);
+			return;
 		}
-		if (!go && w.nowait) {
+		if (w.nowait) {
 			w.rejected = true;
 			stats_.nowait_rejects++;
-		}
-		if (go || w.nowait) {
 			held_.erase(std::find(held_.begin(), held_.end(), i));
-			if (go)
-				submit_origin_write(i);
+			return;
 		}
+		ASSERT_TRUE(bk_chunk_span(&table_, w.sector, w.len, &next, &last));
+		while (next <= last) {
+			std::vector<bk_copy_run> runs(cfg_.batch);
+			const u64 before = next;
+			const unsigned n = bk_cow_plan(&table_, &next, last,
+						       cfg_.per_copy, runs.data(),
+						       cfg_.batch);
+
+			ASSERT_GT(next, before) << "the planner made no progress";
+			for (unsigned k = 0; k < n; k++)
+				start_copy(runs[k]);
+		}
+		release_if_free(i);
 	}
 
-	void recheck_held(std::uint64_t chunk)
+	void release(std::uint64_t i)
+	{
+		held_.erase(std::find(held_.begin(), held_.end(), i));
+		submit_origin_write(i);
+	}
+
+	// A held write asks again (the decider's pass over held writes).
+	void release_if_free(std::uint64_t i)
+	{
+		const Write &w = writes_[i];
+
+		count_holds(w);
+		if (bk_cow_write_free(&table_, w.sector, w.len))
+			release(i);
+	}
+
+	void recheck_held()
 	{
 		const std::vector<std::uint64_t> held = held_;
 
-		for (std::uint64_t i : held) {
-			u64 first = 0, last = 0;
-
-			bk_chunk_span(&table_, writes_[i].sector, writes_[i].len,
-				      &first, &last);
-			if (table_.error || (first <= chunk && chunk <= last))
-				release_if_ready(i);
-		}
+		for (std::uint64_t i : held)
+			release_if_free(i);
 	}
 
 	// A bio released once and seen again (split, resubmitted) must pass:
 	// its chunks stay STORING or COPIED with no origin readers.
 	void seen_again(const Write &w)
 	{
-		u64 first = 0, last = 0;
-
 		if (!taken_)
 			return;
-		ASSERT_TRUE(bk_chunk_span(&table_, w.sector, w.len, &first, &last));
-		for (u64 c = first; c <= last; c++)
-			ASSERT_EQ(bk_chunk_write(&table_, c, w.nowait), BK_WRITE_GO)
-				<< "a resubmitted write was held";
+		ASSERT_TRUE(bk_cow_write_free(&table_, w.sector, w.len))
+			<< "a resubmitted write was held";
 	}
 
 	void submit_origin_write(std::uint64_t i)
@@ -291,35 +327,40 @@ private:
 		ios_.push_back({Io::kOriginWrite, i, w.sector, w.len, 0, false, {}});
 	}
 
-	void start_copy(u64 c)
+	void start_copy(const bk_copy_run &run)
 	{
+		const u64 last = run.first + run.count - 1;
+		const u64 start = bk_chunk_start(&table_, run.first);
+		Io io{Io::kCowRead, run.first, start,
+		      bk_chunk_start(&table_, last) - start +
+			      bk_chunk_sectors(&table_, last),
+		      0, false, {}};
+
 		stats_.copies++;
-		ios_.push_back({Io::kCowRead, c, bk_chunk_start(&table_, c),
-				bk_chunk_sectors(&table_, c), 0, false, {}});
+		io.chunks = run.count;
+		ios_.push_back(std::move(io));
 	}
 
-	// The old data of chunk @c is in memory: held writes may go; then it
+	// The old data of the run is in memory: held writes may go; then it
 	// is stored (kernel order: read, release writes, allocate, write).
 	void copy_read(Io &io)
 	{
-		const u64 c = io.ref;
 		const int error = chance(cfg_.cow_error_per_mille) ? -EIO : 0;
 		const bool was_failed = table_.error != 0;
 		u64 pos = 0;
 		bool low = false;
 
-		bk_chunk_copy_read(&table_, c, error);
-		if (error) {
-			ASSERT_EQ(table_.chunks[c].state, BK_CHUNK_FAILED);
-		} else {
-			ASSERT_EQ(table_.chunks[c].state, BK_CHUNK_STORING);
+		for (u64 c = io.ref; c < io.ref + io.chunks; c++) {
+			bk_chunk_copy_read(&table_, c, error);
+			if (error) {
+				ASSERT_EQ(table_.chunks[c].state, BK_CHUNK_FAILED);
+			} else {
+				ASSERT_EQ(table_.chunks[c].state, BK_CHUNK_STORING);
+			}
 		}
-		if (!was_failed && table_.error) {
-			recheck_held(kNever);	// failed: every held write goes
-			retry_parked();		// and every parked read fails
-		} else {
-			recheck_held(c);
-		}
+		recheck_held();	// failed: every held write goes
+		if (!was_failed && table_.error)
+			retry_parked();	// and every parked read fails
 		if (error)
 			return;
 		const int ret = bk_diff_alloc(&store_, io.len, &pos, &low);
@@ -331,24 +372,32 @@ private:
 		}
 		if (ret) {
 			ASSERT_EQ(ret, -ENOSPC);
-			copy_done(c, 0, ret);
+			copy_done(io, 0, ret);
 			return;
 		}
-		ios_.push_back({Io::kCowWrite, c, pos, io.len, 0, false,
-				std::move(io.data)});
+		Io store{Io::kCowWrite, io.ref, pos, io.len, 0, false,
+			 std::move(io.data)};
+
+		store.chunks = io.chunks;
+		ios_.push_back(std::move(store));
 	}
 
-	void copy_done(u64 c, u64 pos, int error)
+	void copy_done(const Io &io, u64 pos, int error)
 	{
 		const bool was_failed = table_.error != 0;
+		const u64 start = bk_chunk_start(&table_, io.ref);
 
-		bk_chunk_copy_done(&table_, c, pos, error);
-		if (error) {
-			ASSERT_EQ(table_.chunks[c].state, BK_CHUNK_FAILED);
+		for (u64 c = io.ref; c < io.ref + io.chunks; c++) {
+			bk_chunk_copy_done(&table_, c,
+					   pos + bk_chunk_start(&table_, c) - start,
+					   error);
+			if (error) {
+				ASSERT_EQ(table_.chunks[c].state, BK_CHUNK_FAILED);
+			}
 		}
 		// Storing frees no write (the read did), unless it failed.
 		if (!was_failed && table_.error)
-			recheck_held(kNever);
+			recheck_held();
 		retry_parked();
 	}
 
@@ -461,7 +510,7 @@ private:
 			copy_read(io);
 			break;
 		case Io::kCowWrite:
-			copy_done(io.ref, io.where,
+			copy_done(io, io.where,
 				  chance(cfg_.cow_error_per_mille) ? -EIO : 0);
 			break;
 		case Io::kImageDiff:
@@ -476,7 +525,7 @@ private:
 			} else {
 				check_image(io.to, io.data);
 			}
-			recheck_held(io.ref);
+			recheck_held();
 			break;
 		}
 	}

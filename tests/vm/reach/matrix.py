@@ -139,6 +139,7 @@ class Matrix:
         tree = root / 'build' / f'bksnap-{name}'
         shutil.rmtree(tree, ignore_errors=True)
         shutil.copytree(SRC / 'kernel', tree, ignore=shutil.ignore_patterns('CMakeLists.txt'))
+        shutil.copy(SRC / 'VERSION', tree / 'VERSION')  # as in the DKMS tree
         t0 = time.monotonic()
         with chroots.proc_mounted(root):
             make = subprocess.run(
