@@ -2,7 +2,9 @@
 #include "cli/output.h"
 #include "cli/registry.h"
 
+#include <chrono>
 #include <memory>
+#include <optional>
 
 namespace {
 
@@ -49,17 +51,14 @@ Examples:
 		req.set_post_thaw_hook(args->post_thaw);
 		req.set_label(args->label);
 		req.set_diff_storage_bytes(args->diff_bytes);
-		v1::Snapshot resp;
-		bk::client::check(ctx.agent().CreateSnapshot(Context::call(300).get(), req, &resp));
+		const v1::Snapshot resp = ctx.agent().create_snapshot(req);
 		ctx.print(to_json(resp), to_text(resp));
 	});
 
 	app.add_subcommand("snapshots", "List live snapshots")->callback([&ctx] {
-		v1::ListSnapshotsResponse resp;
-		bk::client::check(ctx.agent().ListSnapshots(Context::call().get(), {}, &resp));
 		nlohmann::json j = nlohmann::json::array();
 		std::string text;
-		for (const auto &s : resp.snapshots()) {
+		for (const auto &s : ctx.agent().list_snapshots()) {
 			j.push_back(to_json(s));
 			text += to_text(s);
 		}
@@ -70,10 +69,7 @@ Examples:
 	auto *release = app.add_subcommand("release", "Release a snapshot now (its image devices disappear)");
 	release->add_option("id", *id, "snapshot id (from `bkagent snapshots`)")->required();
 	release->callback([&ctx, id] {
-		v1::ReleaseSnapshotRequest req;
-		req.set_snapshot_id(*id);
-		v1::ReleaseSnapshotResponse resp;
-		bk::client::check(ctx.agent().ReleaseSnapshot(Context::call().get(), req, &resp));
+		ctx.agent().release_snapshot(*id);
 		ctx.print({{"released", *id}}, "released " + *id + "\n");
 	});
 
@@ -83,12 +79,10 @@ Examples:
 	renew->add_option("id", *renew_id, "snapshot id")->required();
 	renew->add_option("--lease", *renew_lease, "new lease from now, e.g. 30m (default: daemon's)");
 	renew->callback([&ctx, renew_id, renew_lease] {
-		v1::RenewLeaseRequest req;
-		req.set_snapshot_id(*renew_id);
+		std::optional<std::chrono::seconds> lease;
 		if (!renew_lease->empty())
-			req.mutable_lease()->set_seconds(parse_duration(*renew_lease));
-		v1::Lease resp;
-		bk::client::check(ctx.agent().RenewLease(Context::call().get(), req, &resp));
+			lease = std::chrono::seconds(parse_duration(*renew_lease));
+		const v1::Lease resp = ctx.agent().renew_lease(*renew_id, lease);
 		ctx.print({{"id", *renew_id}, {"lease_expires_at", time_text(resp.expires_at())}},
 			  "lease of " + *renew_id + " until " + time_text(resp.expires_at()) + "\n");
 	});

@@ -1,26 +1,13 @@
 #include "cli/output.h"
 
-#include "bk/cbt/token.h"
-
 #include <CLI/CLI.hpp>
 #include <google/protobuf/util/time_util.h>
 
-#include <cstring>
 #include <sstream>
 
 namespace bk::cli {
 
 namespace v1 = bkagent::v1;
-
-std::string token_text(const v1::ChangeToken &token)
-{
-	cbt::Token t;
-	if (token.generation().size() != t.generation.size())
-		return "";
-	std::memcpy(t.generation.data(), token.generation().data(), t.generation.size());
-	t.sequence = token.sequence();
-	return cbt::format_token(t);
-}
 
 std::string human_bytes(std::uint64_t bytes)
 {

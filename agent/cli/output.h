@@ -1,6 +1,8 @@
 // Text and JSON renderings of API messages shared by CLI commands.
 #pragma once
 
+#include "client/token.h"
+
 #include <bkagent/v1/bkagent.pb.h>
 #include <nlohmann/json.hpp>
 
@@ -9,7 +11,7 @@
 
 namespace bk::cli {
 
-std::string token_text(const bkagent::v1::ChangeToken &token); // "" when unset
+using client::token_text;
 std::string human_bytes(std::uint64_t bytes);
 std::string time_text(const google::protobuf::Timestamp &t); // ISO 8601 UTC
 
