@@ -1,7 +1,7 @@
 #include "backup/image_pull.h"
 
 #include "client/token.h"
-#include "core/unique_fd.h"
+#include "bk/util/unique_fd.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -60,7 +60,7 @@ PullResult pull_image(client::Client &agent, const PullOptions &opts)
 		*creq.mutable_since() = *opts.since;
 	const client::ChangedExtents changes = agent.changed_extents(creq);
 
-	const agent::UniqueFd out(::open(opts.target.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+	const util::UniqueFd out(::open(opts.target.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
 	if (!out)
 		throw std::system_error(errno, std::generic_category(), "cannot open " + opts.target);
 	PullResult result;

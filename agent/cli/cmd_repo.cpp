@@ -112,7 +112,8 @@ nlohmann::json to_json(const st::PointInfo &p)
 struct BackupArgs {
 	RepoArgs repo;
 	std::vector<std::string> devices;
-	std::string lease, label;
+	std::int64_t lease = 0;
+	std::string label;
 	bool full = false;
 };
 
@@ -122,8 +123,8 @@ void backup(Context &ctx, const BackupArgs &args)
 	Meter meter(ctx.json);
 	bk::backup::BackupOptions opts;
 	opts.devices = args.devices;
-	if (!args.lease.empty())
-		opts.lease = std::chrono::seconds(parse_duration(args.lease));
+	if (args.lease)
+		opts.lease = std::chrono::seconds(args.lease);
 	if (!args.label.empty())
 		opts.label = args.label;
 	opts.force_full = args.full;
@@ -171,7 +172,7 @@ Examples:
 	add_repo_options(cmd, args->repo);
 	cmd->add_option("devices", args->devices, "tracked block devices")->required();
 	cmd->add_flag("--full", args->full, "read every chunk even when an incremental is possible");
-	cmd->add_option("--lease", args->lease, "snapshot lease, e.g. 2h (default: daemon's)");
+	add_duration(cmd, "--lease", args->lease, "snapshot lease, e.g. 2h (default: daemon's)");
 	cmd->add_option("--label", args->label, "snapshot label shown by `bkagent snapshots`");
 	cmd->callback([&ctx, args] { guarded([&] { backup(ctx, *args); }); });
 }

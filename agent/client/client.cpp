@@ -1,5 +1,5 @@
 #include "client/client.h"
-#include "client/crc32c.h"
+#include "bk/util/crc32c.h"
 #include "client/files.h"
 
 namespace bk::client {
@@ -105,8 +105,8 @@ void check_chunk(const bkagent::v1::DataChunk &chunk)
 	if (!chunk.zero() && chunk.data().size() != chunk.length())
 		throw std::runtime_error("the agent sent a chunk at offset " + std::to_string(chunk.offset()) +
 					 " whose data does not match its length");
-	const std::uint32_t crc = chunk.zero() ? bk::agent::crc32c_zeroes(chunk.length())
-					       : bk::agent::crc32c(0, chunk.data().data(), chunk.data().size());
+	const std::uint32_t crc = chunk.zero() ? bk::util::crc32c_zeroes(chunk.length())
+					       : bk::util::crc32c(0, chunk.data().data(), chunk.data().size());
 	if (crc != chunk.checksum())
 		throw std::runtime_error("checksum mismatch in the chunk at offset " + std::to_string(chunk.offset()));
 }

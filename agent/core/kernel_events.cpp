@@ -12,7 +12,7 @@ std::string KernelEvents::grow(const std::string &id)
 	if (!snap)
 		return "difference storage running low";
 	try {
-		const UniqueFd more = make_diff_storage(config_.diff_dir, snap->diff_bytes);
+		const util::UniqueFd more = make_diff_storage(config_.diff_dir, snap->diff_bytes);
 		driver_.snapshot_add_storage(snap->id, more.get());
 		return "difference storage running low: added " + std::to_string(snap->diff_bytes) + " bytes";
 	} catch (const std::exception &x) {

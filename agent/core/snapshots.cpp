@@ -97,7 +97,7 @@ void Snapshots::record_members(const SnapshotInfo &info, const Group &group, Liv
 						       driver_.cbt_read(path, m.token.generation, first, count, out);
 					       });
 		} catch (const DriverError &e) {
-			if (e.code() != ESTALE)
+			if (e.code().value() != ESTALE)
 				throw;
 			// The map restarted right after the take: the image is fine,
 			// its token just cannot anchor an incremental.
@@ -119,7 +119,7 @@ bkagent::v1::Snapshot Snapshots::create(const bkagent::v1::CreateSnapshotRequest
 	std::lock_guard create_lock(create_mutex_);
 	auto snap = std::make_shared<LiveSnapshot>();
 	snap->diff_bytes = storage_size(req.diff_storage_bytes(), group.bytes);
-	const UniqueFd diff = make_diff_storage(config_.diff_dir, snap->diff_bytes);
+	const util::UniqueFd diff = make_diff_storage(config_.diff_dir, snap->diff_bytes);
 	const SnapshotInfo info = take(req, group, diff.get());
 	snap->id = info.id;
 	snap->id_text = format_uuid(info.id);
@@ -238,7 +238,7 @@ void Snapshots::destroy(const std::string &id, bkagent::v1::EventType why, const
 	try {
 		driver_.snapshot_destroy(snap->id);
 	} catch (const DriverError &e) {
-		if (e.code() != ENOENT)
+		if (e.code().value() != ENOENT)
 			spdlog::error("snapshot {}: destroy failed: {}", id, e.what());
 	}
 	records_.erase(id);
