@@ -7,7 +7,7 @@ BUILD="build-essential cmake ninja-build pkg-config git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   librocksdb-dev libssl-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev
-  libzstd-dev libsystemd-dev libisal-dev clang-tidy clang libclang-rt-14-dev
+  libzstd-dev libsystemd-dev libisal-dev uuid-dev clang-tidy clang libclang-rt-14-dev
   nbdkit nbdkit-plugin-dev libnbd-bin libnbd-dev qemu-utils
   linux-source-6.1"
 VM="qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod

@@ -2,9 +2,8 @@
 #include "cli/output.h"
 #include "cli/registry.h"
 
-#include "bk/cbt/token.h"
-
 #include <memory>
+#include <optional>
 
 namespace {
 
@@ -15,61 +14,34 @@ struct CbtArgs {
 	std::string device, since, snapshot, token;
 };
 
-void set_token(const std::string &text, v1::ChangeToken *out)
+v1::ChangeToken token_arg(const std::string &text)
 {
-	const auto t = bk::cbt::parse_token(text);
+	const auto t = bk::client::parse_token(text);
 	if (!t)
 		throw CLI::ValidationError("token", "'" + text + "' is not a change token (32 hex digits ':' sequence)");
-	out->set_generation(reinterpret_cast<const char *>(t->generation.data()), t->generation.size());
-	out->set_sequence(t->sequence);
+	return *t;
 }
-
-// A snapshot just for this query, released when done.
-class TemporarySnapshot {
-public:
-	TemporarySnapshot(Context &ctx, const std::string &device) : ctx_(ctx)
-	{
-		v1::CreateSnapshotRequest req;
-		req.add_devices(device);
-		req.set_label("bkagent cbt changes");
-		v1::Snapshot snap;
-		bk::client::check(ctx.agent().CreateSnapshot(Context::call(300).get(), req, &snap));
-		id_ = snap.id();
-	}
-	~TemporarySnapshot()
-	{
-		v1::ReleaseSnapshotRequest req;
-		req.set_snapshot_id(id_);
-		v1::ReleaseSnapshotResponse resp;
-		(void)ctx_.agent().ReleaseSnapshot(Context::call().get(), req, &resp);
-	}
-	TemporarySnapshot(const TemporarySnapshot &) = delete;
-	TemporarySnapshot &operator=(const TemporarySnapshot &) = delete;
-	const std::string &id() const { return id_; }
-
-private:
-	Context &ctx_;
-	std::string id_;
-};
 
 void changes(Context &ctx, const CbtArgs &args)
 {
 	v1::GetChangedExtentsRequest req;
 	req.set_device(args.device);
 	if (!args.since.empty())
-		set_token(args.since, req.mutable_since());
-	std::unique_ptr<TemporarySnapshot> temp;
-	if (args.snapshot.empty())
-		temp = std::make_unique<TemporarySnapshot>(ctx, args.device);
-	req.set_snapshot_id(temp ? temp->id() : args.snapshot);
+		*req.mutable_since() = token_arg(args.since);
+	// Without --snapshot, a snapshot just for this query.
+	std::optional<bk::client::SnapshotHold> temp;
+	if (args.snapshot.empty()) {
+		v1::CreateSnapshotRequest snap;
+		snap.add_devices(args.device);
+		snap.set_label("bkagent cbt changes");
+		temp.emplace(ctx.agent(), snap);
+	}
+	req.set_snapshot_id(temp ? temp->get().id() : args.snapshot);
 
-	auto call = Context::call(600);
-	auto reader = ctx.agent().GetChangedExtents(call.get(), req);
-	v1::ChangedExtentsPage page;
 	nlohmann::json extents = nlohmann::json::array();
 	std::string text, token;
 	std::uint64_t total = 0, count = 0;
-	while (reader->Read(&page)) {
+	ctx.agent().changed_extents(req, [&](const v1::ChangedExtentsPage &page) {
 		token = token_text(page.token());
 		for (const auto &e : page.extents()) {
 			++count;
@@ -81,8 +53,7 @@ void changes(Context &ctx, const CbtArgs &args)
 		}
 		if (page.last())
 			total = page.changed_bytes_total();
-	}
-	bk::client::check(reader->Finish());
+	});
 	ctx.print({{"device", args.device},
 		   {"since", args.since},
 		   {"token", token},
@@ -130,11 +101,10 @@ forgotten. Example:
 		req.set_device(args->device);
 		req.set_snapshot_id(args->snapshot);
 		if (!args->token.empty())
-			set_token(args->token, req.mutable_token());
+			*req.mutable_token() = token_arg(args->token);
 		else if (args->snapshot.empty())
 			throw CLI::ValidationError("commit", "give --snapshot ID or --token T");
-		v1::CommitBackupResponse resp;
-		bk::client::check(ctx.agent().CommitBackup(Context::call().get(), req, &resp));
+		const v1::CommitBackupResponse resp = ctx.agent().commit_backup(req);
 		const std::string base = token_text(resp.baseline());
 		ctx.print({{"device", args->device}, {"baseline", base}}, args->device + " baseline " + base + "\n");
 	});

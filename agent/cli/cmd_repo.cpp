@@ -1,74 +1,21 @@
 // bkagent init | backup | restore | points (ls) | verify | prune — the backup repository
-// (storage/, docs/repository.md). `backup` drives the agent's API: snapshot, changed
-// extents since the token stored with the device's last point, read, store, commit.
+// (storage/, docs/repository.md): option wiring over the backup library (agent/backup/).
+#include "backup/backup.h"
+#include "cli/meter.h"
 #include "cli/output.h"
 #include "cli/registry.h"
 #include "cli/repo_options.h"
 
-#include "bk/cbt/token.h"
 #include "bk/storage/error.hpp"
 #include "bk/storage/repository.hpp"
 
-#include <unistd.h>
-
 #include <chrono>
-#include <cstring>
-#include <iostream>
-#include <map>
 #include <memory>
-#include <optional>
 
 namespace {
 
-namespace v1 = bkagent::v1;
 namespace st = bk::storage;
 using namespace bk::cli;
-
-constexpr int kStreamSeconds = 24 * 3600;
-
-// Progress on stderr while attached to a terminal: bytes, throughput, ETA.
-class Meter {
-public:
-	Meter(const Context &ctx, std::string label) : on_(!ctx.json && ::isatty(2)), label_(std::move(label)) {}
-	~Meter()
-	{
-		if (shown_)
-			std::cerr << '\n';
-	}
-	Meter(const Meter &) = delete;
-	Meter &operator=(const Meter &) = delete;
-
-	st::ProgressFn fn()
-	{
-		if (!on_)
-			return {};
-		return [this](const st::Progress &p) { show(p); };
-	}
-
-private:
-	void show(const st::Progress &p)
-	{
-		const auto now = std::chrono::steady_clock::now();
-		if (shown_ && now - last_ < std::chrono::milliseconds(250) && p.done != p.total)
-			return;
-		last_ = now;
-		shown_ = true;
-		const double secs = std::chrono::duration<double>(now - start_).count();
-		const double rate = secs > 0 ? static_cast<double>(p.done) / secs : 0;
-		std::string line = label_ + "  " + human_bytes(p.done);
-		if (p.total > 0)
-			line += " / " + human_bytes(p.total);
-		line += "  " + human_bytes(static_cast<std::uint64_t>(rate)) + "/s";
-		if (p.total > p.done && rate > 0)
-			line += "  ETA " + std::to_string(static_cast<long>(static_cast<double>(p.total - p.done) / rate)) + "s";
-		std::cerr << '\r' << line << "\033[K" << std::flush;
-	}
-
-	bool on_;
-	bool shown_ = false;
-	std::string label_;
-	std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now(), last_;
-};
 
 std::string point_time(std::int64_t unix_seconds)
 {
@@ -100,229 +47,42 @@ nlohmann::json to_json(const st::PointInfo &p)
 struct BackupArgs {
 	RepoArgs repo;
 	std::vector<std::string> devices;
-	std::string lease, label;
+	std::int64_t lease = 0;
+	std::string label;
 	bool full = false;
 };
-
-// The snapshot of this run, released however the run ends.
-class RunSnapshot {
-public:
-	RunSnapshot(Context &ctx, const BackupArgs &args) : ctx_(ctx)
-	{
-		v1::CreateSnapshotRequest req;
-		for (const auto &d : args.devices)
-			req.add_devices(d);
-		if (!args.lease.empty())
-			req.mutable_lease()->set_seconds(parse_duration(args.lease));
-		req.set_label(args.label.empty() ? "bkagent backup" : args.label);
-		bk::client::check(ctx.agent().CreateSnapshot(Context::call(300).get(), req, &snap_));
-	}
-	~RunSnapshot()
-	{
-		v1::ReleaseSnapshotRequest req;
-		req.set_snapshot_id(snap_.id());
-		v1::ReleaseSnapshotResponse resp;
-		(void)ctx_.agent().ReleaseSnapshot(Context::call().get(), req, &resp);
-	}
-	RunSnapshot(const RunSnapshot &) = delete;
-	RunSnapshot &operator=(const RunSnapshot &) = delete;
-	const v1::Snapshot &get() const { return snap_; }
-
-private:
-	Context &ctx_;
-	v1::Snapshot snap_;
-};
-
-std::vector<std::uint64_t> changed_chunks(Context &ctx, const std::string &snapshot, const std::string &device,
-					  const std::string &since, std::uint32_t chunk_size)
-{
-	const auto token = bk::cbt::parse_token(since);
-	if (!token)
-		throw std::runtime_error("the repository holds a malformed change token: " + since);
-	v1::GetChangedExtentsRequest req;
-	req.set_snapshot_id(snapshot);
-	req.set_device(device);
-	req.mutable_since()->set_generation(reinterpret_cast<const char *>(token->generation.data()),
-					    token->generation.size());
-	req.mutable_since()->set_sequence(token->sequence);
-	auto call = Context::call(600);
-	auto reader = ctx.agent().GetChangedExtents(call.get(), req);
-	std::vector<st::Extent> extents;
-	v1::ChangedExtentsPage page;
-	while (reader->Read(&page))
-		for (const auto &e : page.extents())
-			if (e.changed())
-				extents.push_back({e.offset(), e.length()});
-	bk::client::check(reader->Finish());
-	return st::chunks_touched(extents, chunk_size);
-}
-
-// Cuts the agent's DataChunks, whatever their boundaries, into repository chunks.
-class ChunkAssembler {
-public:
-	explicit ChunkAssembler(st::BackupWriter &writer) : w_(writer), cs_(writer.chunk_size()) {}
-
-	void add(const v1::DataChunk &c)
-	{
-		bk::client::check_chunk(c);
-		for (std::uint64_t pos = c.offset(), end = c.offset() + c.length(); pos < end;) {
-			const std::uint64_t idx = pos / cs_, start = idx * cs_;
-			const std::uint32_t len = w_.chunk_length(idx);
-			const std::uint64_t stop = std::min<std::uint64_t>(end, start + len);
-			if (c.zero() && pos == start && stop == start + len) {
-				w_.put_zero(idx);
-				pos = stop;
-				continue;
-			}
-			Partial &p = partial_[idx];
-			if (p.data.empty()) {
-				p.data = w_.buffer();
-				p.data.resize(len);
-			}
-			std::uint8_t *dst = p.data.data() + (pos - start);
-			if (c.zero())
-				std::memset(dst, 0, stop - pos);
-			else
-				std::memcpy(dst, c.data().data() + (pos - c.offset()), stop - pos);
-			p.filled += stop - pos;
-			if (p.filled == len) {
-				w_.put(idx, std::move(p.data));
-				partial_.erase(idx);
-			}
-			pos = stop;
-		}
-	}
-
-	void finish() const
-	{
-		if (!partial_.empty())
-			throw std::runtime_error("the agent's stream ended inside chunk " +
-						 std::to_string(partial_.begin()->first));
-	}
-
-private:
-	struct Partial {
-		st::Bytes data;
-		std::uint64_t filled = 0;
-	};
-	st::BackupWriter &w_;
-	std::uint64_t cs_;
-	std::map<std::uint64_t, Partial> partial_;
-};
-
-void read_chunks(Context &ctx, const std::string &snapshot, const std::string &device,
-		 const std::vector<std::uint64_t> &chunks, std::uint64_t size, st::BackupWriter &writer)
-{
-	v1::Capabilities caps;
-	bk::client::check(ctx.agent().GetCapabilities(Context::call().get(), {}, &caps));
-	const std::uint32_t max_ranges = caps.max_ranges_per_read() ? caps.max_ranges_per_read() : 1024;
-	const std::uint64_t cs = writer.chunk_size();
-	std::uint32_t chunk_bytes = static_cast<std::uint32_t>(cs);
-	if (caps.max_chunk_bytes() && caps.max_chunk_bytes() < chunk_bytes)
-		chunk_bytes = caps.max_chunk_bytes();
-
-	ChunkAssembler assembler(writer);
-	for (std::size_t i = 0; i < chunks.size();) {
-		v1::ReadExtentsRequest req;
-		req.set_snapshot_id(snapshot);
-		req.set_device(device);
-		req.set_chunk_bytes(chunk_bytes);
-		req.set_elide_zeroes(true);
-		while (i < chunks.size() && static_cast<std::uint32_t>(req.ranges_size()) < max_ranges) {
-			std::size_t j = i + 1; // a run of consecutive chunks is one range
-			while (j < chunks.size() && chunks[j] == chunks[j - 1] + 1)
-				++j;
-			v1::Range *r = req.add_ranges();
-			r->set_offset(chunks[i] * cs);
-			r->set_length(std::min(size, chunks[j - 1] * cs + cs) - chunks[i] * cs);
-			i = j;
-		}
-		auto call = Context::call(kStreamSeconds);
-		auto reader = ctx.agent().ReadExtents(call.get(), req);
-		v1::DataChunk chunk;
-		while (reader->Read(&chunk))
-			assembler.add(chunk);
-		bk::client::check(reader->Finish());
-	}
-	assembler.finish();
-}
-
-std::optional<st::PointInfo> last_point(st::Repository &repo, const v1::SnapshotDevice &dev)
-{
-	std::optional<st::PointInfo> last;
-	for (st::PointInfo &p : repo.points()) // oldest first
-		if (p.device == dev.device() && p.size == dev.size_bytes() && !p.token.empty())
-			last = std::move(p);
-	return last;
-}
-
-nlohmann::json backup_device(Context &ctx, st::Repository &repo, const v1::Snapshot &snap,
-			     const v1::SnapshotDevice &dev, bool force_full, std::string &text)
-{
-	const std::uint64_t cs = repo.chunk_size();
-	std::optional<st::PointInfo> base = force_full ? std::nullopt : last_point(repo, dev);
-	std::string why_full = force_full ? "--full" : base ? "" : "no earlier point";
-	std::vector<std::uint64_t> chunks;
-	if (base) {
-		try {
-			chunks = changed_chunks(ctx, snap.id(), dev.device(), base->token, repo.chunk_size());
-		} catch (const bk::client::CallError &e) {
-			if (!bk::client::full_read_needed(e.reason()))
-				throw;
-			why_full = e.reason();
-			base.reset();
-		}
-	}
-	if (!base)
-		for (std::uint64_t i = 0; i * cs < dev.size_bytes(); ++i)
-			chunks.push_back(i);
-
-	st::BackupRequest req;
-	req.device = dev.device();
-	req.size = dev.size_bytes();
-	req.base = base ? base->id : "";
-	req.time = snap.created_at().seconds();
-	req.nanos = static_cast<std::uint32_t>(snap.created_at().nanos());
-	req.token = token_text(dev.token());
-	for (std::uint64_t c : chunks)
-		req.expected_bytes += std::min(cs, dev.size_bytes() - c * cs);
-	Meter meter(ctx, dev.device());
-	req.progress = meter.fn();
-	st::BackupWriter writer = repo.begin_backup(req);
-	read_chunks(ctx, snap.id(), dev.device(), chunks, dev.size_bytes(), writer);
-	const st::PointInfo point = writer.commit();
-
-	// The point is durable: only now may the agent advance the device's baseline.
-	v1::CommitBackupRequest commit;
-	commit.set_snapshot_id(snap.id());
-	commit.set_device(dev.device());
-	v1::CommitBackupResponse committed;
-	bk::client::check(ctx.agent().CommitBackup(Context::call().get(), commit, &committed));
-
-	const st::BackupStats &s = point.stats;
-	const double rate = s.seconds > 0 ? static_cast<double>(s.bytes_read + s.bytes_zero) / s.seconds : 0;
-	text += dev.device() + ": point " + point.id + (base ? " (incremental from " + base->id + ")" :
-				" (full: " + why_full + ")") + "\n" +
-		"  read " + human_bytes(s.bytes_read) + ", new " + human_bytes(s.bytes_new) + ", deduplicated " +
-		human_bytes(s.bytes_dedup) + ", zero " + human_bytes(s.bytes_zero) + ", stored " +
-		human_bytes(s.bytes_stored) + ", " + std::to_string(s.seconds).substr(0, 5) + " s (" +
-		human_bytes(static_cast<std::uint64_t>(rate)) + "/s)\n";
-	nlohmann::json j = to_json(point);
-	j["mode"] = base ? "incremental" : "full";
-	if (!base)
-		j["full_reason"] = why_full;
-	return j;
-}
 
 void backup(Context &ctx, const BackupArgs &args)
 {
 	st::Repository repo = open_repo(args.repo);
-	RunSnapshot snap(ctx, args);
+	Meter meter(ctx.json);
+	bk::backup::BackupOptions opts;
+	opts.devices = args.devices;
+	if (args.lease)
+		opts.lease = std::chrono::seconds(args.lease);
+	if (!args.label.empty())
+		opts.label = args.label;
+	opts.force_full = args.full;
+	opts.progress = meter.sink();
+	const bk::backup::BackupResult result = bk::backup::back_up(ctx.agent(), repo, opts);
 	nlohmann::json points = nlohmann::json::array();
 	std::string text;
-	for (const v1::SnapshotDevice &dev : snap.get().devices())
-		points.push_back(backup_device(ctx, repo, snap.get(), dev, args.full, text));
-	ctx.print({{"snapshot", snap.get().id()}, {"points", points}}, text);
+	for (const bk::backup::DeviceResult &d : result.devices) {
+		const st::BackupStats &s = d.point.stats;
+		const double rate = s.seconds > 0 ? static_cast<double>(s.bytes_read + s.bytes_zero) / s.seconds : 0;
+		text += d.device + ": point " + d.point.id +
+			(d.incremental() ? " (incremental from " + d.point.base + ")" : " (full: " + d.full_reason + ")") +
+			"\n" + "  read " + human_bytes(s.bytes_read) + ", new " + human_bytes(s.bytes_new) +
+			", deduplicated " + human_bytes(s.bytes_dedup) + ", zero " + human_bytes(s.bytes_zero) +
+			", stored " + human_bytes(s.bytes_stored) + ", " + std::to_string(s.seconds).substr(0, 5) + " s (" +
+			human_bytes(static_cast<std::uint64_t>(rate)) + "/s)\n";
+		nlohmann::json j = to_json(d.point);
+		j["mode"] = d.incremental() ? "incremental" : "full";
+		if (!d.incremental())
+			j["full_reason"] = d.full_reason;
+		points.push_back(std::move(j));
+	}
+	ctx.print({{"snapshot", result.snapshot_id}, {"points", points}}, text);
 }
 
 // ------------------------------------------------------------ other commands
@@ -347,7 +107,7 @@ Examples:
 	add_repo_options(cmd, args->repo);
 	cmd->add_option("devices", args->devices, "tracked block devices")->required();
 	cmd->add_flag("--full", args->full, "read every chunk even when an incremental is possible");
-	cmd->add_option("--lease", args->lease, "snapshot lease, e.g. 2h (default: daemon's)");
+	add_duration(cmd, "--lease", args->lease, "snapshot lease, e.g. 2h (default: daemon's)");
 	cmd->add_option("--label", args->label, "snapshot label shown by `bkagent snapshots`");
 	cmd->callback([&ctx, args] { guarded([&] { backup(ctx, *args); }); });
 }
@@ -432,10 +192,10 @@ Examples:
 		guarded([&] {
 			st::Repository repo = open_repo(args->repo);
 			const st::PointInfo p = repo.point(args->point);
-			Meter meter(ctx, args->target);
+			Meter meter(ctx.json);
 			st::RestoreOptions o;
 			o.only_differences = args->only_differences;
-			o.progress = meter.fn();
+			o.progress = bk::backup::progress_fn(meter.sink(), args->target);
 			const st::RestoreStats s = repo.restore(p.id, args->target, o);
 			ctx.print({{"point", p.id},
 				   {"target", args->target},
@@ -467,10 +227,10 @@ Example:
 	cmd->callback([&ctx, repo, sample] {
 		guarded([&] {
 			st::Repository r = open_repo(*repo);
-			Meter meter(ctx, "verify");
+			Meter meter(ctx.json);
 			st::VerifyOptions o;
 			o.sample = *sample;
-			o.progress = meter.fn();
+			o.progress = bk::backup::progress_fn(meter.sink(), "verify");
 			const st::VerifyReport v = r.verify(o);
 			std::string text = "points " + std::to_string(v.points) + ", chunks checked " +
 					   std::to_string(v.chunks_checked) + " of " + std::to_string(v.chunks_referenced) +

@@ -2,7 +2,9 @@
 #include "cli/output.h"
 #include "cli/registry.h"
 
+#include <chrono>
 #include <memory>
+#include <optional>
 
 namespace {
 
@@ -11,7 +13,7 @@ using namespace bk::cli;
 
 struct SnapshotArgs {
 	std::vector<std::string> devices;
-	std::string lease;
+	std::int64_t lease = 0;
 	std::string pre_freeze, post_thaw, label;
 	std::uint64_t diff_bytes = 0;
 };
@@ -34,7 +36,7 @@ Examples:
   bkagent snapshot /dev/vg/root /dev/vg/home --lease 30m --label nightly
   bkagent snapshot /dev/vdb --pre-freeze flush-db --post-thaw resume-db)");
 	snap->add_option("devices", args->devices, "tracked block devices")->required();
-	snap->add_option("--lease", args->lease, "lease, e.g. 600, 90s, 15m, 2h");
+	add_duration(snap, "--lease", args->lease, "lease, e.g. 600, 90s, 15m, 2h");
 	snap->add_option("--pre-freeze", args->pre_freeze, "hook (name in the daemon's hooks dir) run before");
 	snap->add_option("--post-thaw", args->post_thaw, "hook run after the take");
 	snap->add_option("--label", args->label, "free text shown by `bkagent snapshots`");
@@ -43,23 +45,20 @@ Examples:
 		v1::CreateSnapshotRequest req;
 		for (const auto &d : args->devices)
 			req.add_devices(d);
-		if (!args->lease.empty())
-			req.mutable_lease()->set_seconds(parse_duration(args->lease));
+		if (args->lease)
+			req.mutable_lease()->set_seconds(args->lease);
 		req.set_pre_freeze_hook(args->pre_freeze);
 		req.set_post_thaw_hook(args->post_thaw);
 		req.set_label(args->label);
 		req.set_diff_storage_bytes(args->diff_bytes);
-		v1::Snapshot resp;
-		bk::client::check(ctx.agent().CreateSnapshot(Context::call(300).get(), req, &resp));
+		const v1::Snapshot resp = ctx.agent().create_snapshot(req);
 		ctx.print(to_json(resp), to_text(resp));
 	});
 
 	app.add_subcommand("snapshots", "List live snapshots")->callback([&ctx] {
-		v1::ListSnapshotsResponse resp;
-		bk::client::check(ctx.agent().ListSnapshots(Context::call().get(), {}, &resp));
 		nlohmann::json j = nlohmann::json::array();
 		std::string text;
-		for (const auto &s : resp.snapshots()) {
+		for (const auto &s : ctx.agent().list_snapshots()) {
 			j.push_back(to_json(s));
 			text += to_text(s);
 		}
@@ -70,25 +69,20 @@ Examples:
 	auto *release = app.add_subcommand("release", "Release a snapshot now (its image devices disappear)");
 	release->add_option("id", *id, "snapshot id (from `bkagent snapshots`)")->required();
 	release->callback([&ctx, id] {
-		v1::ReleaseSnapshotRequest req;
-		req.set_snapshot_id(*id);
-		v1::ReleaseSnapshotResponse resp;
-		bk::client::check(ctx.agent().ReleaseSnapshot(Context::call().get(), req, &resp));
+		ctx.agent().release_snapshot(*id);
 		ctx.print({{"released", *id}}, "released " + *id + "\n");
 	});
 
 	auto renew_id = std::make_shared<std::string>();
-	auto renew_lease = std::make_shared<std::string>();
+	auto renew_lease = std::make_shared<std::int64_t>(0);
 	auto *renew = app.add_subcommand("renew", "Extend a snapshot's lease (from now)");
 	renew->add_option("id", *renew_id, "snapshot id")->required();
-	renew->add_option("--lease", *renew_lease, "new lease from now, e.g. 30m (default: daemon's)");
+	add_duration(renew, "--lease", *renew_lease, "new lease from now, e.g. 30m (default: daemon's)");
 	renew->callback([&ctx, renew_id, renew_lease] {
-		v1::RenewLeaseRequest req;
-		req.set_snapshot_id(*renew_id);
-		if (!renew_lease->empty())
-			req.mutable_lease()->set_seconds(parse_duration(*renew_lease));
-		v1::Lease resp;
-		bk::client::check(ctx.agent().RenewLease(Context::call().get(), req, &resp));
+		std::optional<std::chrono::seconds> lease;
+		if (*renew_lease)
+			lease = std::chrono::seconds(*renew_lease);
+		const v1::Lease resp = ctx.agent().renew_lease(*renew_id, lease);
 		ctx.print({{"id", *renew_id}, {"lease_expires_at", time_text(resp.expires_at())}},
 			  "lease of " + *renew_id + " until " + time_text(resp.expires_at()) + "\n");
 	});

@@ -9,26 +9,21 @@ using namespace bk::cli;
 
 void status(Context &ctx)
 {
-	v1::Capabilities caps;
-	bk::client::check(ctx.agent().GetCapabilities(Context::call().get(), {}, &caps));
-	v1::ListDevicesRequest dreq;
-	dreq.set_tracked_only(true);
-	v1::ListDevicesResponse devs;
-	bk::client::check(ctx.agent().ListDevices(Context::call().get(), dreq, &devs));
-	v1::ListSnapshotsResponse snaps;
-	bk::client::check(ctx.agent().ListSnapshots(Context::call().get(), {}, &snaps));
+	const v1::Capabilities caps = ctx.agent().capabilities();
+	const std::vector<v1::Device> devs = ctx.agent().list_devices(true);
+	const std::vector<v1::Snapshot> snaps = ctx.agent().list_snapshots();
 
 	nlohmann::json tracked = nlohmann::json::array();
 	std::string text = "agent " + caps.agent_version() + " (" + caps.api_version() + ")\nmodule " +
 			   (caps.module_loaded() ? caps.module_version() + " loaded" : std::string("NOT LOADED")) + "\n";
-	text += "tracked devices: " + std::to_string(devs.devices_size()) + "\n";
-	for (const auto &d : devs.devices()) {
+	text += "tracked devices: " + std::to_string(devs.size()) + "\n";
+	for (const auto &d : devs) {
 		tracked.push_back(to_json(d));
 		text += "  " + d.path() + "  " + v1::TrackingState_Name(d.state()) + "\n";
 	}
-	text += "live snapshots: " + std::to_string(snaps.snapshots_size()) + "\n";
+	text += "live snapshots: " + std::to_string(snaps.size()) + "\n";
 	nlohmann::json live = nlohmann::json::array();
-	for (const auto &s : snaps.snapshots()) {
+	for (const auto &s : snaps) {
 		live.push_back(to_json(s));
 		text += "  " + s.id() + "  " + v1::SnapshotState_Name(s.state()) + "  lease until " +
 			time_text(s.lease().expires_at()) + "\n";
@@ -51,11 +46,9 @@ void setup(CLI::App &app, Context &ctx)
 		status(ctx);
 	});
 	app.add_subcommand("devices", "All block devices of the host and their tracking state")->callback([&ctx] {
-		v1::ListDevicesResponse resp;
-		bk::client::check(ctx.agent().ListDevices(Context::call().get(), {}, &resp));
 		nlohmann::json j = nlohmann::json::array();
 		std::string text;
-		for (const auto &d : resp.devices()) {
+		for (const auto &d : ctx.agent().list_devices(false)) {
 			j.push_back(to_json(d));
 			text += d.path() + "  " + d.kind() + "  " + human_bytes(d.size_bytes()) + "  " +
 				v1::TrackingState_Name(d.state()) + "\n";

@@ -39,33 +39,23 @@ at boot). Examples:
 	auto *add = track->add_subcommand("add", "Start tracking a block device");
 	add->add_option("device", *dev, "block device, e.g. /dev/vdb")->required();
 	add->callback([&ctx, dev] {
-		v1::StartTrackingRequest req;
-		req.set_device(*dev);
-		v1::Device resp;
-		bk::client::check(ctx.agent().StartTracking(Context::call().get(), req, &resp));
+		const v1::Device resp = ctx.agent().start_tracking(*dev);
 		ctx.print(to_json(resp), device_line(resp));
 	});
 
 	auto *remove = track->add_subcommand("remove", "Stop tracking (the next backup of it is full)");
 	remove->add_option("device", *dev, "tracked block device")->required();
 	remove->callback([&ctx, dev] {
-		v1::StopTrackingRequest req;
-		req.set_device(*dev);
-		v1::StopTrackingResponse resp;
-		bk::client::check(ctx.agent().StopTracking(Context::call().get(), req, &resp));
+		ctx.agent().stop_tracking(*dev);
 		ctx.print({{"untracked", *dev}}, "stopped tracking " + *dev + "\n");
 	});
 
 	auto *status = track->add_subcommand("status", "Tracking state of one device or of all tracked ones");
 	status->add_option("device", *dev, "block device (default: all tracked)");
 	status->callback([&ctx, dev] {
-		v1::ListDevicesRequest req;
-		req.set_tracked_only(dev->empty());
-		v1::ListDevicesResponse resp;
-		bk::client::check(ctx.agent().ListDevices(Context::call().get(), req, &resp));
 		nlohmann::json j = nlohmann::json::array();
 		std::string text;
-		for (const auto &d : resp.devices()) {
+		for (const auto &d : ctx.agent().list_devices(dev->empty())) {
 			if (!dev->empty() && d.path() != *dev)
 				continue;
 			j.push_back(to_json(d));

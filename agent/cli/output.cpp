@@ -1,26 +1,14 @@
 #include "cli/output.h"
 
-#include "bk/cbt/token.h"
-
-#include <CLI/CLI.hpp>
 #include <google/protobuf/util/time_util.h>
 
-#include <cstring>
+#include <limits>
+#include <map>
 #include <sstream>
 
 namespace bk::cli {
 
 namespace v1 = bkagent::v1;
-
-std::string token_text(const v1::ChangeToken &token)
-{
-	cbt::Token t;
-	if (token.generation().size() != t.generation.size())
-		return "";
-	std::memcpy(t.generation.data(), token.generation().data(), t.generation.size());
-	t.sequence = token.sequence();
-	return cbt::format_token(t);
-}
 
 std::string human_bytes(std::uint64_t bytes)
 {
@@ -95,20 +83,12 @@ std::string to_text(const v1::Snapshot &s)
 	return out.str();
 }
 
-std::int64_t parse_duration(const std::string &text)
+CLI::Option *add_duration(CLI::App *cmd, const std::string &name, std::int64_t &seconds, const std::string &help)
 {
-	std::size_t used = 0;
-	std::int64_t n = -1;
-	try {
-		n = std::stoll(text, &used);
-	} catch (const std::exception &) {
-		used = 0;
-	}
-	const std::string unit = text.substr(used);
-	const std::int64_t scale = unit.empty() || unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : unit == "d" ? 86400 : 0;
-	if (used == 0 || n <= 0 || scale == 0)
-		throw CLI::ValidationError("duration", "'" + text + "' is not a duration like 90s, 15m, 2h");
-	return n * scale;
+	const std::map<std::string, std::int64_t> units{{"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}};
+	return cmd->add_option(name, seconds, help)
+		->transform(CLI::AsNumberWithUnit(units, CLI::AsNumberWithUnit::CASE_SENSITIVE))
+		->check(CLI::Range(std::int64_t{1}, std::numeric_limits<std::int64_t>::max()));
 }
 
 } // namespace bk::cli

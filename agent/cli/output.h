@@ -1,6 +1,9 @@
 // Text and JSON renderings of API messages shared by CLI commands.
 #pragma once
 
+#include "client/token.h"
+
+#include <CLI/CLI.hpp>
 #include <bkagent/v1/bkagent.pb.h>
 #include <nlohmann/json.hpp>
 
@@ -9,7 +12,7 @@
 
 namespace bk::cli {
 
-std::string token_text(const bkagent::v1::ChangeToken &token); // "" when unset
+using client::token_text;
 std::string human_bytes(std::uint64_t bytes);
 std::string time_text(const google::protobuf::Timestamp &t); // ISO 8601 UTC
 
@@ -17,7 +20,8 @@ nlohmann::json to_json(const bkagent::v1::Snapshot &s);
 nlohmann::json to_json(const bkagent::v1::Device &d);
 std::string to_text(const bkagent::v1::Snapshot &s);
 
-// "90", "90s", "15m", "2h", "1d" -> seconds; throws CLI::ValidationError.
-std::int64_t parse_duration(const std::string &text);
+// Option NAME taking a duration ("90", "90s", "15m", "2h", "1d") into
+// `seconds`, which stays 0 when the option is not given.
+CLI::Option *add_duration(CLI::App *cmd, const std::string &name, std::int64_t &seconds, const std::string &help);
 
 } // namespace bk::cli

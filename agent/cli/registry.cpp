@@ -21,10 +21,10 @@ bool register_command(Setup setup)
 
 const std::vector<Setup> &commands() { return registry(); }
 
-bkagent::v1::Agent::Stub &Context::agent()
+client::Client &Context::agent()
 {
-	if (stub_)
-		return *stub_;
+	if (client_)
+		return *client_;
 	client::Target target;
 	target.address = "unix:" + socket;
 	if (!remote.empty()) {
@@ -39,15 +39,8 @@ bkagent::v1::Agent::Stub &Context::agent()
 				throw std::runtime_error("cannot read a token from " + token_file);
 		}
 	}
-	stub_ = bkagent::v1::Agent::NewStub(client::connect(target));
-	return *stub_;
-}
-
-std::unique_ptr<grpc::ClientContext> Context::call(int seconds)
-{
-	auto ctx = std::make_unique<grpc::ClientContext>();
-	ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
-	return ctx;
+	client_ = std::make_unique<client::Client>(target);
+	return *client_;
 }
 
 void Context::print(const nlohmann::json &j, const std::string &text) const

@@ -3,7 +3,7 @@
 //
 //     static void setup(CLI::App &app, bk::cli::Context &ctx) {
 //             auto *cmd = app.add_subcommand("verify", "...");
-//             cmd->callback([&ctx] { ... ctx.agent() ... ctx.print(json, text); });
+//             cmd->callback([&ctx] { ... ctx.agent().list_snapshots() ... ctx.print(json, text); });
 //     }
 //     BK_CLI_COMMAND(setup)
 //
@@ -44,14 +44,12 @@ public:
 	std::string remote; // HOST:PORT
 	std::string ca_file, cert_file, key_file, token_file, server_name;
 
-	bkagent::v1::Agent::Stub &agent();
-	// A ClientContext with a deadline suited to short calls.
-	static std::unique_ptr<grpc::ClientContext> call(int seconds = 30);
+	client::Client &agent();
 	// Prints `j` with --json, else `text` (which should end in a newline).
 	void print(const nlohmann::json &j, const std::string &text) const;
 
 private:
-	std::unique_ptr<bkagent::v1::Agent::Stub> stub_;
+	std::unique_ptr<client::Client> client_;
 };
 
 using Setup = void (*)(CLI::App &app, Context &ctx);

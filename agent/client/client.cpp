@@ -1,10 +1,23 @@
 #include "client/client.h"
-#include "client/crc32c.h"
+#include "bk/util/crc32c.h"
 #include "client/files.h"
 
 namespace bk::client {
 
+namespace v1 = bkagent::v1;
+
 namespace {
+
+// Short calls, the snapshot take (freeze, hooks, CBT fold), whole-stream calls.
+constexpr std::chrono::seconds call_deadline(30), create_deadline(300), changes_deadline(600),
+	stream_deadline(24 * 3600);
+
+std::unique_ptr<grpc::ClientContext> context(std::chrono::seconds deadline)
+{
+	auto ctx = std::make_unique<grpc::ClientContext>();
+	ctx->set_deadline(std::chrono::system_clock::now() + deadline);
+	return ctx;
+}
 
 bkagent::v1::ErrorInfo error_info(const grpc::Status &status)
 {
@@ -92,10 +105,150 @@ void check_chunk(const bkagent::v1::DataChunk &chunk)
 	if (!chunk.zero() && chunk.data().size() != chunk.length())
 		throw std::runtime_error("the agent sent a chunk at offset " + std::to_string(chunk.offset()) +
 					 " whose data does not match its length");
-	const std::uint32_t crc = chunk.zero() ? bk::agent::crc32c_zeroes(chunk.length())
-					       : bk::agent::crc32c(0, chunk.data().data(), chunk.data().size());
+	const std::uint32_t crc = chunk.zero() ? bk::util::crc32c_zeroes(chunk.length())
+					       : bk::util::crc32c(0, chunk.data().data(), chunk.data().size());
 	if (crc != chunk.checksum())
 		throw std::runtime_error("checksum mismatch in the chunk at offset " + std::to_string(chunk.offset()));
+}
+
+Client::Client(const Target &target) : Client(connect(target)) {}
+
+Client::Client(std::shared_ptr<grpc::Channel> channel) : stub_(v1::Agent::NewStub(std::move(channel))) {}
+
+v1::Capabilities Client::capabilities()
+{
+	v1::Capabilities caps;
+	check(stub_->GetCapabilities(context(call_deadline).get(), {}, &caps));
+	return caps;
+}
+
+std::vector<v1::Device> Client::list_devices(bool tracked_only)
+{
+	v1::ListDevicesRequest req;
+	req.set_tracked_only(tracked_only);
+	v1::ListDevicesResponse resp;
+	check(stub_->ListDevices(context(call_deadline).get(), req, &resp));
+	return {resp.devices().begin(), resp.devices().end()};
+}
+
+v1::Device Client::start_tracking(const std::string &device)
+{
+	v1::StartTrackingRequest req;
+	req.set_device(device);
+	v1::Device resp;
+	check(stub_->StartTracking(context(call_deadline).get(), req, &resp));
+	return resp;
+}
+
+void Client::stop_tracking(const std::string &device)
+{
+	v1::StopTrackingRequest req;
+	req.set_device(device);
+	v1::StopTrackingResponse resp;
+	check(stub_->StopTracking(context(call_deadline).get(), req, &resp));
+}
+
+v1::Snapshot Client::create_snapshot(const v1::CreateSnapshotRequest &req)
+{
+	v1::Snapshot snap;
+	check(stub_->CreateSnapshot(context(create_deadline).get(), req, &snap));
+	return snap;
+}
+
+v1::Lease Client::renew_lease(const std::string &snapshot, std::optional<std::chrono::seconds> lease)
+{
+	v1::RenewLeaseRequest req;
+	req.set_snapshot_id(snapshot);
+	if (lease)
+		req.mutable_lease()->set_seconds(lease->count());
+	v1::Lease resp;
+	check(stub_->RenewLease(context(call_deadline).get(), req, &resp));
+	return resp;
+}
+
+void Client::release_snapshot(const std::string &snapshot)
+{
+	v1::ReleaseSnapshotRequest req;
+	req.set_snapshot_id(snapshot);
+	v1::ReleaseSnapshotResponse resp;
+	check(stub_->ReleaseSnapshot(context(call_deadline).get(), req, &resp));
+}
+
+std::vector<v1::Snapshot> Client::list_snapshots()
+{
+	v1::ListSnapshotsResponse resp;
+	check(stub_->ListSnapshots(context(call_deadline).get(), {}, &resp));
+	return {resp.snapshots().begin(), resp.snapshots().end()};
+}
+
+void Client::changed_extents(const v1::GetChangedExtentsRequest &req,
+			     const std::function<void(const v1::ChangedExtentsPage &)> &page_sink)
+{
+	auto ctx = context(changes_deadline);
+	auto reader = stub_->GetChangedExtents(ctx.get(), req);
+	v1::ChangedExtentsPage page;
+	while (reader->Read(&page))
+		page_sink(page);
+	check(reader->Finish());
+}
+
+ChangedExtents Client::changed_extents(const v1::GetChangedExtentsRequest &req)
+{
+	ChangedExtents out;
+	changed_extents(req, [&out](const v1::ChangedExtentsPage &page) {
+		out.token = page.token();
+		out.extents.insert(out.extents.end(), page.extents().begin(), page.extents().end());
+		if (page.last())
+			out.changed_bytes = page.changed_bytes_total();
+	});
+	return out;
+}
+
+void Client::read_extents(const v1::ReadExtentsRequest &req, const std::function<void(const v1::DataChunk &)> &sink)
+{
+	auto ctx = context(stream_deadline);
+	auto reader = stub_->ReadExtents(ctx.get(), req);
+	v1::DataChunk chunk;
+	while (reader->Read(&chunk)) {
+		check_chunk(chunk);
+		sink(chunk);
+	}
+	check(reader->Finish());
+}
+
+v1::CommitBackupResponse Client::commit_backup(const v1::CommitBackupRequest &req)
+{
+	v1::CommitBackupResponse resp;
+	check(stub_->CommitBackup(context(call_deadline).get(), req, &resp));
+	return resp;
+}
+
+void Client::watch_events(const std::function<bool(const v1::Event &)> &sink)
+{
+	grpc::ClientContext ctx;
+	auto reader = stub_->WatchEvents(&ctx, {});
+	v1::Event event;
+	while (reader->Read(&event))
+		if (!sink(event)) {
+			ctx.TryCancel();
+			(void)reader->Finish();
+			return;
+		}
+	check(reader->Finish());
+}
+
+SnapshotHold::SnapshotHold(Client &agent, const v1::CreateSnapshotRequest &req)
+	: agent_(agent), snap_(agent.create_snapshot(req))
+{
+}
+
+SnapshotHold::~SnapshotHold()
+{
+	try {
+		agent_.release_snapshot(snap_.id());
+	} catch (const CallError &) {
+		// the lease releases it
+	}
 }
 
 } // namespace bk::client

@@ -1,14 +1,19 @@
-// Connecting to bkagentd and reading its error reasons: shared by the CLI,
-// tests and backup-server code (e.g. `bkagent backup --agent HOST:PORT`).
+// The typed client of bkagentd (one method per RPC, failures thrown as
+// CallError) and its error reasons: shared by the CLI, the backup library,
+// tests and benches (e.g. `bkagent backup --agent HOST:PORT`).
 #pragma once
 
 #include <bkagent/v1/bkagent.grpc.pb.h>
 #include <grpcpp/grpcpp.h>
 
+#include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace bk::client {
 
@@ -56,5 +61,60 @@ const char *code_name(grpc::StatusCode code);
 // length or its CRC-32C: damage between the agent's read and here must never
 // reach a copy.
 void check_chunk(const bkagent::v1::DataChunk &chunk);
+
+// What GetChangedExtents streamed, collected.
+struct ChangedExtents {
+	bkagent::v1::ChangeToken token; // of the snapshot's image
+	std::vector<bkagent::v1::Extent> extents;
+	std::uint64_t changed_bytes = 0;
+};
+
+// One agent. Calls are thread-safe (parallel ReadExtents streams share it);
+// each has a deadline fit for it; a failed call throws CallError.
+class Client {
+public:
+	explicit Client(const Target &target);
+	explicit Client(std::shared_ptr<grpc::Channel> channel);
+
+	bkagent::v1::Capabilities capabilities();
+	std::vector<bkagent::v1::Device> list_devices(bool tracked_only);
+	bkagent::v1::Device start_tracking(const std::string &device);
+	void stop_tracking(const std::string &device);
+
+	bkagent::v1::Snapshot create_snapshot(const bkagent::v1::CreateSnapshotRequest &req);
+	// nullopt: the daemon's default lease.
+	bkagent::v1::Lease renew_lease(const std::string &snapshot, std::optional<std::chrono::seconds> lease);
+	void release_snapshot(const std::string &snapshot);
+	std::vector<bkagent::v1::Snapshot> list_snapshots();
+
+	// Streams the pages to `page_sink` as they come.
+	void changed_extents(const bkagent::v1::GetChangedExtentsRequest &req,
+			     const std::function<void(const bkagent::v1::ChangedExtentsPage &)> &page_sink);
+	ChangedExtents changed_extents(const bkagent::v1::GetChangedExtentsRequest &req);
+	// Streams the chunks to `sink`, each checked by check_chunk() first.
+	void read_extents(const bkagent::v1::ReadExtentsRequest &req,
+			  const std::function<void(const bkagent::v1::DataChunk &)> &sink);
+	bkagent::v1::CommitBackupResponse commit_backup(const bkagent::v1::CommitBackupRequest &req);
+	// Streams events to `sink` until it returns false (then cancels the call).
+	void watch_events(const std::function<bool(const bkagent::v1::Event &)> &sink);
+
+private:
+	std::unique_ptr<bkagent::v1::Agent::Stub> stub_;
+};
+
+// A snapshot held for one scope: created by the constructor, released by the
+// destructor however the scope ends (a failed release is left to the lease).
+class SnapshotHold {
+public:
+	SnapshotHold(Client &agent, const bkagent::v1::CreateSnapshotRequest &req);
+	~SnapshotHold();
+	SnapshotHold(const SnapshotHold &) = delete;
+	SnapshotHold &operator=(const SnapshotHold &) = delete;
+	const bkagent::v1::Snapshot &get() const { return snap_; }
+
+private:
+	Client &agent_;
+	bkagent::v1::Snapshot snap_;
+};
 
 } // namespace bk::client

@@ -63,7 +63,7 @@ ApiError map_exception(const std::string &device)
 	} catch (const ModuleUnavailable &e) {
 		return {grpc::StatusCode::UNAVAILABLE, bkagent::v1::MODULE_NOT_LOADED, e.what(), md};
 	} catch (const DriverError &e) {
-		return from_errno(e.code(), e.what(), md);
+		return from_errno(e.code().value(), e.what(), md);
 	} catch (const cbt::FullReadNeeded &e) {
 		return {grpc::StatusCode::FAILED_PRECONDITION, full_reason(e.reason()), e.what(), md};
 	} catch (const std::exception &e) {

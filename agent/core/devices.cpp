@@ -106,7 +106,7 @@ bkagent::v1::Device Devices::start(const std::string &path)
 		const TrackerInfo t = driver_.tracker_info(device.path);
 		store_.reconcile(device.path, t.generation);
 	} catch (const DriverError &e) {
-		if (e.code() == ENOSPC)
+		if (e.code().value() == ENOSPC)
 			throw ApiError(grpc::StatusCode::RESOURCE_EXHAUSTED, bkagent::v1::TOO_MANY_TRACKERS, e.what(),
 				       {{"device", device.path}});
 		throw map_exception(device.path);

@@ -2,7 +2,7 @@
 // allocated file in the configured directory, handed to the kernel by fd.
 #pragma once
 
-#include "core/unique_fd.h"
+#include "bk/util/unique_fd.h"
 
 #include <cstdint>
 #include <string>
@@ -10,6 +10,6 @@
 namespace bk::agent {
 
 // Throws ApiError RESOURCE_EXHAUSTED/NO_SPACE when it does not fit.
-UniqueFd make_diff_storage(const std::string &dir, std::uint64_t bytes);
+util::UniqueFd make_diff_storage(const std::string &dir, std::uint64_t bytes);
 
 } // namespace bk::agent

@@ -2,6 +2,8 @@
 
 #include "core/api_error.h"
 
+#include <spdlog/spdlog.h>
+
 #include <filesystem>
 #include <thread>
 
@@ -79,6 +81,17 @@ void Hooks::run(const std::string &name, const std::string &phase, const std::ve
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		throw ApiError(grpc::StatusCode::FAILED_PRECONDITION, bkagent::v1::HOOK_FAILED,
 			       "hook " + name + " (" + phase + ") failed with status " + std::to_string(status));
+}
+
+PostThaw::~PostThaw()
+{
+	if (name_.empty())
+		return;
+	try {
+		hooks_.run(name_, "post-thaw", devices_);
+	} catch (const std::exception &e) {
+		spdlog::warn("post-thaw hook: {}", e.what());
+	}
 }
 
 } // namespace bk::agent

@@ -27,4 +27,23 @@ private:
 	std::chrono::seconds timeout_;
 };
 
+// Runs the post-thaw hook `name` (none when empty) when the scope ends,
+// after a failed take as after a good one. Its failure is logged, not
+// thrown: the snapshot, or the take's own error, is what the caller needs.
+class PostThaw {
+public:
+	PostThaw(const Hooks &hooks, std::string name, const std::vector<std::string> &devices)
+		: hooks_(hooks), name_(std::move(name)), devices_(devices)
+	{
+	}
+	~PostThaw();
+	PostThaw(const PostThaw &) = delete;
+	PostThaw &operator=(const PostThaw &) = delete;
+
+private:
+	const Hooks &hooks_;
+	std::string name_;
+	const std::vector<std::string> &devices_;
+};
+
 } // namespace bk::agent

@@ -1,9 +1,9 @@
 #include "core/image_io.h"
 
 #include "core/api_error.h"
-#include "client/crc32c.h"
+#include "bk/util/crc32c.h"
 #include "core/token_proto.h"
-#include "core/unique_fd.h"
+#include "bk/util/unique_fd.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -33,9 +33,9 @@ void check_range(const SnapshotDeviceState &dev, std::uint64_t offset, std::uint
 		throw past_end(dev, offset, length);
 }
 
-UniqueFd open_image(const SnapshotDeviceState &dev)
+util::UniqueFd open_image(const SnapshotDeviceState &dev)
 {
-	UniqueFd fd(::open(dev.image_path.c_str(), O_RDONLY | O_CLOEXEC));
+	util::UniqueFd fd(::open(dev.image_path.c_str(), O_RDONLY | O_CLOEXEC));
 	if (!fd)
 		throw ApiError(grpc::StatusCode::INTERNAL, bkagent::v1::INTERNAL_ERROR,
 			       "cannot open image " + dev.image_path + ": " + std::strerror(errno));
@@ -103,7 +103,7 @@ void list_changed_extents(const cbt::Store &store, const SnapshotDeviceState &de
 	const std::uint64_t first_block = offset / block;
 	const std::uint64_t end_block = (offset + length + block - 1) / block;
 
-	const UniqueFd fd = open_image(dev);
+	const util::UniqueFd fd = open_image(dev);
 	const HoleFinder holes(fd.get(), dev.size_bytes, block);
 	bkagent::v1::ChangedExtentsPage page;
 	page.set_cbt_block_size(static_cast<std::uint32_t>(block));
@@ -166,7 +166,7 @@ void read_extents(const SnapshotDeviceState &dev, const google::protobuf::Repeat
 		if (sorted[i - 1].first + sorted[i - 1].second > sorted[i].first)
 			throw ApiError(grpc::StatusCode::INVALID_ARGUMENT, bkagent::v1::BAD_REQUEST, "ranges overlap");
 
-	const UniqueFd fd = open_image(dev);
+	const util::UniqueFd fd = open_image(dev);
 	::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
 	bkagent::v1::DataChunk chunk;
 	for (const auto &r : ranges) {
@@ -186,9 +186,9 @@ void read_extents(const SnapshotDeviceState &dev, const google::protobuf::Repeat
 			}
 			chunk.set_offset(off);
 			chunk.set_length(len);
-			const bool zero = elide_zeroes && all_zero(data->data(), len);
+			const bool zero = elide_zeroes && util::all_zero(data->data(), len);
 			chunk.set_zero(zero);
-			chunk.set_checksum(zero ? crc32c_zeroes(len) : crc32c(0, data->data(), len));
+			chunk.set_checksum(zero ? util::crc32c_zeroes(len) : util::crc32c(0, data->data(), len));
 			if (zero)
 				data->clear();
 			if (!write(chunk))

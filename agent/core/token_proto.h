@@ -1,17 +1,11 @@
-// ChangeToken <-> cbt::Token.
+// ChangeToken <-> cbt::Token on the daemon's side.
 #pragma once
 
-#include "bk/cbt/token.h"
-
-#include <bkagent/v1/bkagent.pb.h>
+#include "client/token.h"
 
 namespace bk::agent {
 
-inline void to_proto(const cbt::Token &t, bkagent::v1::ChangeToken *out)
-{
-	out->set_generation(reinterpret_cast<const char *>(t.generation.data()), t.generation.size());
-	out->set_sequence(t.sequence);
-}
+using client::to_proto;
 
 // INVALID_ARGUMENT/BAD_REQUEST unless the token is well formed.
 cbt::Token from_proto(const bkagent::v1::ChangeToken &t);

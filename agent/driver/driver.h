@@ -11,8 +11,8 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
-#include <stdexcept>
 #include <string>
+#include <system_error>
 #include <vector>
 
 namespace bk::agent {
@@ -88,14 +88,11 @@ struct KernelEvent {
 	std::uint64_t used_sectors = 0;
 };
 
-// A uAPI call failed with `code` (an errno).
-class DriverError : public std::runtime_error {
+// A uAPI call failed: code() is the errno (generic category); what() is
+// `what` and the errno's text.
+class DriverError : public std::system_error {
 public:
-	DriverError(int code, const std::string &what) : std::runtime_error(what), code_(code) {}
-	int code() const { return code_; }
-
-private:
-	int code_;
+	DriverError(int code, const std::string &what) : std::system_error(code, std::generic_category(), what) {}
 };
 
 // The control device is missing: the module is not loaded.

@@ -59,7 +59,7 @@ template <typename Arg, typename Item, typename Call> std::vector<Item> list_all
 			continue;
 		}
 		if (err)
-			throw DriverError(err, std::string("bksnap list: ") + std::strerror(err));
+			throw DriverError(err, "bksnap list");
 		items.resize(arg.count);
 		return items;
 	}
@@ -82,8 +82,7 @@ int KernelDriver::control()
 		fd_ = ::open(control_path_.c_str(), O_RDWR | O_CLOEXEC);
 		if (fd_ < 0) {
 			const int err = errno;
-			throw ModuleUnavailable(err, control_path_ + ": " + std::strerror(err) +
-							     " (is the bksnap module loaded?)");
+			throw ModuleUnavailable(err, "is the bksnap module loaded? cannot open " + control_path_);
 		}
 	}
 	return fd_;
@@ -93,7 +92,7 @@ void KernelDriver::ioctl_or_throw(unsigned long request, void *arg, const char *
 {
 	if (::ioctl(control(), request, arg) < 0) {
 		const int err = errno;
-		throw DriverError(err, std::string(what) + ": " + std::strerror(err));
+		throw DriverError(err, what);
 	}
 }
 
@@ -111,10 +110,10 @@ BlockDevice KernelDriver::device(const std::string &path)
 	struct stat st {};
 	if (::stat(path.c_str(), &st) < 0) {
 		const int err = errno;
-		throw DriverError(err, path + ": " + std::strerror(err));
+		throw DriverError(err, path);
 	}
 	if (!S_ISBLK(st.st_mode))
-		throw DriverError(ENOTBLK, path + ": not a block device");
+		throw DriverError(ENOTBLK, path);
 	BlockDevice d = sysfs::by_number({major(st.st_rdev), minor(st.st_rdev)});
 	d.path = std::filesystem::canonical(path).string();
 	return d;

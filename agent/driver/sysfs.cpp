@@ -78,7 +78,7 @@ BlockDevice by_number(DevNum dev)
 	std::error_code ec;
 	const fs::path real = fs::canonical(sys, ec);
 	if (ec)
-		throw DriverError(ENODEV, "no block device " + sys.filename().string());
+		throw DriverError(ENODEV, sys.filename().string());
 	return describe(real);
 }
 

@@ -5,6 +5,7 @@
 #include "core/config.h"
 #include "core/devices.h"
 #include "core/event_hub.h"
+#include "core/kernel_events.h"
 #include "core/snapshots.h"
 #include "server/agent_service.h"
 #include "server/logging.h"
@@ -53,12 +54,12 @@ void make_private_dir(const std::string &dir)
 }
 
 // Forwards kernel events until `stop`.
-void event_loop(Driver &driver, Snapshots &snapshots, const std::atomic<bool> &stop)
+void event_loop(Driver &driver, KernelEvents &handler, const std::atomic<bool> &stop)
 {
 	while (!stop) {
 		try {
 			if (auto e = driver.next_event(std::chrono::milliseconds(250)))
-				snapshots.on_kernel_event(*e);
+				handler.handle(*e);
 		} catch (const ModuleUnavailable &) {
 			std::this_thread::sleep_for(std::chrono::seconds(1));
 		} catch (const std::exception &e) {
@@ -143,7 +144,8 @@ int run(const Config &config, Driver &driver)
 		     config.reflection ? " (reflection on)" : "");
 
 	std::atomic<bool> stop{false};
-	std::thread events_thread(event_loop, std::ref(driver), std::ref(snapshots), std::cref(stop));
+	KernelEvents kernel_events(config, driver, snapshots, events);
+	std::thread events_thread(event_loop, std::ref(driver), std::ref(kernel_events), std::cref(stop));
 	std::uint64_t watchdog_usec = 0;
 	std::thread watchdog;
 	if (sd_watchdog_enabled(0, &watchdog_usec) > 0)

@@ -24,7 +24,7 @@ UnixListener::UnixListener(const std::string &path, UnixPeers &peers)
 	if (path.size() >= sizeof addr.sun_path)
 		throw std::runtime_error("unix socket path too long: " + path);
 	std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-	listen_fd_ = UniqueFd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+	listen_fd_ = util::UniqueFd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
 	::unlink(path.c_str());
 	if (!listen_fd_ || ::bind(listen_fd_.get(), reinterpret_cast<sockaddr *>(&addr), sizeof addr) < 0 ||
 	    ::chmod(path.c_str(), 0666) < 0 || ::listen(listen_fd_.get(), 64) < 0)

@@ -2,7 +2,7 @@
 // (SO_PEERCRED) and hands each connection to the gRPC server.
 #pragma once
 
-#include "core/unique_fd.h"
+#include "bk/util/unique_fd.h"
 #include "server/auth.h"
 
 #include <grpcpp/server.h>
@@ -29,8 +29,8 @@ private:
 
 	std::string path_;
 	UnixPeers &peers_;
-	UniqueFd listen_fd_;
-	UniqueFd stop_fd_;
+	util::UniqueFd listen_fd_;
+	util::UniqueFd stop_fd_;
 	std::thread thread_;
 };
 

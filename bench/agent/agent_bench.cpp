@@ -29,8 +29,8 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // Streams [0, size) over `streams` parallel ReadExtents calls; returns bytes.
-std::uint64_t stream_image(v1::Agent::Stub &agent, const std::string &id, const std::string &dev, std::uint64_t size,
-			   int streams)
+std::uint64_t stream_image(bk::client::Client &agent, const std::string &id, const std::string &dev,
+			   std::uint64_t size, int streams)
 {
 	std::vector<std::thread> threads;
 	std::vector<std::uint64_t> got(static_cast<std::size_t>(streams));
@@ -44,15 +44,10 @@ std::uint64_t stream_image(v1::Agent::Stub &agent, const std::string &id, const 
 			req.set_snapshot_id(id);
 			req.set_device(dev);
 			*req.add_ranges() = range(off, std::min(share, size - off));
-			auto c = ctx(600);
-			auto reader = agent.ReadExtents(c.get(), req);
-			v1::DataChunk chunk;
-			while (reader->Read(&chunk)) {
-				bk::client::check_chunk(chunk); // what bkagent backup/image do per chunk
+			// The client checks every chunk, as for bkagent backup/image.
+			agent.read_extents(req, [&got, s](const v1::DataChunk &chunk) {
 				got[static_cast<std::size_t>(s)] += chunk.data().size();
-			}
-			if (!reader->Finish().ok())
-				std::abort();
+			});
 		});
 	for (auto &t : threads)
 		t.join();
@@ -60,6 +55,13 @@ std::uint64_t stream_image(v1::Agent::Stub &agent, const std::string &id, const 
 	for (auto g : got)
 		total += g;
 	return total;
+}
+
+bk::client::Target unix_target(const Daemon &daemon)
+{
+	bk::client::Target t;
+	t.address = "unix:" + daemon.socket();
+	return t;
 }
 
 // The daemon logs its peak RSS when it stops.
@@ -151,11 +153,11 @@ void bench_read(std::uint64_t size_mib)
 	track(*agent, d.path);
 	const v1::Snapshot snap = snapshot(*agent, {d.path}, 3600);
 	const std::string image = snap.devices(0).image_path();
-	auto local = daemon.unix_client();
+	bk::client::Client tls(daemon.tls_target()), local(unix_target(daemon));
 	const auto dd = [&] { return dd_seconds(image); };
 	const auto pipe = [&] { return tls_pipe_seconds(image, daemon.certs()); };
-	const auto grpc = [&](v1::Agent::Stub &stub, int streams) {
-		return [&, to = &stub, streams] {
+	const auto grpc = [&](bk::client::Client &client, int streams) {
+		return [&, to = &client, streams] {
 			const auto t = Clock::now();
 			if (stream_image(*to, snap.id(), d.path, size, streams) != size)
 				std::abort();
@@ -165,11 +167,11 @@ void bench_read(std::uint64_t size_mib)
 	const std::vector<Way> cached = {
 		{"dd bs=1M", dd},
 		{"socat TLS pipe (peer)", pipe},
-		{"gRPC mTLS, 1 stream", grpc(*agent, 1)},
-		{"gRPC mTLS, 2 streams", grpc(*agent, 2)},
-		{"gRPC mTLS, 4 streams", grpc(*agent, 4)},
-		{"gRPC unix, 1 stream", grpc(*local, 1)},
-		{"gRPC unix, 2 streams", grpc(*local, 2)},
+		{"gRPC mTLS, 1 stream", grpc(tls, 1)},
+		{"gRPC mTLS, 2 streams", grpc(tls, 2)},
+		{"gRPC mTLS, 4 streams", grpc(tls, 4)},
+		{"gRPC unix, 1 stream", grpc(local, 1)},
+		{"gRPC unix, 2 streams", grpc(local, 2)},
 	};
 	dd(); // warm the page cache
 	std::printf("read: image %llu MiB, page-cached, best of 3\n", static_cast<unsigned long long>(size_mib));
@@ -191,6 +193,7 @@ void bench_changes(std::uint32_t block_shift, bool clustered)
 	const std::uint64_t size = 2ULL << 40;
 	const std::string dev = daemon.kernel().add_disk("big", size, block_shift);
 	auto agent = daemon.unix_client();
+	bk::client::Client client(unix_target(daemon));
 	track(*agent, dev);
 	const v1::Snapshot base = snapshot(*agent, {dev}, 3600);
 	release(*agent, base.id());
@@ -212,17 +215,12 @@ void bench_changes(std::uint32_t block_shift, bool clustered)
 		req.set_snapshot_id(snap.id());
 		req.set_device(dev);
 		*req.mutable_since() = base.devices(0).token();
-		auto c = ctx(600);
-		auto reader = agent->GetChangedExtents(c.get(), req);
-		v1::ChangedExtentsPage page;
 		std::uint64_t extents = 0, bytes = 0;
-		while (reader->Read(&page)) {
+		client.changed_extents(req, [&](const v1::ChangedExtentsPage &page) {
 			extents += static_cast<std::uint64_t>(page.extents_size());
 			if (page.last())
 				bytes = page.changed_bytes_total();
-		}
-		if (!reader->Finish().ok())
-			std::abort();
+		});
 		best = std::min(best, seconds_since(t));
 		ch.total = bytes;
 		ch.extents.resize(extents);

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "bk/storage/error.hpp"
+#include "bk/util/hex.h"
 
 namespace bk::storage {
 
@@ -192,37 +193,12 @@ std::string random_hex(std::size_t n_bytes)
 	return to_hex(random_bytes(n_bytes));
 }
 
-std::string to_hex(ByteView data)
-{
-	static constexpr char digits[] = "0123456789abcdef";
-	std::string out;
-	out.reserve(data.size() * 2);
-	for (std::uint8_t b : data) {
-		out.push_back(digits[b >> 4]);
-		out.push_back(digits[b & 0xf]);
-	}
-	return out;
-}
-
 Bytes from_hex(const std::string& hex)
 {
-	auto nibble = [](char c) -> int {
-		if (c >= '0' && c <= '9')
-			return c - '0';
-		if (c >= 'a' && c <= 'f')
-			return c - 'a' + 10;
-		return -1;
-	};
-	if (hex.size() % 2 != 0)
+	auto out = util::from_hex(hex);
+	if (!out)
 		throw Error(Errc::corrupt, "bad hex string");
-	Bytes out(hex.size() / 2);
-	for (std::size_t i = 0; i < out.size(); ++i) {
-		int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			throw Error(Errc::corrupt, "bad hex string");
-		out[i] = static_cast<std::uint8_t>(hi << 4 | lo);
-	}
-	return out;
+	return std::move(*out);
 }
 
 }  // namespace bk::storage

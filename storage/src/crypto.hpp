@@ -8,6 +8,7 @@
 #include <string>
 
 #include "bk/storage/types.hpp"
+#include "bk/util/hex.h"
 
 namespace bk::storage {
 
@@ -73,7 +74,7 @@ Bytes scrypt(const std::string& passphrase, ByteView salt, const ScryptParams& p
 
 Bytes random_bytes(std::size_t n);
 std::string random_hex(std::size_t n_bytes);
-std::string to_hex(ByteView data);
+using util::to_hex;
 Bytes from_hex(const std::string& hex);  // throws Errc::corrupt on bad input
 
 }  // namespace bk::storage

@@ -13,22 +13,6 @@
 
 namespace bk::storage {
 
-Fd& Fd::operator=(Fd&& other) noexcept
-{
-	if (this != &other) {
-		reset();
-		fd_ = std::exchange(other.fd_, -1);
-	}
-	return *this;
-}
-
-void Fd::reset() noexcept
-{
-	if (fd_ >= 0)
-		::close(fd_);
-	fd_ = -1;
-}
-
 Fd open_file(const fs::path& path, int flags, mode_t mode)
 {
 	int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);

@@ -1,4 +1,4 @@
-// File-system helpers: an owning descriptor, exact reads/writes, and the crash-safe
+// File-system helpers: exact reads/writes, and the crash-safe
 // publication of a file (write temp + fsync + rename + fsync directory).
 #pragma once
 
@@ -10,27 +10,13 @@
 #include <utility>
 
 #include "bk/storage/types.hpp"
+#include "bk/util/unique_fd.h"
 
 namespace bk::storage {
 
 namespace fs = std::filesystem;
 
-class Fd {
-public:
-	Fd() = default;
-	explicit Fd(int fd) noexcept : fd_(fd) {}
-	Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-	Fd& operator=(Fd&& other) noexcept;
-	Fd(const Fd&) = delete;
-	Fd& operator=(const Fd&) = delete;
-	~Fd() { reset(); }
-
-	int get() const noexcept { return fd_; }
-	void reset() noexcept;
-
-private:
-	int fd_ = -1;
-};
+using Fd = util::UniqueFd;
 
 Fd open_file(const fs::path& path, int flags, mode_t mode = 0644);
 std::uint64_t fd_size(int fd, const fs::path& what);

@@ -1,6 +1,6 @@
 #include "api_helpers.h"
 
-#include "client/crc32c.h"
+#include "bk/util/crc32c.h"
 
 #include <gtest/gtest.h>
 
@@ -139,11 +139,11 @@ grpc::Status read_stream(v1::Agent::Stub &agent, const std::string &snapshot, co
 		EXPECT_LE(chunk.length(), 1U << 20);
 		if (chunk.zero()) {
 			EXPECT_TRUE(chunk.data().empty());
-			EXPECT_EQ(chunk.checksum(), agent::crc32c_zeroes(chunk.length()));
+			EXPECT_EQ(chunk.checksum(), util::crc32c_zeroes(chunk.length()));
 			out.replace(chunk.offset(), chunk.length(), std::string(chunk.length(), '\0'));
 		} else {
 			EXPECT_EQ(chunk.data().size(), chunk.length());
-			EXPECT_EQ(chunk.checksum(), agent::crc32c(0, chunk.data().data(), chunk.data().size()))
+			EXPECT_EQ(chunk.checksum(), util::crc32c(0, chunk.data().data(), chunk.data().size()))
 				<< "bad checksum at " << chunk.offset();
 			out.replace(chunk.offset(), chunk.length(), chunk.data());
 		}

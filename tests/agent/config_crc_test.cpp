@@ -1,7 +1,7 @@
 // Config validation (what an admin gets wrong), the documented CRC-32C and the
 // client's check of streamed chunks.
 #include "client/client.h"
-#include "client/crc32c.h"
+#include "bk/util/crc32c.h"
 #include "core/config.h"
 
 #include <gtest/gtest.h>
@@ -10,6 +10,10 @@
 
 namespace bk::agent {
 namespace {
+
+using util::all_zero;
+using util::crc32c;
+using util::crc32c_zeroes;
 
 TEST(AgentConfig, DefaultsAndComments)
 {

@@ -1,4 +1,4 @@
-#include "client/crc32c.h"
+#include "bk/util/crc32c.h"
 
 #include <isa-l/crc.h>
 #include <isa-l/mem_routines.h>
@@ -7,7 +7,7 @@
 #include <array>
 #include <climits>
 
-namespace bk::agent {
+namespace bk::util {
 
 // ISA-L's crc32_iscsi() is CRC-32C without the pre- and post-inversion, and
 // takes an int length.
@@ -37,4 +37,4 @@ bool all_zero(const void *data, std::size_t len)
 	return len == 0 || isal_zero_detect(const_cast<void *>(data), len) == 0;
 }
 
-} // namespace bk::agent
+} // namespace bk::util

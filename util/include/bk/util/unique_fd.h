@@ -1,11 +1,11 @@
-// Owns a file descriptor.
+// Owns a file descriptor: closes it when destroyed or reset.
 #pragma once
 
 #include <utility>
 
 #include <unistd.h>
 
-namespace bk::agent {
+namespace bk::util {
 
 class UniqueFd {
 public:
@@ -24,9 +24,9 @@ public:
 	UniqueFd(const UniqueFd &) = delete;
 	UniqueFd &operator=(const UniqueFd &) = delete;
 
-	int get() const { return fd_; }
+	int get() const noexcept { return fd_; }
 	explicit operator bool() const { return fd_ >= 0; }
-	void reset()
+	void reset() noexcept
 	{
 		if (fd_ >= 0)
 			::close(fd_);
@@ -37,4 +37,4 @@ private:
 	int fd_ = -1;
 };
 
-} // namespace bk::agent
+} // namespace bk::util

@@ -1,0 +1,31 @@
+// Cuts the agent's DataChunks, whatever their boundaries, into the chunks of
+// a repository backup.
+#pragma once
+
+#include "bk/storage/backup_writer.hpp"
+
+#include <bkagent/v1/bkagent.pb.h>
+
+#include <map>
+
+namespace bk::backup {
+
+class ChunkAssembler {
+public:
+	explicit ChunkAssembler(storage::BackupWriter &writer);
+	// `c` is checked (client::check_chunk) already.
+	void add(const bkagent::v1::DataChunk &c);
+	// Throws unless every chunk begun was completed.
+	void finish() const;
+
+private:
+	struct Partial {
+		storage::Bytes data;
+		std::uint64_t filled = 0;
+	};
+	storage::BackupWriter &w_;
+	std::uint64_t cs_;
+	std::map<std::uint64_t, Partial> partial_;
+};
+
+} // namespace bk::backup
