@@ -33,8 +33,13 @@ RepoConfig load_config(const Layout& layout)
 			throw Error(Errc::not_found, "not a repository (no config): " + layout.root.string());
 		throw;
 	}
+	return parse_config(raw);
+}
+
+RepoConfig parse_config(ByteView text)
+{
 	try {
-		auto j = nlohmann::json::parse(raw.begin(), raw.end());
+		auto j = nlohmann::json::parse(text.begin(), text.end());
 		RepoConfig c;
 		c.format = j.at("format").get<std::uint32_t>();
 		if (c.format != RepoConfig::kFormat)
@@ -59,7 +64,7 @@ RepoConfig load_config(const Layout& layout)
 	}
 }
 
-void save_config(const Layout& layout, const RepoConfig& c)
+std::string format_config(const RepoConfig& c)
 {
 	nlohmann::json j = {
 		{"format", c.format},
@@ -74,7 +79,12 @@ void save_config(const Layout& layout, const RepoConfig& c)
 	if (c.encrypted)
 		j["kdf"] = {{"name", "scrypt"}, {"n", c.kdf.n}, {"r", c.kdf.r}, {"p", c.kdf.p},
 			    {"salt", to_hex(c.salt)}};
-	std::string text = j.dump(2) + "\n";
+	return j.dump(2) + "\n";
+}
+
+void save_config(const Layout& layout, const RepoConfig& c)
+{
+	std::string text = format_config(c);
 	write_file_atomic(layout.config(),
 			  ByteView(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()),
 			  layout.tmp());

@@ -22,8 +22,13 @@ struct RepoConfig {
 	ScryptParams kdf;
 	Bytes salt;
 	Bytes key;  // AES-256-GCM(master key) under the scrypt key, or the master key itself
+
+	bool operator==(const RepoConfig&) const = default;
 };
 
+// The config file's text: parse throws Errc::corrupt (or unsupported_format) on bad input.
+RepoConfig parse_config(ByteView text);
+std::string format_config(const RepoConfig& config);
 RepoConfig load_config(const Layout& layout);
 void save_config(const Layout& layout, const RepoConfig& config);
 

@@ -16,6 +16,8 @@ namespace bk::storage {
 struct IndexEntry {
 	ChunkId id;
 	ChunkLocation loc;
+
+	bool operator==(const IndexEntry&) const = default;
 };
 
 class Index {
@@ -34,6 +36,13 @@ private:
 	std::unordered_map<ChunkId, ChunkLocation, ChunkIdHash> map_;
 	std::vector<std::uint64_t> segments_;
 };
+
+// A segment file: magic | sealed(payload), payload = count u64 | count x entry.
+// Decoding throws Errc::corrupt on any bad input.
+Bytes encode_segment_payload(const std::vector<IndexEntry>& entries);
+std::vector<IndexEntry> decode_segment_payload(ByteView payload);
+Bytes encode_segment(const Crypto& crypto, const std::vector<IndexEntry>& entries);
+std::vector<IndexEntry> decode_segment(const Crypto& crypto, ByteView file);
 
 fs::path segment_path(const Layout& layout, std::uint64_t seq);
 void write_segment(const Layout& layout, const Crypto& crypto, std::uint64_t seq,
