@@ -2,6 +2,7 @@
 // the master key (wrapped by a scrypt-derived key, or in the clear when unencrypted).
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <string>
 
@@ -9,6 +10,14 @@
 #include "layout.hpp"
 
 namespace bk::storage {
+
+// A chunk size is a power of two from 64 KiB to 64 MiB.
+inline constexpr std::uint32_t kMinChunkSize = 64u << 10;
+inline constexpr std::uint32_t kMaxChunkSize = 64u << 20;
+inline bool valid_chunk_size(std::uint64_t n)
+{
+	return std::has_single_bit(n) && n >= kMinChunkSize && n <= kMaxChunkSize;
+}
 
 struct RepoConfig {
 	static constexpr std::uint32_t kFormat = 1;

@@ -3,9 +3,12 @@
 #include <fcntl.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 
 #include "bk/storage/error.hpp"
 #include "codec.hpp"
+#include "config.hpp"
 #include "serial.hpp"
 
 namespace bk::storage {
@@ -16,6 +19,18 @@ constexpr char kMagic[] = "BKpnt001";
 constexpr std::size_t kMagicLen = 8;
 constexpr std::size_t kPrefix = kMagicLen + 4;
 constexpr int kZstdLevel = 3;
+
+// A backup's duration in microseconds; up to 2^50 (35 years) a double holds it exactly,
+// so a decoded point re-encodes to the same bytes.
+constexpr std::uint64_t kMaxMicros = std::uint64_t{1} << 50;
+
+std::uint64_t to_micros(double seconds)
+{
+	const double us = seconds * 1e6;
+	if (!(us > 0))
+		return 0;
+	return us >= static_cast<double>(kMaxMicros) ? kMaxMicros : static_cast<std::uint64_t>(std::llround(us));
+}
 
 Bytes aad(const std::string& id, char part)
 {
@@ -81,7 +96,7 @@ Bytes encode_point_header(const PointInfo& p)
 	for (std::uint64_t v : {s.bytes_read, s.bytes_zero, s.bytes_dedup, s.bytes_new, s.bytes_stored,
 				s.chunks_new, s.chunks_dedup, s.chunks_zero})
 		w.u64(v);
-	w.u64(static_cast<std::uint64_t>(s.seconds * 1e6));
+	w.u64(to_micros(s.seconds));
 	return std::move(w.bytes());
 }
 
@@ -101,8 +116,14 @@ PointInfo decode_point_header(ByteView data)
 	for (std::uint64_t* v : {&s.bytes_read, &s.bytes_zero, &s.bytes_dedup, &s.bytes_new,
 				 &s.bytes_stored, &s.chunks_new, &s.chunks_dedup, &s.chunks_zero})
 		*v = r.u64();
-	s.seconds = static_cast<double>(r.u64()) / 1e6;
+	const std::uint64_t micros = r.u64();
+	s.seconds = static_cast<double>(micros) / 1e6;
 	r.expect_end();
+	// Sealed, so only a bug or a key holder writes these; still, the chunk size divides and
+	// the size must fit a file offset.
+	if (!valid_chunk_size(p.chunk_size) || p.size > std::uint64_t{std::numeric_limits<off_t>::max()} ||
+	    micros > kMaxMicros)
+		throw Error(Errc::corrupt, "bad size, chunk size or duration in restore point " + p.id);
 	return p;
 }
 

@@ -18,7 +18,7 @@ namespace {
 void check_options(const InitOptions& o)
 {
 	auto fail = [](const std::string& what) { throw Error(Errc::invalid_argument, what); };
-	if (!std::has_single_bit(o.chunk_size) || o.chunk_size < (64u << 10) || o.chunk_size > (64u << 20))
+	if (!valid_chunk_size(o.chunk_size))
 		fail("chunk size must be a power of two from 64 KiB to 64 MiB");
 	if (o.pack_size < o.chunk_size || o.pack_size > (std::uint64_t{1} << 32))
 		fail("pack size must be at least one chunk and at most 4 GiB");

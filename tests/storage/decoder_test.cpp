@@ -6,7 +6,10 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <optional>
+
 #include "../../storage/src/lock.hpp"
+#include "../../storage/src/manifest.hpp"
 #include "bk/storage/error.hpp"
 #include "helpers.hpp"
 
@@ -38,6 +41,49 @@ TEST(Decoders, LockFileNamesItsHolderOnlyWhenItHoldsAPid)
 	} catch (const Error& e) {
 		EXPECT_EQ(e.code(), Errc::locked);
 		EXPECT_EQ(std::string(e.what()).find("by pid"), std::string::npos) << e.what();
+	}
+}
+
+std::optional<Errc> decode_error(const PointInfo& p)
+{
+	try {
+		decode_point_header(encode_point_header(p));
+	} catch (const Error& e) {
+		return e.code();
+	}
+	return std::nullopt;
+}
+
+// A chunk size of 0 divided by zero when the chunk list was checked; a size beyond off_t
+// could not be restored.
+TEST(Decoders, PointHeaderWithImpossibleSizesIsCorrupt)
+{
+	PointInfo p;
+	p.id = "00000000000000ff";
+	p.size = 5 * kChunk;
+	p.chunk_size = kChunk;
+	EXPECT_EQ(decode_error(p), std::nullopt);
+	for (std::uint32_t cs : {0u, 1u, kChunk + 1, 128u << 20}) {
+		p.chunk_size = cs;
+		EXPECT_EQ(decode_error(p), Errc::corrupt) << cs;
+	}
+	p.chunk_size = kChunk;
+	p.size = ~std::uint64_t{0};
+	EXPECT_EQ(decode_error(p), Errc::corrupt);
+}
+
+// Durations were truncated to microseconds, so 3 us read back as 2.999... s·1e-6 and
+// re-encoded as 2: a decoded point did not encode to the bytes it came from.
+TEST(Decoders, PointHeaderReEncodesToTheSameBytes)
+{
+	PointInfo p;
+	p.id = "00000000000000ff";
+	p.size = kChunk;
+	p.chunk_size = kChunk;
+	for (double s : {3e-6, 0.1, 1234.567891, 1e9}) {
+		p.stats.seconds = s;
+		const Bytes once = encode_point_header(p);
+		EXPECT_EQ(encode_point_header(decode_point_header(once)), once) << s;
 	}
 }
 
