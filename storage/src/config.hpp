@@ -19,6 +19,11 @@ inline bool valid_chunk_size(std::uint64_t n)
 	return std::has_single_bit(n) && n >= kMinChunkSize && n <= kMaxChunkSize;
 }
 
+inline constexpr std::uint64_t kMaxPackSize = std::uint64_t{1} << 32;
+inline constexpr int kMinZstdLevel = 1, kMaxZstdLevel = 19;
+// 2^20 with r = 8 is 1 GiB of scrypt memory: a bound on what opening a repository costs.
+inline constexpr std::uint64_t kMaxScryptN = std::uint64_t{1} << 20;
+
 struct RepoConfig {
 	static constexpr std::uint32_t kFormat = 1;
 

@@ -8,6 +8,7 @@
 
 #include <optional>
 
+#include "../../storage/src/config.hpp"
 #include "../../storage/src/lock.hpp"
 #include "../../storage/src/manifest.hpp"
 #include "bk/storage/error.hpp"
@@ -41,6 +42,42 @@ TEST(Decoders, LockFileNamesItsHolderOnlyWhenItHoldsAPid)
 	} catch (const Error& e) {
 		EXPECT_EQ(e.code(), Errc::locked);
 		EXPECT_EQ(std::string(e.what()).find("by pid"), std::string::npos) << e.what();
+	}
+}
+
+// The config is not authenticated: a field out of what init writes (a float where an
+// integer belongs was undefined behaviour, chunk size 0 a later division by zero,
+// a huge scrypt N a hang) must be refused as corrupt when the repository is opened.
+TEST(Decoders, ConfigFieldsOutOfRangeAreCorrupt)
+{
+	ScratchDir dir;
+	Repository::init(dir / "repo", small_repo_options());
+	const auto raw = read_file(dir / "repo" / "config");
+	const std::string good(raw.begin(), raw.end());
+	EXPECT_NO_THROW(parse_config(bytes_of(good)));
+	auto with = [&](const std::string& from, const std::string& to) {
+		std::string text = good;
+		const auto at = text.find(from);
+		EXPECT_NE(at, std::string::npos) << from;
+		return text.replace(at, from.size(), to);
+	};
+	const std::pair<std::string, std::string> bad[] = {
+		{"\"chunk_size\": 65536", "\"chunk_size\": 0"},
+		{"\"chunk_size\": 65536", "\"chunk_size\": 65537"},
+		{"\"chunk_size\": 65536", "\"chunk_size\": 1e300"},
+		{"\"zstd_level\": 3", "\"zstd_level\": -3"},
+		{"\"n\": 1024", "\"n\": 1099511627776"},
+		{"\"n\": 1024", "\"n\": 1000"},
+		{"\"encryption\": \"aes-256-gcm\"", "\"encryption\": \"aes-256-gcn\""},
+		{"\"format\": 1", "\"format\": 1.5"},
+	};
+	for (const auto& [from, to] : bad) {
+		try {
+			parse_config(bytes_of(with(from, to)));
+			ADD_FAILURE() << to << " was accepted";
+		} catch (const Error& e) {
+			EXPECT_EQ(e.code(), Errc::corrupt) << to;
+		}
 	}
 }
 
