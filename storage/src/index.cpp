@@ -94,7 +94,7 @@ std::vector<IndexEntry> decode_segment(const Crypto& crypto, ByteView file)
 	return decode_segment_payload(crypto.open(magic(), file.subspan(kMagicLen)));
 }
 
-Index Index::load(const Layout& layout, const Crypto& crypto)
+Index Index::load(const Layout& layout, const Crypto& crypto, const std::function<void(const Error&)>& on_bad)
 {
 	Index index;
 	index.segments_ = list_segments(layout);
@@ -106,7 +106,11 @@ Index Index::load(const Layout& layout, const Crypto& crypto)
 		} catch (const Error& e) {
 			if (e.code() != Errc::corrupt)
 				throw;
-			throw Error(Errc::corrupt, path.string() + ": " + e.what());
+			Error bad(Errc::corrupt, path.string() + ": " + e.what());
+			if (!on_bad)
+				throw bad;
+			on_bad(bad);
+			continue;
 		}
 		index.map_.reserve(index.map_.size() + entries.size());
 		for (const IndexEntry& e : entries)

@@ -5,9 +5,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <unordered_map>
 #include <vector>
 
+#include "bk/storage/error.hpp"
 #include "crypto.hpp"
 #include "pack.hpp"
 
@@ -22,7 +24,9 @@ struct IndexEntry {
 
 class Index {
 public:
-	static Index load(const Layout& layout, const Crypto& crypto);
+	// Throws on a damaged segment, or with `on_bad` reports it and skips it.
+	static Index load(const Layout& layout, const Crypto& crypto,
+			  const std::function<void(const Error&)>& on_bad = {});
 
 	const ChunkLocation* find(const ChunkId& id) const;
 	void insert(const ChunkId& id, const ChunkLocation& loc) { map_[id] = loc; }
