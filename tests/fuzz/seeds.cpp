@@ -1,8 +1,10 @@
-// Writes the fuzz targets' seed corpora: SEEDS/{config,index,pack,point,lock}/. The
+// Writes the fuzz targets' seed corpora: SEEDS/{config,index,pack,point,lock,agent_config}/
+// (the last is deploy/bkagentd.conf, given as AGENT_CONF). The
 // files come from real repositories (encrypted and not) holding full and incremental
 // points of two devices, written through the library as the storage tests do; index,
 // pack and point files are re-sealed under the targets' fixed keys.
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <random>
 
@@ -103,15 +105,18 @@ void seeds_of(bool encrypted, const fs::path& out)
 
 int main(int argc, char** argv)
 {
-	if (argc != 2) {
-		std::fprintf(stderr, "usage: %s SEEDS_DIR\n", argv[0]);
+	if (argc != 3) {
+		std::fprintf(stderr, "usage: %s SEEDS_DIR AGENT_CONF\n", argv[0]);
 		return 2;
 	}
 	const fs::path out = argv[1];
 	fs::remove_all(out);
-	for (const char* t : {"config", "index", "pack", "point", "lock"})
+	for (const char* t : {"config", "index", "pack", "point", "lock", "agent_config"})
 		fs::create_directories(out / t);
 	for (bool encrypted : {true, false})
 		seeds_of(encrypted, out);
+	for (const char* pid : {"4242", ""})
+		put_raw(out / "lock", pid[0] ? "pid" : "empty", ByteView(reinterpret_cast<const std::uint8_t*>(pid), std::strlen(pid)));
+	fs::copy_file(argv[2], out / "agent_config" / "bkagentd.conf");
 	return 0;
 }

@@ -8,7 +8,7 @@
 //     written only its own authenticated chunks; a silently wrong restore fails the test;
 //   - verify names exactly the points that fail to restore (none missed, no false alarm);
 //   - prune keeps every surviving point restorable bit-exact.
-// BK_SEED reproduces a run, BK_SWEEP_CASES sets its length (default 120).
+// BK_SEED reproduces a run, BK_SWEEP_CASES sets its length (default 100).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -303,7 +303,7 @@ void run_case(const fs::path& work, std::mt19937_64& rng, Counts& n)
 TEST(Sweep, EveryDamageIsRefusedOrNamedAndNothingElseIsLost)
 {
 	const char* env = std::getenv("BK_SWEEP_CASES");
-	const int cases = env ? std::atoi(env) : 120;
+	const int cases = env ? std::atoi(env) : 100;
 	std::mt19937_64 rng(test_seed());
 	ScratchDir work;
 	Counts n;
