@@ -39,6 +39,15 @@ inline std::uint8_t mode_byte(unsigned kind, bool encrypted)
 	return static_cast<std::uint8_t>(kind | (encrypted ? 4 : 0));
 }
 
+// An input as the targets read it: the mode byte, then the body, with the mode's keys.
+struct Input {
+	Mode mode;
+	ByteView body;
+	Crypto crypto;
+};
+// What a moded target defines; mode_main.cpp splits libFuzzer's input and calls it.
+void test_input(const Input& input);
+
 // A property the decoders promise; failing it is a finding like a crash.
 inline void require(bool ok, const char* what)
 {

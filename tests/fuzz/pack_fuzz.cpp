@@ -27,20 +27,16 @@ void check_round_trip(const Crypto& crypto, const ChunkId& id, const Bytes& plai
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
+void fuzz::test_input(const fuzz::Input& input)
 {
-	if (size == 0)
-		return 0;
-	const fuzz::Mode mode = fuzz::mode_of(data[0]);
-	const ByteView in(data + 1, size - 1);
-	const Crypto crypto = fuzz::fixed_crypto(mode.encrypted);
+	const auto& [mode, in, crypto] = input;
 	if (mode.kind == 1) {
 		Bytes plain(in.begin(), in.end());
 		check_round_trip(crypto, crypto.chunk_id(plain), plain);
-		return 0;
+		return;
 	}
 	if (in.size() < kRecordHeaderSize)
-		return 0;
+		return;
 	ChunkId id;
 	std::copy_n(in.begin() + 8, id.bytes.size(), id.bytes.begin());
 	const std::uint32_t raw_len = ByteReader(in.subspan(40, 4)).u32();
@@ -48,8 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 	try {
 		decode_record(crypto, in, id, raw_len, plain);
 	} catch (const Error&) {
-		return 0;
+		return;
 	}
 	check_round_trip(crypto, id, plain);
-	return 0;
 }

@@ -82,15 +82,12 @@ std::optional<Decoded> decode(const fuzz::Mode& mode, const Crypto& crypto, Byte
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
+void fuzz::test_input(const fuzz::Input& input)
 {
-	if (size == 0)
-		return 0;
-	const fuzz::Mode mode = fuzz::mode_of(data[0]);
-	const Crypto crypto = fuzz::fixed_crypto(mode.encrypted);
-	std::optional<Decoded> d = decode(mode, crypto, ByteView(data + 1, size - 1));
+	const auto& [mode, in, crypto] = input;
+	std::optional<Decoded> d = decode(mode, crypto, in);
 	if (!d)
-		return 0;
+		return;
 	if (mode.kind == 0)
 		fuzz::require(same(decode_point_header(encode_point_header(d->info)), d->info),
 			      "point header re-encodes to the same content");
@@ -99,5 +96,4 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 			      "chunk list re-encodes to the same ids");
 	else
 		file_round_trip(crypto, Manifest{d->info, d->chunks});
-	return 0;
 }

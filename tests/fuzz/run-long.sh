@@ -21,7 +21,7 @@ cmake -S "$src/tests/fuzz/clang" -B "$cov" -G Ninja -DCMAKE_C_COMPILER=clang -DC
 cmake --build "$cov" >/dev/null
 
 failed=0
-printf '%-8s %12s %8s %8s %s\n' target execs corpus edges "lines (storage/src, llvm-cov)"
+printf '%-13s %10s %8s %8s %s\n' target execs corpus edges "lines covered (non-test sources linked, llvm-cov)"
 for t in $targets; do
 	mkdir -p "$long/$t"
 	log=$long/$t.log
@@ -34,6 +34,6 @@ for t in $targets; do
 	llvm-profdata-14 merge -o "$long/$t.profdata" "$long/$t.profraw"
 	lines=$(llvm-cov-14 report "$cov/fuzz_$t" -instr-profile="$long/$t.profdata" \
 		-ignore-filename-regex='(^/usr/|/tests/)' | awk '$1 == "TOTAL" { print $10 " of " $8 " lines" }')
-	printf '%-8s %12s %8s %8s %s\n' "$t" "${execs:-crash}" "$(ls "$long/$t" | wc -l)" "${edges:--}" "$lines"
+	printf '%-13s %10s %8s %8s %s\n' "$t" "${execs:-crash}" "$(ls "$long/$t" | wc -l)" "${edges:--}" "$lines"
 done
 exit $failed

@@ -309,7 +309,7 @@ TEST(Sweep, EveryDamageIsRefusedOrNamedAndNothingElseIsLost)
 	Counts n;
 	for (int i = 0; i < cases && !HasFailure(); ++i)
 		run_case(work / "case", rng, n);
-	std::printf("sweep: %d cases: %d refused at open, %d damaged points' restores, %d detected by open or verify, "
+	std::printf("sweep: %d cases: %d refused at open, %d with points that fail to restore, %d detected by open or verify, "
 		    "%d without effect, %d false alarms, %d missed\n",
 		    n.cases, n.refused, n.damaged, n.detected, n.harmless, n.false_alarms, n.missed);
 	for (const auto& [kind, c] : n.by_kind)
