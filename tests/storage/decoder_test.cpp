@@ -6,11 +6,13 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <optional>
 
 #include "../../storage/src/config.hpp"
 #include "../../storage/src/lock.hpp"
 #include "../../storage/src/manifest.hpp"
+#include "../../storage/src/pack.hpp"
 #include "bk/storage/error.hpp"
 #include "helpers.hpp"
 
@@ -121,6 +123,31 @@ TEST(Decoders, PointHeaderReEncodesToTheSameBytes)
 		p.stats.seconds = s;
 		const Bytes once = encode_point_header(p);
 		EXPECT_EQ(encode_point_header(decode_point_header(once)), once) << s;
+	}
+}
+
+// An unencrypted record claiming a 704 MiB chunk made decoding allocate it before the
+// body was checked (fuzz_pack, out of memory): a length above the largest chunk size is
+// corrupt at once.
+TEST(Decoders, RecordLongerThanAnyChunkIsCorrupt)
+{
+	const Crypto crypto(MasterKey::generate(), false);
+	const Bytes plain(4096, 'x');
+	const ChunkId id = crypto.chunk_id(plain);
+	Record rec = encode_chunk(crypto, id, plain, 3);
+	rec.header.insert(rec.header.end(), rec.body.begin(), rec.body.end());
+	Bytes out;
+	decode_record(crypto, rec.header, id, 4096, out);
+	EXPECT_EQ(out, plain);
+	Bytes huge = rec.header;
+	const std::uint32_t raw = kMaxChunkSize + 1;
+	std::memcpy(huge.data() + 40, &raw, 4);  // little-endian host, as the format
+	try {
+		decode_record(crypto, huge, id, raw, out);
+		FAIL() << "accepted";
+	} catch (const Error& e) {
+		EXPECT_EQ(e.code(), Errc::corrupt);
+		EXPECT_NE(std::string(e.what()).find("longer than any chunk size"), std::string::npos) << e.what();
 	}
 }
 
