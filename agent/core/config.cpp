@@ -3,6 +3,8 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <limits>
+#include <type_traits>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -18,6 +20,16 @@ template <typename T> void take(const json &obj, const char *name, T &out)
 {
 	if (!obj.contains(name))
 		return;
+	if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+		// get<T>() casts a float or an out-of-range number (1e40: undefined behaviour).
+		const json &v = obj.at(name);
+		const bool ok = std::is_signed_v<T>
+			? v.is_number_integer() && v.get<std::int64_t>() >= std::numeric_limits<T>::min() &&
+				  v.get<std::int64_t>() <= std::numeric_limits<T>::max()
+			: v.is_number_unsigned() && v.get<std::uint64_t>() <= std::numeric_limits<T>::max();
+		if (!ok)
+			throw std::invalid_argument(std::string("config key '") + name + "': not an integer in range");
+	}
 	try {
 		out = obj.at(name).get<T>();
 	} catch (const json::exception &e) {

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <bit>
+
 #include "bk/storage/error.hpp"
 
 namespace bk::storage {
@@ -9,6 +11,7 @@ namespace bk::storage {
 namespace {
 
 constexpr std::size_t kKekSize = 32;
+constexpr std::size_t kWrappedKeySize = 12 + MasterKey::kSize + 16;  // nonce | sealed | tag
 
 Bytes key_aad(const RepoConfig& c)
 {
@@ -19,6 +22,23 @@ Bytes key_aad(const RepoConfig& c)
 Bytes kek(const RepoConfig& c, const std::string& passphrase)
 {
 	return scrypt(passphrase, c.salt, c.kdf, kKekSize);
+}
+
+// The config is not authenticated (only the key is), so every field is checked against
+// what init can write before anything divides by it, allocates by it or runs scrypt with it.
+void check(bool ok, const std::string& what)
+{
+	if (!ok)
+		throw Error(Errc::corrupt, "bad repository config: " + what);
+}
+
+std::uint64_t number(const nlohmann::json& j, const char* name, std::uint64_t min, std::uint64_t max)
+{
+	const auto& v = j.at(name);
+	check(v.is_number_unsigned(), std::string(name) + " is not an unsigned integer");
+	const auto n = v.get<std::uint64_t>();
+	check(n >= min && n <= max, std::string(name) + " is out of range");
+	return n;
 }
 
 }  // namespace
@@ -33,33 +53,47 @@ RepoConfig load_config(const Layout& layout)
 			throw Error(Errc::not_found, "not a repository (no config): " + layout.root.string());
 		throw;
 	}
+	return parse_config(raw);
+}
+
+RepoConfig parse_config(ByteView text)
+{
 	try {
-		auto j = nlohmann::json::parse(raw.begin(), raw.end());
+		auto j = nlohmann::json::parse(text.begin(), text.end());
 		RepoConfig c;
-		c.format = j.at("format").get<std::uint32_t>();
-		if (c.format != RepoConfig::kFormat)
+		const std::uint64_t format = number(j, "format", 0, ~std::uint64_t{0});
+		if (format != RepoConfig::kFormat)
 			throw Error(Errc::unsupported_format,
-				    "repository format " + std::to_string(c.format) + " is not supported");
+				    "repository format " + std::to_string(format) + " is not supported");
 		c.repo_id = j.at("repo_id").get<std::string>();
-		c.chunk_size = j.at("chunk_size").get<std::uint32_t>();
-		c.pack_size = j.at("pack_size").get<std::uint64_t>();
-		c.zstd_level = j.at("zstd_level").get<int>();
-		c.encrypted = j.at("encryption").get<std::string>() == "aes-256-gcm";
+		check(from_hex(c.repo_id).size() == 16, "repo_id is not 32 hex digits");
+		c.chunk_size = static_cast<std::uint32_t>(number(j, "chunk_size", kMinChunkSize, kMaxChunkSize));
+		check(valid_chunk_size(c.chunk_size), "chunk_size is not a power of two");
+		c.pack_size = number(j, "pack_size", c.chunk_size, kMaxPackSize);
+		c.zstd_level = static_cast<int>(number(j, "zstd_level", kMinZstdLevel, kMaxZstdLevel));
+		check(j.at("compression").get<std::string>() == "zstd", "unknown compression");
+		const std::string enc = j.at("encryption").get<std::string>();
+		check(enc == "aes-256-gcm" || enc == "none", "unknown encryption " + enc);
+		c.encrypted = enc == "aes-256-gcm";
 		if (c.encrypted) {
 			const auto& k = j.at("kdf");
-			c.kdf.n = k.at("n").get<std::uint64_t>();
-			c.kdf.r = k.at("r").get<std::uint32_t>();
-			c.kdf.p = k.at("p").get<std::uint32_t>();
+			check(k.at("name").get<std::string>() == "scrypt", "unknown kdf");
+			c.kdf.n = number(k, "n", 2, kMaxScryptN);
+			check(std::has_single_bit(c.kdf.n), "scrypt n is not a power of two");
+			c.kdf.r = static_cast<std::uint32_t>(number(k, "r", 1, 32));
+			c.kdf.p = static_cast<std::uint32_t>(number(k, "p", 1, 16));
 			c.salt = from_hex(k.at("salt").get<std::string>());
+			check(c.salt.size() == 32, "salt is not 32 bytes");
 		}
 		c.key = from_hex(j.at("key").get<std::string>());
+		check(c.key.size() == (c.encrypted ? kWrappedKeySize : MasterKey::kSize), "key has the wrong length");
 		return c;
 	} catch (const nlohmann::json::exception& e) {
 		throw Error(Errc::corrupt, "bad repository config: " + std::string(e.what()));
 	}
 }
 
-void save_config(const Layout& layout, const RepoConfig& c)
+std::string format_config(const RepoConfig& c)
 {
 	nlohmann::json j = {
 		{"format", c.format},
@@ -74,7 +108,12 @@ void save_config(const Layout& layout, const RepoConfig& c)
 	if (c.encrypted)
 		j["kdf"] = {{"name", "scrypt"}, {"n", c.kdf.n}, {"r", c.kdf.r}, {"p", c.kdf.p},
 			    {"salt", to_hex(c.salt)}};
-	std::string text = j.dump(2) + "\n";
+	return j.dump(2) + "\n";
+}
+
+void save_config(const Layout& layout, const RepoConfig& c)
+{
+	std::string text = format_config(c);
 	write_file_atomic(layout.config(),
 			  ByteView(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()),
 			  layout.tmp());

@@ -2,6 +2,7 @@
 // the master key (wrapped by a scrypt-derived key, or in the clear when unencrypted).
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <string>
 
@@ -9,6 +10,19 @@
 #include "layout.hpp"
 
 namespace bk::storage {
+
+// A chunk size is a power of two from 64 KiB to 64 MiB.
+inline constexpr std::uint32_t kMinChunkSize = 64u << 10;
+inline constexpr std::uint32_t kMaxChunkSize = 64u << 20;
+inline bool valid_chunk_size(std::uint64_t n)
+{
+	return std::has_single_bit(n) && n >= kMinChunkSize && n <= kMaxChunkSize;
+}
+
+inline constexpr std::uint64_t kMaxPackSize = std::uint64_t{1} << 32;
+inline constexpr int kMinZstdLevel = 1, kMaxZstdLevel = 19;
+// 2^20 with r = 8 is 1 GiB of scrypt memory: a bound on what opening a repository costs.
+inline constexpr std::uint64_t kMaxScryptN = std::uint64_t{1} << 20;
 
 struct RepoConfig {
 	static constexpr std::uint32_t kFormat = 1;
@@ -22,8 +36,13 @@ struct RepoConfig {
 	ScryptParams kdf;
 	Bytes salt;
 	Bytes key;  // AES-256-GCM(master key) under the scrypt key, or the master key itself
+
+	bool operator==(const RepoConfig&) const = default;
 };
 
+// The config file's text: parse throws Errc::corrupt (or unsupported_format) on bad input.
+RepoConfig parse_config(ByteView text);
+std::string format_config(const RepoConfig& config);
 RepoConfig load_config(const Layout& layout);
 void save_config(const Layout& layout, const RepoConfig& config);
 

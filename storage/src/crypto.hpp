@@ -68,6 +68,8 @@ struct ScryptParams {
 	std::uint64_t n = std::uint64_t{1} << 15;  // 32 MiB of memory with r = 8
 	std::uint32_t r = 8;
 	std::uint32_t p = 1;
+
+	bool operator==(const ScryptParams&) const = default;
 };
 Bytes scrypt(const std::string& passphrase, ByteView salt, const ScryptParams& params,
 	     std::size_t length);

@@ -44,39 +44,77 @@ fs::path segment_path(const Layout& layout, std::uint64_t seq)
 	return layout.index() / name;
 }
 
-Index Index::load(const Layout& layout, const Crypto& crypto)
+Bytes encode_segment_payload(const std::vector<IndexEntry>& entries)
+{
+	ByteWriter w;
+	w.bytes().reserve(8 + entries.size() * 64);
+	w.u64(entries.size());
+	for (const IndexEntry& e : entries) {
+		w.raw(e.id.bytes);
+		w.raw(e.loc.pack);
+		w.u64(e.loc.offset);
+		w.u32(e.loc.length);
+		w.u32(e.loc.raw_len);
+	}
+	return std::move(w.bytes());
+}
+
+std::vector<IndexEntry> decode_segment_payload(ByteView payload)
+{
+	ByteReader r(payload);
+	std::uint64_t n = r.u64();
+	if (n > r.remaining() / 64)
+		throw Error(Errc::corrupt, "bad entry count");
+	std::vector<IndexEntry> entries(n);
+	for (IndexEntry& e : entries) {
+		ByteView b = r.raw(32);
+		std::copy(b.begin(), b.end(), e.id.bytes.begin());
+		b = r.raw(16);
+		std::copy(b.begin(), b.end(), e.loc.pack.begin());
+		e.loc.offset = r.u64();
+		e.loc.length = r.u32();
+		e.loc.raw_len = r.u32();
+	}
+	r.expect_end();
+	return entries;
+}
+
+Bytes encode_segment(const Crypto& crypto, const std::vector<IndexEntry>& entries)
+{
+	Bytes file(magic().begin(), magic().end());
+	Bytes sealed = crypto.seal(magic(), encode_segment_payload(entries));
+	file.insert(file.end(), sealed.begin(), sealed.end());
+	return file;
+}
+
+std::vector<IndexEntry> decode_segment(const Crypto& crypto, ByteView file)
+{
+	if (file.size() < kMagicLen || !std::equal(magic().begin(), magic().end(), file.begin()))
+		throw Error(Errc::corrupt, "not an index segment");
+	return decode_segment_payload(crypto.open(magic(), file.subspan(kMagicLen)));
+}
+
+Index Index::load(const Layout& layout, const Crypto& crypto, const std::function<void(const Error&)>& on_bad)
 {
 	Index index;
 	index.segments_ = list_segments(layout);
 	for (std::uint64_t seq : index.segments_) {
 		fs::path path = segment_path(layout, seq);
-		Bytes file = read_file(path);
-		if (file.size() < kMagicLen || !std::equal(magic().begin(), magic().end(), file.begin()))
-			throw Error(Errc::corrupt, "not an index segment: " + path.string());
-		Bytes plain;
+		std::vector<IndexEntry> entries;
 		try {
-			plain = crypto.open(magic(), ByteView(file).subspan(kMagicLen));
+			entries = decode_segment(crypto, read_file(path));
 		} catch (const Error& e) {
-			throw Error(Errc::corrupt, path.string() + ": " + e.what());
+			if (e.code() != Errc::corrupt)
+				throw;
+			Error bad(Errc::corrupt, path.string() + ": " + e.what());
+			if (!on_bad)
+				throw bad;
+			on_bad(bad);
+			continue;
 		}
-		ByteReader r(plain);
-		std::uint64_t n = r.u64();
-		if (n > r.remaining() / 64)
-			throw Error(Errc::corrupt, path.string() + ": bad entry count");
-		index.map_.reserve(index.map_.size() + n);
-		for (std::uint64_t i = 0; i < n; ++i) {
-			ChunkId id;
-			ChunkLocation loc;
-			ByteView b = r.raw(32);
-			std::copy(b.begin(), b.end(), id.bytes.begin());
-			b = r.raw(16);
-			std::copy(b.begin(), b.end(), loc.pack.begin());
-			loc.offset = r.u64();
-			loc.length = r.u32();
-			loc.raw_len = r.u32();
-			index.map_[id] = loc;
-		}
-		r.expect_end();
+		index.map_.reserve(index.map_.size() + entries.size());
+		for (const IndexEntry& e : entries)
+			index.map_[e.id] = e.loc;
 	}
 	return index;
 }
@@ -90,20 +128,7 @@ const ChunkLocation* Index::find(const ChunkId& id) const
 void write_segment(const Layout& layout, const Crypto& crypto, std::uint64_t seq,
 		   const std::vector<IndexEntry>& entries)
 {
-	ByteWriter w;
-	w.bytes().reserve(8 + entries.size() * 64);
-	w.u64(entries.size());
-	for (const IndexEntry& e : entries) {
-		w.raw(e.id.bytes);
-		w.raw(e.loc.pack);
-		w.u64(e.loc.offset);
-		w.u32(e.loc.length);
-		w.u32(e.loc.raw_len);
-	}
-	Bytes file(magic().begin(), magic().end());
-	Bytes sealed = crypto.seal(magic(), w.bytes());
-	file.insert(file.end(), sealed.begin(), sealed.end());
-	write_file_atomic(segment_path(layout, seq), file, layout.tmp());
+	write_file_atomic(segment_path(layout, seq), encode_segment(crypto, entries), layout.tmp());
 }
 
 }  // namespace bk::storage

@@ -5,9 +5,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <unordered_map>
 #include <vector>
 
+#include "bk/storage/error.hpp"
 #include "crypto.hpp"
 #include "pack.hpp"
 
@@ -16,11 +18,15 @@ namespace bk::storage {
 struct IndexEntry {
 	ChunkId id;
 	ChunkLocation loc;
+
+	bool operator==(const IndexEntry&) const = default;
 };
 
 class Index {
 public:
-	static Index load(const Layout& layout, const Crypto& crypto);
+	// Throws on a damaged segment, or with `on_bad` reports it and skips it.
+	static Index load(const Layout& layout, const Crypto& crypto,
+			  const std::function<void(const Error&)>& on_bad = {});
 
 	const ChunkLocation* find(const ChunkId& id) const;
 	void insert(const ChunkId& id, const ChunkLocation& loc) { map_[id] = loc; }
@@ -34,6 +40,13 @@ private:
 	std::unordered_map<ChunkId, ChunkLocation, ChunkIdHash> map_;
 	std::vector<std::uint64_t> segments_;
 };
+
+// A segment file: magic | sealed(payload), payload = count u64 | count x entry.
+// Decoding throws Errc::corrupt on any bad input.
+Bytes encode_segment_payload(const std::vector<IndexEntry>& entries);
+std::vector<IndexEntry> decode_segment_payload(ByteView payload);
+Bytes encode_segment(const Crypto& crypto, const std::vector<IndexEntry>& entries);
+std::vector<IndexEntry> decode_segment(const Crypto& crypto, ByteView file);
 
 fs::path segment_path(const Layout& layout, std::uint64_t seq);
 void write_segment(const Layout& layout, const Crypto& crypto, std::uint64_t seq,

@@ -4,11 +4,26 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 
 #include "bk/storage/error.hpp"
 
 namespace bk::storage {
+
+namespace {
+
+constexpr std::size_t kMaxPidDigits = 10;
+
+}  // namespace
+
+std::string lock_holder(ByteView content)
+{
+	if (content.empty() || content.size() > kMaxPidDigits ||
+	    !std::all_of(content.begin(), content.end(), [](std::uint8_t c) { return c >= '0' && c <= '9'; }))
+		return "";
+	return std::string(content.begin(), content.end());
+}
 
 FileLock::FileLock(const fs::path& path, Mode mode)
 	: fd_(open_file(path, O_RDWR | O_CREAT)), mode_(mode)
@@ -18,8 +33,11 @@ FileLock::FileLock(const fs::path& path, Mode mode)
 		if (errno == EINTR)
 			continue;
 		if (errno == EWOULDBLOCK) {
-			Bytes owner = read_file(path);
-			std::string pid(owner.begin(), owner.end());
+			// A pid is short: a damaged lock file of any size costs one small read.
+			Bytes owner(kMaxPidDigits + 1);
+			ssize_t n = ::pread(fd_.get(), owner.data(), owner.size(), 0);
+			owner.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+			std::string pid = lock_holder(owner);
 			throw Error(Errc::locked, "repository is busy (" + path.filename().string() +
 							  " lock held" +
 							  (pid.empty() ? "" : " by pid " + pid) + ")");

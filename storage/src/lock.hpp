@@ -5,9 +5,15 @@
 //                  only operation that removes files
 #pragma once
 
+#include <string>
+
 #include "fs.hpp"
 
 namespace bk::storage {
+
+// The pid an exclusive holder wrote into its lock file: `content` when it is a decimal
+// number, "" otherwise (empty, damaged, or too long to be a pid).
+std::string lock_holder(ByteView content);
 
 class FileLock {
 public:

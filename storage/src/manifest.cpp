@@ -3,9 +3,12 @@
 #include <fcntl.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 
 #include "bk/storage/error.hpp"
 #include "codec.hpp"
+#include "config.hpp"
 #include "serial.hpp"
 
 namespace bk::storage {
@@ -17,52 +20,24 @@ constexpr std::size_t kMagicLen = 8;
 constexpr std::size_t kPrefix = kMagicLen + 4;
 constexpr int kZstdLevel = 3;
 
+// A backup's duration in microseconds; up to 2^50 (35 years) a double holds it exactly,
+// so a decoded point re-encodes to the same bytes.
+constexpr std::uint64_t kMaxMicros = std::uint64_t{1} << 50;
+
+std::uint64_t to_micros(double seconds)
+{
+	const double us = seconds * 1e6;
+	if (!(us > 0))
+		return 0;
+	return us >= static_cast<double>(kMaxMicros) ? kMaxMicros : static_cast<std::uint64_t>(std::llround(us));
+}
+
 Bytes aad(const std::string& id, char part)
 {
 	Bytes a(kMagic, kMagic + kMagicLen);
 	a.insert(a.end(), id.begin(), id.end());
 	a.push_back(static_cast<std::uint8_t>(part));
 	return a;
-}
-
-Bytes encode_info(const PointInfo& p)
-{
-	ByteWriter w;
-	w.str(p.id);
-	w.str(p.device);
-	w.u64(static_cast<std::uint64_t>(p.time));
-	w.u32(p.nanos);
-	w.u64(p.size);
-	w.u32(p.chunk_size);
-	w.str(p.base);
-	w.str(p.token);
-	const BackupStats& s = p.stats;
-	for (std::uint64_t v : {s.bytes_read, s.bytes_zero, s.bytes_dedup, s.bytes_new, s.bytes_stored,
-				s.chunks_new, s.chunks_dedup, s.chunks_zero})
-		w.u64(v);
-	w.u64(static_cast<std::uint64_t>(s.seconds * 1e6));
-	return std::move(w.bytes());
-}
-
-PointInfo decode_info(ByteView data)
-{
-	ByteReader r(data);
-	PointInfo p;
-	p.id = r.str();
-	p.device = r.str();
-	p.time = static_cast<std::int64_t>(r.u64());
-	p.nanos = r.u32();
-	p.size = r.u64();
-	p.chunk_size = r.u32();
-	p.base = r.str();
-	p.token = r.str();
-	BackupStats& s = p.stats;
-	for (std::uint64_t* v : {&s.bytes_read, &s.bytes_zero, &s.bytes_dedup, &s.bytes_new,
-				 &s.bytes_stored, &s.chunks_new, &s.chunks_dedup, &s.chunks_zero})
-		*v = r.u64();
-	s.seconds = static_cast<double>(r.u64()) / 1e6;
-	r.expect_end();
-	return p;
 }
 
 struct PointFile {
@@ -93,7 +68,7 @@ PointInfo read_info(const PointFile& f, const Crypto& crypto, const std::string&
 {
 	Bytes sealed(f.header_len);
 	pread_exact(f.fd.get(), sealed, kPrefix, f.path);
-	PointInfo info = decode_info(crypto.open(aad(id, 'h'), sealed));
+	PointInfo info = decode_point_header(crypto.open(aad(id, 'h'), sealed));
 	if (info.id != id)
 		throw Error(Errc::corrupt, "restore point id mismatch: " + f.path.string());
 	return info;
@@ -106,11 +81,57 @@ std::uint64_t chunk_count(std::uint64_t size, std::uint32_t chunk_size)
 	return (size + chunk_size - 1) / chunk_size;
 }
 
-void write_manifest(const Layout& layout, const Crypto& crypto, const Manifest& m)
+Bytes encode_point_header(const PointInfo& p)
+{
+	ByteWriter w;
+	w.str(p.id);
+	w.str(p.device);
+	w.u64(static_cast<std::uint64_t>(p.time));
+	w.u32(p.nanos);
+	w.u64(p.size);
+	w.u32(p.chunk_size);
+	w.str(p.base);
+	w.str(p.token);
+	const BackupStats& s = p.stats;
+	for (std::uint64_t v : {s.bytes_read, s.bytes_zero, s.bytes_dedup, s.bytes_new, s.bytes_stored,
+				s.chunks_new, s.chunks_dedup, s.chunks_zero})
+		w.u64(v);
+	w.u64(to_micros(s.seconds));
+	return std::move(w.bytes());
+}
+
+PointInfo decode_point_header(ByteView data)
+{
+	ByteReader r(data);
+	PointInfo p;
+	p.id = r.str();
+	p.device = r.str();
+	p.time = static_cast<std::int64_t>(r.u64());
+	p.nanos = r.u32();
+	p.size = r.u64();
+	p.chunk_size = r.u32();
+	p.base = r.str();
+	p.token = r.str();
+	BackupStats& s = p.stats;
+	for (std::uint64_t* v : {&s.bytes_read, &s.bytes_zero, &s.bytes_dedup, &s.bytes_new,
+				 &s.bytes_stored, &s.chunks_new, &s.chunks_dedup, &s.chunks_zero})
+		*v = r.u64();
+	const std::uint64_t micros = r.u64();
+	s.seconds = static_cast<double>(micros) / 1e6;
+	r.expect_end();
+	// Sealed, so only a bug or a key holder writes these; still, the chunk size divides and
+	// the size must fit a file offset.
+	if (!valid_chunk_size(p.chunk_size) || p.size > std::uint64_t{std::numeric_limits<off_t>::max()} ||
+	    micros > kMaxMicros)
+		throw Error(Errc::corrupt, "bad size, chunk size or duration in restore point " + p.id);
+	return p;
+}
+
+Bytes encode_chunk_list(const std::vector<ChunkId>& chunks)
 {
 	Bytes ids;
-	ids.reserve(m.chunks.size() * 32);
-	for (const ChunkId& c : m.chunks)
+	ids.reserve(chunks.size() * 32);
+	for (const ChunkId& c : chunks)
 		ids.insert(ids.end(), c.bytes.begin(), c.bytes.end());
 	ByteWriter list;
 	Bytes compressed;
@@ -118,13 +139,38 @@ void write_manifest(const Layout& layout, const Crypto& crypto, const Manifest& 
 	list.u8(zstd ? 1 : 0);
 	list.u64(ids.size());
 	list.raw(zstd ? compressed : ids);
+	return std::move(list.bytes());
+}
 
-	Bytes header = crypto.seal(aad(m.info.id, 'h'), encode_info(m.info));
+std::vector<ChunkId> decode_chunk_list(ByteView data, const PointInfo& info)
+{
+	ByteReader r(data);
+	bool zstd = r.u8() != 0;
+	std::uint64_t n = r.u64();
+	if (n != chunk_count(info.size, info.chunk_size) * 32)
+		throw Error(Errc::corrupt, "chunk list does not match the device size");
+	ByteView rest = r.raw(r.remaining());
+	Bytes ids;
+	if (zstd)
+		zstd_decompress(rest, n, ids);
+	else
+		ids.assign(rest.begin(), rest.end());
+	if (ids.size() != n)
+		throw Error(Errc::corrupt, "chunk list has the wrong length");
+	std::vector<ChunkId> chunks(n / 32);
+	for (std::size_t i = 0; i < chunks.size(); ++i)
+		std::copy_n(ids.begin() + static_cast<std::ptrdiff_t>(i * 32), 32, chunks[i].bytes.begin());
+	return chunks;
+}
+
+void write_manifest(const Layout& layout, const Crypto& crypto, const Manifest& m)
+{
+	Bytes header = crypto.seal(aad(m.info.id, 'h'), encode_point_header(m.info));
 	ByteWriter file;
 	file.raw(ByteView(reinterpret_cast<const std::uint8_t*>(kMagic), kMagicLen));
 	file.u32(static_cast<std::uint32_t>(header.size()));
 	file.raw(header);
-	file.raw(crypto.seal(aad(m.info.id, 'c'), list.bytes()));
+	file.raw(crypto.seal(aad(m.info.id, 'c'), encode_chunk_list(m.chunks)));
 	write_file_atomic(layout.point(m.info.id), file.bytes(), layout.tmp());
 }
 
@@ -148,23 +194,7 @@ Manifest read_manifest(const Layout& layout, const Crypto& crypto, const std::st
 		std::uint64_t offset = kPrefix + f.header_len;
 		Bytes sealed(f.size - offset);
 		pread_exact(f.fd.get(), sealed, offset, f.path);
-		Bytes list = crypto.open(aad(id, 'c'), sealed);
-		ByteReader r(list);
-		bool zstd = r.u8() != 0;
-		std::uint64_t n = r.u64();
-		if (n != chunk_count(m.info.size, m.info.chunk_size) * 32)
-			throw Error(Errc::corrupt, "chunk list does not match the device size");
-		ByteView rest = r.raw(r.remaining());
-		Bytes ids;
-		if (zstd)
-			zstd_decompress(rest, n, ids);
-		else
-			ids.assign(rest.begin(), rest.end());
-		if (ids.size() != n)
-			throw Error(Errc::corrupt, "chunk list has the wrong length");
-		m.chunks.resize(n / 32);
-		for (std::size_t i = 0; i < m.chunks.size(); ++i)
-			std::copy_n(ids.begin() + static_cast<std::ptrdiff_t>(i * 32), 32, m.chunks[i].bytes.begin());
+		m.chunks = decode_chunk_list(crypto.open(aad(id, 'c'), sealed), m.info);
 		return m;
 	} catch (const Error& e) {
 		if (e.code() != Errc::corrupt)

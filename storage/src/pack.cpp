@@ -8,6 +8,7 @@
 
 #include "bk/storage/error.hpp"
 #include "codec.hpp"
+#include "config.hpp"
 #include "serial.hpp"
 
 namespace bk::storage {
@@ -48,6 +49,9 @@ void decode_record(const Crypto& crypto, ByteView record, const ChunkId& id, std
 	const std::string where = "chunk " + id.hex();
 	if (record.size() < kRecordHeaderSize)
 		throw Error(Errc::corrupt, where + ": record too short");
+	// The length is allocated before the (unencrypted: unauthenticated) body is checked.
+	if (raw_len > kMaxChunkSize)
+		throw Error(Errc::corrupt, where + ": chunk longer than any chunk size");
 	ByteView header = record.first(kRecordHeaderSize);
 	ByteView body = record.subspan(kRecordHeaderSize);
 	ByteReader r(header);

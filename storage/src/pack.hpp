@@ -37,6 +37,8 @@ struct ChunkLocation {
 	std::uint64_t offset = 0;  // of the record inside the pack
 	std::uint32_t length = 0;  // of the whole record
 	std::uint32_t raw_len = 0; // of the chunk's plaintext
+
+	bool operator==(const ChunkLocation&) const = default;
 };
 
 inline constexpr std::size_t kRecordHeaderSize = 48;

@@ -18,16 +18,16 @@ namespace {
 void check_options(const InitOptions& o)
 {
 	auto fail = [](const std::string& what) { throw Error(Errc::invalid_argument, what); };
-	if (!std::has_single_bit(o.chunk_size) || o.chunk_size < (64u << 10) || o.chunk_size > (64u << 20))
+	if (!valid_chunk_size(o.chunk_size))
 		fail("chunk size must be a power of two from 64 KiB to 64 MiB");
-	if (o.pack_size < o.chunk_size || o.pack_size > (std::uint64_t{1} << 32))
+	if (o.pack_size < o.chunk_size || o.pack_size > kMaxPackSize)
 		fail("pack size must be at least one chunk and at most 4 GiB");
-	if (o.zstd_level < 1 || o.zstd_level > 19)
+	if (o.zstd_level < kMinZstdLevel || o.zstd_level > kMaxZstdLevel)
 		fail("zstd level must be 1..19");
 	if (o.encrypted && o.passphrase.empty())
 		fail("an encrypted repository needs a passphrase");
-	if (o.encrypted && (!std::has_single_bit(o.scrypt_n) || o.scrypt_n < 2))
-		fail("scrypt N must be a power of two");
+	if (o.encrypted && (!std::has_single_bit(o.scrypt_n) || o.scrypt_n < 2 || o.scrypt_n > kMaxScryptN))
+		fail("scrypt N must be a power of two up to 2^20");
 }
 
 void make_dir(const fs::path& dir)

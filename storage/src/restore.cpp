@@ -59,7 +59,15 @@ RestoreStats restore_point(const RepoState& repo, const std::string& id, const f
 	// The manifest is read before the index: a backup running alongside publishes the
 	// index segments a point needs before the point itself.
 	const Manifest m = read_manifest(repo.layout, repo.crypto, id);
-	const Index index = Index::load(repo.layout, repo.crypto);
+	// A damaged segment only matters if it held this point's chunks (verify reports it):
+	// those are then missing here. A point with unindexed chunks fails before the target
+	// is touched; chunk data is authenticated as it is read, and only authenticated chunks
+	// are written.
+	const Index index = Index::load(repo.layout, repo.crypto, [](const Error&) {});
+	for (std::uint64_t i = 0; i < m.chunks.size(); ++i)
+		if (!m.chunks[i].is_zero() && !index.find(m.chunks[i]))
+			throw Error(Errc::corrupt, "chunk " + std::to_string(i) + " (" + m.chunks[i].hex() +
+							   ") of point " + id + " is not in the index");
 	Target out = open_target(target, m.info.size, options.only_differences);
 	PackReader packs(repo.layout);
 	const std::uint64_t cs = m.info.chunk_size;

@@ -38,6 +38,9 @@ TEST(AgentConfig, RejectsMistakes)
 		     R"({"unix_sockett": "/x"})",                       // typo
 		     R"({"lease_min_seconds": "ten"})",                  // wrong type
 		     R"({"lease_min_seconds": -1})",
+		     R"({"lease_min_seconds": 1e40})",                   // float cast was UB (fuzz_agent_config)
+		     R"({"max_parallel_reads": 4294967297})",            // truncated to 1
+		     R"({"max_parallel_reads": -8})",
 		     R"({"lease_min_seconds": 100, "lease_max_seconds": 10})",
 		     R"({"max_parallel_reads": 0})",
 		     R"({"diff_storage_percent": 0})",

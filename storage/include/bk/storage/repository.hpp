@@ -60,6 +60,8 @@ struct VerifyReport {
 	std::uint64_t bytes_checked = 0;
 	std::uint64_t orphan_packs = 0;       // packs no index entry uses (left by a crash; prune removes)
 	std::vector<std::string> errors;      // empty when the repository is sound
+	std::vector<std::string> damaged_points;  // ids of points that cannot be restored, sorted
+	std::vector<std::string> damaged_chunks;  // hex ids of chunks that are missing or fail, sorted
 	bool ok() const { return errors.empty(); }
 };
 
