@@ -7,7 +7,8 @@ BUILD="build-essential cmake ninja-build pkg-config git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   librocksdb-dev libssl-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev
-  libzstd-dev libsystemd-dev libisal-dev clang-tidy clang libclang-rt-14-dev"
+  libzstd-dev libsystemd-dev libisal-dev clang-tidy clang libclang-rt-14-dev
+  debhelper dh-dkms dkms lintian fakeroot dpkg-dev"
 VM="qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod
   e2fsprogs xfsprogs fio lvm2 util-linux fdisk xz-utils python3 openssl
   debootstrap zstd socat"
