@@ -13,7 +13,7 @@ repo=/srv/bkrepo
 
 apt_install() {
 	local t0=$SECONDS
-	apt-get install -y -q --no-download -o Dpkg::Options::=--force-confdef \
+	apt-get install -y -q -o Dpkg::Options::=--force-confdef \
 		"$@" >/tmp/apt.log 2>&1 || {
 		tail -n 40 /tmp/apt.log
 		bk_fail "apt-get install $*"
