@@ -13,11 +13,8 @@ repo=/srv/bkrepo
 
 apt_install() {
 	local t0=$SECONDS
-	apt-get install -y -q -o Dpkg::Options::=--force-confdef \
-		"$@" >/tmp/apt.log 2>&1 || {
-		tail -n 40 /tmp/apt.log
+	apt-get install -y -q -o Dpkg::Options::=--force-confdef "$@" ||
 		bk_fail "apt-get install $*"
-	}
 	bk_log "apt-get install took $((SECONDS - t0)) s (DKMS build included)"
 }
 
@@ -32,6 +29,8 @@ agent_ready() {
 	bk_log "bkagentd ready: $(head -n 2 /tmp/status.txt | tr '\n' ' ')"
 }
 
+# man-db's trigger would re-index every manual page of the host over 9p.
+rm -f /var/lib/man-db/auto-update
 bk_mark_module_load "bksnap from bksnap-dkms"
 apt_install "$BK_DEBS"/old/bkagent_*.deb "$BK_DEBS"/old/bksnap-dkms_*.deb
 dkms status bksnap | grep -q installed || bk_fail "dkms status: $(dkms status bksnap)"
@@ -58,10 +57,7 @@ bkagent track status "$dev" | grep -q "$dev" || bk_fail "upgrade forgot the trac
 bk_log "upgraded $old -> $new: conffile edit, state and tracking kept"
 
 t0=$SECONDS
-apt-get purge -y -q bkagent bksnap-dkms >/tmp/apt.log 2>&1 || {
-	tail -n 40 /tmp/apt.log
-	bk_fail "apt-get purge"
-}
+apt-get purge -y -q bkagent bksnap-dkms || bk_fail "apt-get purge"
 bk_log "apt-get purge took $((SECONDS - t0)) s"
 ! grep -q '^bksnap ' /proc/modules || bk_fail "bksnap still loaded after purge"
 ! systemctl cat bkagentd.service >/dev/null 2>&1 || bk_fail "bkagentd.service still there"

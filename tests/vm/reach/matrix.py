@@ -179,7 +179,9 @@ class Matrix:
         with chroots.proc_mounted(root), open(log_path, 'w') as log:
             steps = [['apt-get', 'install', '-y', '-q', '--no-install-recommends',
                       f'/tmp/{deb.name}'],
-                     ['dkms', 'install', '-m', 'bksnap', '-v', version, '-k', res.kver]]
+                     ['dkms', 'install', '-m', 'bksnap', '-v', version, '-k', res.kver],
+                     ['sh', '-c', f'dkms status -m bksnap -v {version} -k {res.kver} | '
+                                  'grep -q installed']]
             for cmd in steps:
                 log.write(f'$ {" ".join(cmd)}\n')
                 log.flush()
