@@ -33,7 +33,8 @@ agent_ready() {
 rm -f /var/lib/man-db/auto-update
 bk_mark_module_load "bksnap from bksnap-dkms"
 apt_install "$BK_DEBS"/old/bkagent_*.deb "$BK_DEBS"/old/bksnap-dkms_*.deb
-dkms status bksnap | grep -q installed || bk_fail "dkms status: $(dkms status bksnap)"
+dkms=$(dkms status bksnap)
+[[ $dkms == *installed* ]] || bk_fail "dkms status: $dkms"
 grep -q '^bksnap ' /proc/modules || bk_fail "bksnap is not loaded"
 agent_ready
 old=$(dpkg-query -W -f='${Version}' bkagent)

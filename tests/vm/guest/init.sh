@@ -96,8 +96,9 @@ if [ -n "$SYSTEMD" ]; then
 		'[Service]' 'Type=oneshot' "ExecStart=/bin/bash $STAGE2" \
 		'StandardOutput=journal+console' 'StandardError=journal+console' >$U/bkvm-case.service
 	# The host may be a container: a systemd that thinks so too ignores the
-	# kernel command line (systemd.unit=bkvm.target).
-	rm -f $R/.dockerenv
+	# kernel command line (systemd.unit=bkvm.target), and a container
+	# image's policy-rc.d (exit 101) keeps packages from starting services.
+	rm -f $R/.dockerenv $R/usr/sbin/policy-rc.d
 	# systemd mounts its API filesystems itself.
 	umount $R/dev/pts $R/dev/shm $R/dev $R/proc $R/sys
 	exec switch_root $R /lib/systemd/systemd
