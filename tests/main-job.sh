@@ -27,4 +27,4 @@ echo "main-job: booting the VM and running $case"
 exec "$src/tests/vm/vmrun.py" "$case" \
 	--run-dir "$build/tests/vm/runs/mainjob" --cache-dir "$build/tests/vm/cache" \
 	--kmod "$build/kernel/kmod/bksnap.ko" --disks "${BK_MAINJOB_DISKS:-256M 1G 256M}" --timeout 600 \
-	--env "BK_SRC_DIR=$src" --env "BK_BUILD_DIR=$build"
+	--env "BK_SRC_DIR=$src" --env "BK_BUILD_DIR=$build" --share "$src" --share "$build"

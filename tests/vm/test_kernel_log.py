@@ -55,5 +55,32 @@ class KernelLogTest(unittest.TestCase):
         self.assertEqual(found, BAD[:3] + [BAD[3].replace('[   10.', '[   11.')])
 
 
+# sid's 7.2 under TCG, before any module of the harness was loaded.
+INT3_AT_BOOT = [
+    '[    1.800000] Oops: int3: 0000 [#1] SMP NOPTI',
+    '[    1.800001] CPU: 1 UID: 0 PID: 0 Comm: swapper/1 Not tainted 7.2.0-1-amd64 #1',
+    '[    1.800002] RIP: 0010:ktime_get+0x1/0xb0',
+    '[    1.800003] Modules linked in: virtio_blk 9p 9pnet_virtio',
+]
+MARK = f'[    5.000000] {kernel_log.MODULE_LOAD_MARK} /work/build/kernel/kmod/bksnap.ko'
+
+
+class GuestKernelFailureTest(unittest.TestCase):
+    def test_report_before_the_module_load_is_the_guest_kernels(self):
+        self.assertTrue(kernel_log.guest_kernel_failure('\n'.join(GOOD[:1] + INT3_AT_BOOT)))
+
+    def test_report_after_the_mark_may_be_the_modules(self):
+        later = [line.replace('[    1.', '[    6.') for line in INT3_AT_BOOT]
+        self.assertFalse(kernel_log.guest_kernel_failure('\n'.join([MARK] + later)))
+
+    def test_report_naming_the_module_is_never_the_guest_kernels(self):
+        # Loaded without the mark (e.g. by modprobe from a package's unit).
+        oops = INT3_AT_BOOT[:3] + ['[    1.800003] Modules linked in: bksnap(OE) xfs']
+        self.assertFalse(kernel_log.guest_kernel_failure('\n'.join(oops)))
+
+    def test_clean_log_is_no_failure(self):
+        self.assertFalse(kernel_log.guest_kernel_failure('\n'.join(GOOD + [MARK])))
+
+
 if __name__ == '__main__':
     unittest.main()

@@ -2,7 +2,8 @@
 """Runs a guest test case (tests/vm/cases/*.sh) in a QEMU VM; see README.md.
 
 Exit status: 0 pass, 1 case failed, 2 kernel log reports a problem,
-3 timeout, 4 guest stopped without a status, 5 harness error.
+3 timeout, 4 guest stopped without a status, 5 harness error,
+6 the guest kernel failed before the module was loaded (after one retry).
 """
 import argparse
 import sys
@@ -34,6 +35,11 @@ def main():
     p.add_argument('--kernel-root', default='/', metavar='DIR',
                    help='system whose boot/vmlinuz-<kver> and lib/modules the guest boots, '
                         'e.g. a chroot of another Debian suite (default: the host)')
+    p.add_argument('--share', action='append', default=[], metavar='DIR',
+                   help='host tree the guest must see at the same path even if a guest '
+                        'tmpfs hides it (e.g. a clone in /tmp), read-only (repeatable)')
+    p.add_argument('--systemd', action='store_true',
+                   help='boot systemd as PID 1 on a writable overlay root; it runs the case')
     p.add_argument('--accel', choices=['auto', 'tcg', 'kvm'], default='auto')
     p.add_argument('--hung-task-secs', type=int, default=30)
     p.add_argument('--keep-disks', action='store_true')

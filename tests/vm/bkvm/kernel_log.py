@@ -43,3 +43,25 @@ def reports(*texts):
                 seen.add(body)
                 found.append(line)
     return found
+
+
+# lib/guest.sh writes this into the kernel log (/dev/kmsg) right before it
+# loads a module under test, so the log itself says what came first.
+MODULE_LOAD_MARK = 'bkvm: loading module'
+# The modules the harness tests: a report listing one of them as linked in
+# happened while it was loaded, whoever loaded it.
+_OWN_MODULE = re.compile(r'Modules linked in:.*\b(bksnap|bkfixture)\b')
+
+
+def guest_kernel_failure(text):
+    """True if the first report in `text` is the guest kernel's own: no
+    module-load mark comes before it and no module list after it names a
+    module under test (e.g. sid's "Oops: int3" in ktime_get at boot)."""
+    lines = list(kernel_lines(text))
+    first = next((i for i, line in enumerate(lines)
+                  if _REPORTS.search(_STAMP.sub('', line, count=1))), None)
+    if first is None:
+        return False
+    if any(MODULE_LOAD_MARK in line for line in lines[:first]):
+        return False
+    return not any(_OWN_MODULE.search(line) for line in lines[first:])

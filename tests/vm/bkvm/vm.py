@@ -15,9 +15,13 @@ GUEST_DIR = pathlib.Path(__file__).resolve().parent.parent / 'guest'
 GUEST_TMPFS = ('/tmp', '/run', '/var/tmp', '/var/log', '/var/cache', '/var/lib/lvm')
 
 # Harness exit codes, one per verdict.
-PASS, SCRIPT_FAILED, KERNEL_LOG, TIMEOUT, NO_STATUS, HARNESS_ERROR = 0, 1, 2, 3, 4, 5
+PASS, SCRIPT_FAILED, KERNEL_LOG, TIMEOUT, NO_STATUS, HARNESS_ERROR, GUEST_KERNEL = range(7)
 VERDICTS = {PASS: 'pass', SCRIPT_FAILED: 'script', KERNEL_LOG: 'kernel-log',
-            TIMEOUT: 'timeout', NO_STATUS: 'no-status', HARNESS_ERROR: 'harness'}
+            TIMEOUT: 'timeout', NO_STATUS: 'no-status', HARNESS_ERROR: 'harness',
+            GUEST_KERNEL: 'guest-kernel'}
+# Modules the initramfs loads on top of boot_assets.INIT_MODULES for an
+# overlay root (--systemd).
+OVERLAY_MODULES = ['overlay']
 
 
 def _qemu_base(accel, smp, mem, kernel, initrd):
@@ -62,6 +66,12 @@ class Run:
         self.wall = 0.0
         self._out_pos = 0
         self._qmp = None
+        # Host trees hidden by a guest tmpfs, shared at the same path instead
+        # (a tree inside another shared one comes with it).
+        hidden = {p for p in (pathlib.Path(d).resolve() for d in args.share)
+                  if any(p.is_relative_to(t) for t in GUEST_TMPFS)}
+        self.shares = sorted(p for p in hidden
+                             if not any(p != q and p.is_relative_to(q) for q in hidden))
 
     def log(self, msg):
         print(f'bkvm: {msg}', flush=True)
@@ -70,9 +80,10 @@ class Run:
         path = pathlib.Path(path).resolve()
         if not path.exists():
             raise ValueError(f'{path} does not exist (not built yet?)')
-        if any(path.is_relative_to(d) for d in GUEST_TMPFS):
-            raise ValueError(f'{path} is hidden from the guest by a tmpfs: '
-                             f'keep it out of {", ".join(GUEST_TMPFS)}')
+        if (any(path.is_relative_to(d) for d in GUEST_TMPFS)
+                and not any(path.is_relative_to(d) for d in self.shares)):
+            raise ValueError(f'{path} is hidden from the guest by a tmpfs: keep it out of '
+                             f'{", ".join(GUEST_TMPFS)} or pass --share for its tree')
         return str(path)
 
     def prepare(self):
@@ -87,7 +98,8 @@ class Run:
                                else boot_assets.newest_kernel_version(root))
         self.kernel = boot_assets.kernel_image(kver, cache, root)
         self.initrd = self.run_dir / 'initramfs.cpio'
-        boot_assets.write_initramfs(self.initrd, kver, GUEST_DIR / 'init.sh', root)
+        modules = boot_assets.INIT_MODULES + (OVERLAY_MODULES if self.a.systemd else [])
+        boot_assets.write_initramfs(self.initrd, kver, GUEST_DIR / 'init.sh', root, modules)
         for i, size in enumerate(self.a.disks.split(), 1):
             img = self.run_dir / f'disk{i}.img'
             with open(img, 'wb') as f:
@@ -98,6 +110,7 @@ class Run:
         env.update(kv.split('=', 1) for kv in self.a.env)
         (self.work / 'env').write_text(
             ''.join(f'{k}={shlex.quote(v)}\n' for k, v in env.items()))
+        (self.work / 'shares').write_text(''.join(f'{d}\n' for d in self.shares))
         self.accel = choose_accel(self.a.accel, cache, self.kernel, self.initrd)
 
     def qemu_command(self):
@@ -113,6 +126,13 @@ class Run:
             cmd += ['-virtfs', f'local,path={modules},mount_tag=kmods,security_model=none,'
                                'readonly=on']
             kmods = ['bkvm_kmods=1']
+        for i, share in enumerate(self.shares, 1):
+            cmd += ['-virtfs', f'local,path={share},mount_tag=share{i},security_model=none,'
+                               'readonly=on,multidevs=remap']
+        init = []
+        if self.a.systemd:
+            # The host's timers (apt-daily, man-db, ...) have no business here.
+            init = ['bkvm_systemd=1', 'systemd.unit=bkvm.target', 'systemd.mask=timers.target']
         for i, img in enumerate(self.disks, 1):
             # The device id and the serial are both diskN: the guest finds
             # disks by serial, the host unplugs them by id.
@@ -128,7 +148,7 @@ class Run:
             # emulated CPU and panics when the host is loaded; VMs skip it.
             'no_timer_check',
             f'sysctl.kernel.hung_task_timeout_secs={self.a.hung_task_secs}',
-            f'bkvm_stage2={GUEST_DIR / "stage2.sh"}', *kmods])]
+            f'bkvm_stage2={GUEST_DIR / "stage2.sh"}', *kmods, *init])]
         return cmd
 
     def _stream_output(self):
@@ -216,6 +236,8 @@ class Run:
             self.log('guest kernel log reports problems:')
             for line in found[:40]:
                 print(f'  {line}')
+            if kernel_log.guest_kernel_failure(console if kernel_log.reports(console) else dmesg):
+                return GUEST_KERNEL, f'guest kernel failed before the module was loaded: {found[0]}'
             return KERNEL_LOG, found[0]
         if timed_out:
             code, reason = TIMEOUT, f'no result within {self.a.timeout} s (QEMU killed)'
@@ -229,7 +251,6 @@ class Run:
         tail = '\n'.join(list(kernel_log.kernel_lines(dmesg or console))[-25:])
         print(f'--- guest kernel log, last lines ---\n{tail}\n--- end ---')
         return code, reason
-        return PASS, 'case passed, kernel log clean'
 
     def cleanup(self):
         if not self.a.keep_disks:
@@ -242,7 +263,7 @@ def _bytes(size):
     return int(size[:-1]) * units[size[-1].upper()] if size[-1].upper() in units else int(size)
 
 
-def run(args):
+def _run_once(args):
     r = Run(args)
     try:
         r.prepare()
@@ -253,6 +274,19 @@ def run(args):
         code, reason = HARNESS_ERROR, str(e)
     finally:
         r.cleanup()
+    return r, code, reason
+
+
+def run(args):
+    r, code, reason = _run_once(args)
+    if code == GUEST_KERNEL:
+        # Such failures come and go (sid's kernel under TCG): boot once more,
+        # keeping the failed boot's logs beside the new ones.
+        failed = r.run_dir.with_name(r.run_dir.name + '.guest-kernel-failure')
+        shutil.rmtree(failed, ignore_errors=True)
+        r.run_dir.rename(failed)
+        r.log(f'FAIL ({VERDICTS[code]}): {reason}; logs in {failed}; booting once more')
+        r, code, reason = _run_once(args)
     boot = f'{r.stage2_at:.1f} s' if r.stage2_at is not None else 'n/a'
     word = 'PASS' if code == PASS else f'FAIL ({VERDICTS[code]})'
     r.log(f'{word}: {reason} [wall {r.wall:.1f} s, boot-to-shell {boot}]')

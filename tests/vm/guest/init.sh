@@ -3,6 +3,8 @@
 # the host's binaries and sees the build tree at the same paths), add tmpfs
 # where programs write, mount the run's read-write "work" share at /tmp/work,
 # then run stage 2 (bkvm_stage2= on the kernel command line) on that root.
+# bkvm_systemd=1: the root is an overlay (host root below, guest RAM above),
+# so dpkg and systemctl work, and systemd is PID 1; it runs stage 2 as a unit.
 /bin/busybox mkdir -p /proc /sys /dev
 /bin/busybox mount -t proc proc /proc
 /bin/busybox mount -t sysfs sysfs /sys
@@ -20,6 +22,7 @@ for arg in $(cat /proc/cmdline); do
 	bkvm_stage2=*) STAGE2=${arg#*=} ;;
 	bkvm_probe=1) echo BKVM_PROBE_OK; poweroff -f ;;
 	bkvm_kmods=1) KMODS=1 ;;
+	bkvm_systemd=1) SYSTEMD=1 ;;
 	esac
 done
 [ -n "$STAGE2" ] || die "no bkvm_stage2= on the kernel command line"
@@ -42,8 +45,17 @@ R=/newroot
 mkdir -p $R
 # cache=loose: the root is read-only for the guest's lifetime, and loose
 # caching makes exec over 9p about twice as fast.
-mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=512000,cache=loose hostroot $R ||
-	die "mount hostroot"
+if [ -n "$SYSTEMD" ]; then
+	mkdir -p /lower /upper
+	mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=512000,cache=loose hostroot /lower ||
+		die "mount hostroot"
+	mount -t tmpfs -o mode=755 tmpfs /upper && mkdir -p /upper/u /upper/w
+	mount -t overlay -o lowerdir=/lower,upperdir=/upper/u,workdir=/upper/w overlay $R ||
+		die "mount overlay root"
+else
+	mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=512000,cache=loose hostroot $R ||
+		die "mount hostroot"
+fi
 # A kernel other than the host's (vmrun.py --kernel-root) brings its modules.
 if [ -n "$KMODS" ]; then
 	wait_tag kmods
@@ -57,6 +69,16 @@ mkdir -p $R/tmp/work $R/run/lock $R/run/lvm
 # cache=none: host and guest must see each other's writes at once.
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=none work $R/tmp/work ||
 	die "mount work"
+# Host trees the tmpfs above would hide (a clone in /tmp): vmrun.py --share,
+# read-only at the same paths. Line N of "shares" is the path of tag shareN.
+n=0
+while read -r path; do
+	n=$((n + 1))
+	wait_tag share$n
+	mkdir -p "$R$path"
+	mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=512000,cache=loose share$n "$R$path" ||
+		die "mount share$n at $path"
+done <$R/tmp/work/shares
 mount -t devtmpfs devtmpfs $R/dev
 mkdir -p $R/dev/pts $R/dev/shm
 mount -t devpts devpts $R/dev/pts
@@ -64,4 +86,21 @@ mount -t tmpfs tmpfs $R/dev/shm
 mount -t proc proc $R/proc
 mount -t sysfs sysfs $R/sys
 umount /proc /sys /dev
+if [ -n "$SYSTEMD" ]; then
+	# bkvm.target: basic.target and the case, none of the host's services
+	# (postgresql, ceph, ... are wanted by multi-user.target).
+	U=$R/etc/systemd/system
+	printf '%s\n' '[Unit]' 'Description=bkvm test case' 'Requires=basic.target bkvm-case.service' \
+		'After=basic.target bkvm-case.service' 'AllowIsolate=yes' >$U/bkvm.target
+	printf '%s\n' '[Unit]' 'Description=bkvm test case (stage 2)' 'After=basic.target' \
+		'[Service]' 'Type=oneshot' "ExecStart=/bin/bash $STAGE2" \
+		'StandardOutput=journal+console' 'StandardError=journal+console' >$U/bkvm-case.service
+	# The host may be a container: a systemd that thinks so too ignores the
+	# kernel command line (systemd.unit=bkvm.target), and a container
+	# image's policy-rc.d (exit 101) keeps packages from starting services.
+	rm -f $R/.dockerenv $R/usr/sbin/policy-rc.d
+	# systemd mounts its API filesystems itself.
+	umount $R/dev/pts $R/dev/shm $R/dev $R/proc $R/sys
+	exec switch_root $R /lib/systemd/systemd
+fi
 exec switch_root $R /bin/bash "$STAGE2"

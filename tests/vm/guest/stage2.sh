@@ -1,7 +1,8 @@
 #!/bin/bash
-# Guest stage 2, PID 1 on the host's read-only root: run the case named in
-# /tmp/work/env, save its output, status and the whole kernel log on the work
-# share, then power off (QEMU exits 0).
+# Guest stage 2, PID 1 on the host's read-only root (or, with vmrun.py
+# --systemd, systemd's bkvm-case.service on the overlay root): run the case
+# named in /tmp/work/env, save its output, status and the whole kernel log on
+# the work share, then power off (QEMU exits 0).
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp LANG=C
 W=/tmp/work
 # The host times the boot by this line: print it while the console is still

@@ -17,9 +17,17 @@ bk_fail() {
 	exit 1
 }
 
+# bk_mark_module_load WHAT: tell the kernel log that a module under test is
+# about to load. The harness calls a kernel report before the first mark the
+# guest kernel's own failure (README.md, "Guest kernel failures").
+bk_mark_module_load() {
+	echo "bkvm: loading module $*" >/dev/kmsg
+}
+
 # bk_load_module [PARAM=VALUE...]: insmod the module under test ($BK_KMOD).
 bk_load_module() {
 	[ -n "${BK_KMOD:-}" ] || bk_fail "BK_KMOD is not set (vmrun.py --kmod)"
+	bk_mark_module_load "$BK_KMOD"
 	insmod "$BK_KMOD" "$@" || bk_fail "insmod $BK_KMOD failed"
 	bk_log "loaded $(basename "$BK_KMOD")"
 }

@@ -94,7 +94,8 @@ def _vm_tests(build_dir, pattern):
     tests = []
     for t in json.loads(out.stdout)['tests']:
         name = t['name']
-        if re.match(r'vm_(build|selftest)_', name) or not re.search(pattern, name):
+        # vm_pkg_*: DKMS builds for the guest kernel from the host's headers.
+        if re.match(r'vm_(build|selftest|pkg)_', name) or not re.search(pattern, name):
             continue
         props = {p['name']: p['value'] for p in t.get('properties', [])}
         tests.append((name, t['command'], int(props.get('TIMEOUT', 600))))
@@ -128,7 +129,9 @@ class Matrix:
         t0 = time.monotonic()
         with open(self.out / f'chroot-{suite}.log', 'a') as log:
             fresh = not (self.cache / suite / chroots.STAMP).exists()
-            root = chroots.ensure(self.cache, suite, _packages(suite), log, self.a.refresh)
+            extra = ['dkms'] if self.a.dkms else []
+            root = chroots.ensure(self.cache, suite, _packages(suite) + extra, log,
+                                  self.a.refresh)
         res.chroot = f"{'made' if fresh else 'cached'} {time.monotonic() - t0:.0f} s"
         self.log(f'{suite} chroot: {res.chroot}')
         return root
@@ -160,6 +163,48 @@ class Matrix:
         shutil.copy(tree / 'bksnap.ko', ko)
         self.log(f'{name}: built {res.kver} in {res.build_secs:.0f} s ({res.build})')
         return ko
+
+    def dkms_check(self, root, res):
+        """Installs the bksnap-dkms package in the chroot and has DKMS build
+        and install the module for this target's kernel. A failure names the
+        kernel and shows the end of DKMS's make.log."""
+        deb = pathlib.Path(self.a.dkms).resolve()
+        if deb.is_dir():  # e.g. <build>/tests/vm/debs/old
+            deb, = deb.glob('bksnap-dkms_*.deb')
+        version = subprocess.run(['dpkg-deb', '-f', str(deb), 'Version'], capture_output=True,
+                                 text=True, check=True).stdout.strip()
+        shutil.copy(deb, root / 'tmp' / deb.name)
+        log_path = self.out / f'dkms-{res.target}.log'
+        t0 = time.monotonic()
+        env = ['env', 'DEBIAN_FRONTEND=noninteractive', 'LC_ALL=C']
+        with chroots.proc_mounted(root), open(log_path, 'w') as log:
+            steps = [['apt-get', 'install', '-y', '-q', '--no-install-recommends',
+                      f'/tmp/{deb.name}'],
+                     ['dkms', 'install', '-m', 'bksnap', '-v', version, '-k', res.kver],
+                     ['sh', '-c', f'dkms status -m bksnap -v {version} -k {res.kver} | '
+                                  'grep -q installed']]
+            for cmd in steps:
+                log.write(f'$ {" ".join(cmd)}\n')
+                log.flush()
+                if subprocess.run(['chroot', str(root), *env, *cmd], stdout=log,
+                                  stderr=subprocess.STDOUT).returncode != 0:
+                    verdict = 'FAIL'
+                    break
+            else:
+                verdict = 'pass'
+            subprocess.run(['chroot', str(root), *env, 'apt-get', 'purge', '-y', '-q',
+                            'bksnap-dkms'], stdout=log, stderr=subprocess.STDOUT)
+        secs = time.monotonic() - t0
+        res.add('dkms', verdict, secs)
+        self.log(f'{res.target} dkms ({version}, {res.kver}): {verdict} ({secs:.0f} s), '
+                 f'log {log_path}')
+        if verdict != 'pass':
+            make_log = root / f'var/lib/dkms/bksnap/{version}/build/make.log'
+            tail = make_log.read_text(errors='replace').splitlines()[-30:] if make_log.exists() \
+                else log_path.read_text(errors='replace').splitlines()[-30:]
+            self.log(f'{res.target}: DKMS could not build bksnap {version} for kernel '
+                     f'{res.kver}; end of {make_log if make_log.exists() else log_path}:')
+            sys.stdout.write('\n'.join(tail) + '\n')
 
     def initramfs_check(self, root, ko, res):
         t0 = time.monotonic()
@@ -199,8 +244,8 @@ class Matrix:
         if unknown:
             raise SystemExit(f'unknown targets {sorted(unknown)}; known: '
                              f'{", ".join(t.name for t in TARGETS)}')
-        tests = _vm_tests(self.build, self.a.tests)
-        if not tests:
+        tests = _vm_tests(self.build, self.a.tests) if self.a.tests else []
+        if not tests and not self.a.dkms:
             raise SystemExit(f'no VM tests match {self.a.tests!r} in {self.build}')
         results = []
         by_name = {t.name: t for t in TARGETS}
@@ -214,7 +259,9 @@ class Matrix:
                 res.image = chroots.package_version(root, f'linux-headers-{res.kver}')
                 res.gcc = subprocess.run(['chroot', str(root), 'gcc', '-dumpfullversion'],
                                          capture_output=True, text=True).stdout.strip()
-                ko = self.build_module(root, res)
+                if self.a.dkms:
+                    self.dkms_check(root, res)
+                ko = self.build_module(root, res) if tests else None
                 if ko:
                     self.initramfs_check(root, ko, res)
                 if ko and _has_9p(root, res.kver):
@@ -227,7 +274,8 @@ class Matrix:
                 self.log(f'{target.name}: {e}')
             write_table(self.a.doc, self.record(res))
             self.log(f'wrote {self.a.doc}')
-        ok = all(r.build.startswith('ok')
+        ok = all((r.build.startswith('ok') or (not tests and r.build == 'not run'))
+                 and (not self.a.dkms or 'dkms' in r.tests)
                  and all(t[0] in ('pass', NO_9P) for t in r.tests.values()) for r in results)
         return 0 if ok else 1
 
@@ -241,6 +289,8 @@ class Matrix:
         rows[res.target] = asdict(res)
         if old and old['kver'] == res.kver:
             rows[res.target]['tests'] = {**old['tests'], **res.tests}
+            if res.build == 'not run':  # a --dkms run only: keep the last module build
+                rows[res.target].update(build=old['build'], build_secs=old['build_secs'])
         path.write_text(json.dumps(rows, indent=1) + '\n')
         return [Result(**rows[t.name]) for t in TARGETS if t.name in rows]
 
@@ -318,7 +368,11 @@ def main():
     p.add_argument('build_dir', help='a build configured with -DBK_VM_TESTS=ON and built')
     p.add_argument('--targets', default='',
                    help=f'comma-separated, default all: {",".join(t.name for t in TARGETS)}')
-    p.add_argument('--tests', default='.', help='regex on the VM test names (default: all)')
+    p.add_argument('--tests', default='.',
+                   help='regex on the VM test names (default: all; empty: none)')
+    p.add_argument('--dkms', metavar='DEB',
+                   help='also install this bksnap-dkms package in each chroot and have DKMS '
+                        "build and install the module for the target's kernel (test 'dkms')")
     p.add_argument('--cache', help='chroot cache (default $BK_REACH_CACHE or <build>/reach-cache)')
     p.add_argument('--refresh', action='store_true',
                    help="upgrade cached chroots to their suite's current packages")

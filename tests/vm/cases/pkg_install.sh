@@ -1,0 +1,70 @@
+#!/bin/bash
+# The Debian packages on a booted system (vmrun.py --systemd): install both
+# with apt from local files (the guest is offline: every dependency is on the
+# host root), DKMS builds the module for the running kernel, bkagentd reaches
+# READY; an upgrade to a newer build keeps conffile edits and state; purge
+# leaves no module, unit or state, and a repository stays intact.
+# BK_DEBS: directory with old/ and new/ builds (tests/vm/pkg-debs.sh).
+. "$(dirname "$0")/../lib/guest.sh"
+export DEBIAN_FRONTEND=noninteractive BKAGENT_PASSPHRASE=guest-secret
+dev=$(bk_disk 1)
+conf=/etc/bkagent/bkagentd.conf
+repo=/srv/bkrepo
+
+apt_install() {
+	local t0=$SECONDS
+	apt-get install -y -q -o Dpkg::Options::=--force-confdef "$@" ||
+		bk_fail "apt-get install $*"
+	bk_log "apt-get install took $((SECONDS - t0)) s (DKMS build included)"
+}
+
+# Type=notify: active only after READY=1; the CLI answers over the socket.
+agent_ready() {
+	systemctl is-active -q bkagentd || {
+		systemctl status bkagentd --no-pager || true
+		bk_fail "bkagentd is not active"
+	}
+	bkagent status >/tmp/status.txt || bk_fail "bkagent status: exit $?"
+	grep -q "^module .* loaded" /tmp/status.txt || bk_fail "status: $(cat /tmp/status.txt)"
+	bk_log "bkagentd ready: $(head -n 2 /tmp/status.txt | tr '\n' ' ')"
+}
+
+# man-db's trigger would re-index every manual page of the host over 9p.
+rm -f /var/lib/man-db/auto-update
+bk_mark_module_load "bksnap from bksnap-dkms"
+apt_install "$BK_DEBS"/old/bkagent_*.deb "$BK_DEBS"/old/bksnap-dkms_*.deb
+dkms=$(dkms status bksnap)
+[[ $dkms == *installed* ]] || bk_fail "dkms status: $dkms"
+grep -q '^bksnap ' /proc/modules || bk_fail "bksnap is not loaded"
+agent_ready
+old=$(dpkg-query -W -f='${Version}' bkagent)
+
+# State and a conffile edit that the upgrade must keep; a repository outside.
+bkagent track add "$dev" >/dev/null
+sed -i 's/"log_level": "info"/"log_level": "debug"/' $conf
+systemctl restart bkagentd
+bkagent init --repo $repo >/dev/null
+bkagent backup --repo $repo "$dev" >/dev/null
+repo_sum=$(cd $repo && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum)
+state=$(stat -c %i /var/lib/bkagent/cbt)
+
+apt_install "$BK_DEBS"/new/bkagent_*.deb "$BK_DEBS"/new/bksnap-dkms_*.deb
+new=$(dpkg-query -W -f='${Version}' bkagent)
+dpkg --compare-versions "$new" gt "$old" || bk_fail "upgrade: $old -> $new"
+grep -q '"log_level": "debug"' $conf || bk_fail "upgrade lost the edit of $conf"
+[ "$(stat -c %i /var/lib/bkagent/cbt)" = "$state" ] || bk_fail "upgrade replaced the state"
+agent_ready
+bkagent track status "$dev" | grep -q "$dev" || bk_fail "upgrade forgot the tracked $dev"
+bk_log "upgraded $old -> $new: conffile edit, state and tracking kept"
+
+t0=$SECONDS
+apt-get purge -y -q bkagent bksnap-dkms || bk_fail "apt-get purge"
+bk_log "apt-get purge took $((SECONDS - t0)) s"
+! grep -q '^bksnap ' /proc/modules || bk_fail "bksnap still loaded after purge"
+! systemctl cat bkagentd.service >/dev/null 2>&1 || bk_fail "bkagentd.service still there"
+[ ! -e /var/lib/bkagent ] || bk_fail "state left: $(ls -A /var/lib/bkagent)"
+[ ! -e $conf ] || bk_fail "$conf left after purge"
+[ -z "$(find /lib/modules -name 'bksnap.ko*')" ] || bk_fail "module file left"
+[ "$(cd $repo && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum)" = "$repo_sum" ] ||
+	bk_fail "purge changed the repository"
+bk_log "purged: no module, unit, state or conffile; repository intact"
