@@ -55,8 +55,10 @@ FileLock::FileLock(const fs::path& path, Mode mode)
 
 FileLock::~FileLock()
 {
-	if (mode_ == Mode::exclusive)  // the pid is only meaningful while the lock is held
-		(void)::ftruncate(fd_.get(), 0);
+	// The pid is only meaningful while the lock is held; failing to clear it only leaves
+	// a stale name for the next contender's message.
+	if (mode_ == Mode::exclusive && ::ftruncate(fd_.get(), 0) != 0)
+		return;
 }
 
 }  // namespace bk::storage
