@@ -2,7 +2,4 @@
 #include "driver/kernel_driver.h"
 #include "server/daemon.h"
 
-int main(int argc, char **argv)
-{
-	return bk::agent::daemon_main(argc, argv, std::make_unique<bk::agent::KernelDriver>());
-}
+int main(int argc, char **argv) { return bk::agent::daemon_main(argc, argv, std::make_unique<bk::agent::KernelDriver>()); }

@@ -10,8 +10,8 @@ namespace st = bk::storage;
 
 namespace {
 
-std::vector<std::uint64_t> changed_chunks(client::Client &agent, const std::string &snapshot,
-					  const std::string &device, const std::string &since, std::uint32_t chunk_size)
+std::vector<std::uint64_t> changed_chunks(client::Client &agent, const std::string &snapshot, const std::string &device,
+					  const std::string &since, std::uint32_t chunk_size)
 {
 	const auto token = client::parse_token(since);
 	if (!token)
@@ -31,8 +31,8 @@ std::vector<std::uint64_t> changed_chunks(client::Client &agent, const std::stri
 
 // Reads `chunks` (sorted indexes) of the device's image into `writer`: runs
 // of consecutive chunks are one range, at most the agent's ranges per call.
-void read_chunks(client::Client &agent, const std::string &snapshot, const std::string &device,
-		 const std::vector<std::uint64_t> &chunks, std::uint64_t size, st::BackupWriter &writer)
+void read_chunks(client::Client &agent, const std::string &snapshot, const std::string &device, const std::vector<std::uint64_t> &chunks,
+		 std::uint64_t size, st::BackupWriter &writer)
 {
 	const v1::Capabilities caps = agent.capabilities();
 	const std::uint32_t max_ranges = caps.max_ranges_per_read() ? caps.max_ranges_per_read() : 1024;
@@ -81,8 +81,8 @@ st::ProgressFn progress_fn(ProgressSink *sink, std::string what)
 	return [sink, what = std::move(what)](const st::Progress &p) { sink->update(what, p); };
 }
 
-DeviceResult back_up_device(client::Client &agent, st::Repository &repo, const v1::Snapshot &snap,
-			    const v1::SnapshotDevice &dev, bool force_full, ProgressSink *progress)
+DeviceResult back_up_device(client::Client &agent, st::Repository &repo, const v1::Snapshot &snap, const v1::SnapshotDevice &dev,
+			    bool force_full, ProgressSink *progress)
 {
 	const std::uint64_t cs = repo.chunk_size();
 	std::optional<st::PointInfo> base = force_full ? std::nullopt : last_point(repo, dev);

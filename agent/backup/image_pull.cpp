@@ -1,7 +1,7 @@
 #include "backup/image_pull.h"
 
-#include "client/token.h"
 #include "bk/util/unique_fd.h"
+#include "client/token.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -31,8 +31,8 @@ void write_at(int fd, const char *data, std::size_t len, std::uint64_t off)
 	}
 }
 
-void stream_share(client::Client &agent, const PullOptions &opts, const std::vector<v1::Range> &share, int fd,
-		  const std::string &zeros, const std::function<void(std::uint64_t)> &streamed)
+void stream_share(client::Client &agent, const PullOptions &opts, const std::vector<v1::Range> &share, int fd, const std::string &zeros,
+		  const std::function<void(std::uint64_t)> &streamed)
 {
 	for (std::size_t i = 0; i < share.size(); i += ranges_per_call) {
 		v1::ReadExtentsRequest req;

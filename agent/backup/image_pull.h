@@ -20,9 +20,9 @@ struct PullOptions {
 };
 
 struct PullResult {
-	std::string token;              // of the image now in TARGET
-	std::size_t extents = 0;        // transferred (zero ones written locally)
-	std::uint64_t bytes = 0;        // written to TARGET
+	std::string token;       // of the image now in TARGET
+	std::size_t extents = 0; // transferred (zero ones written locally)
+	std::uint64_t bytes = 0; // written to TARGET
 	std::uint64_t streamed_bytes = 0;
 	double seconds = 0;
 };

@@ -48,8 +48,7 @@ void changes(Context &ctx, const CbtArgs &args)
 			if (ctx.json)
 				extents.push_back({{"offset", e.offset()}, {"length", e.length()}, {"zero", e.zero()}});
 			else
-				text += std::to_string(e.offset()) + " " + std::to_string(e.length()) +
-					(e.zero() ? " zero" : "") + "\n";
+				text += std::to_string(e.offset()) + " " + std::to_string(e.length()) + (e.zero() ? " zero" : "") + "\n";
 		}
 		if (page.last())
 			total = page.changed_bytes_total();
@@ -61,9 +60,8 @@ void changes(Context &ctx, const CbtArgs &args)
 		   {"changed_bytes", total},
 		   {"extents", extents}},
 		  "# offset length [zero] of " + args.device + " changed since " +
-			  (args.since.empty() ? std::string("the beginning") : args.since) + "\n" + text + "# " +
-			  std::to_string(count) + " extents, " + human_bytes(total) + "; snapshot token " + token +
-			  "\n");
+			  (args.since.empty() ? std::string("the beginning") : args.since) + "\n" + text + "# " + std::to_string(count) +
+			  " extents, " + human_bytes(total) + "; snapshot token " + token + "\n");
 }
 
 void setup(CLI::App &app, Context &ctx)

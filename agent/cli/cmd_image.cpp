@@ -34,9 +34,8 @@ void pull(Context &ctx, const PullArgs &args)
 		   {"bytes", r.bytes},
 		   {"streamed_bytes", r.streamed_bytes},
 		   {"seconds", r.seconds}},
-		  "pulled " + human_bytes(r.bytes) + " in " + std::to_string(r.extents) + " extents (" +
-			  human_bytes(r.streamed_bytes) + " streamed) into " + args.target + " in " +
-			  std::to_string(r.seconds) + " s; image token " + r.token + "\n");
+		  "pulled " + human_bytes(r.bytes) + " in " + std::to_string(r.extents) + " extents (" + human_bytes(r.streamed_bytes) +
+			  " streamed) into " + args.target + " in " + std::to_string(r.seconds) + " s; image token " + r.token + "\n");
 }
 
 void setup(CLI::App &app, Context &ctx)

@@ -71,11 +71,10 @@ void backup(Context &ctx, const BackupArgs &args)
 		const st::BackupStats &s = d.point.stats;
 		const double rate = s.seconds > 0 ? static_cast<double>(s.bytes_read + s.bytes_zero) / s.seconds : 0;
 		text += d.device + ": point " + d.point.id +
-			(d.incremental() ? " (incremental from " + d.point.base + ")" : " (full: " + d.full_reason + ")") +
-			"\n" + "  read " + human_bytes(s.bytes_read) + ", new " + human_bytes(s.bytes_new) +
-			", deduplicated " + human_bytes(s.bytes_dedup) + ", zero " + human_bytes(s.bytes_zero) +
-			", stored " + human_bytes(s.bytes_stored) + ", " + std::to_string(s.seconds).substr(0, 5) + " s (" +
-			human_bytes(static_cast<std::uint64_t>(rate)) + "/s)\n";
+			(d.incremental() ? " (incremental from " + d.point.base + ")" : " (full: " + d.full_reason + ")") + "\n" +
+			"  read " + human_bytes(s.bytes_read) + ", new " + human_bytes(s.bytes_new) + ", deduplicated " +
+			human_bytes(s.bytes_dedup) + ", zero " + human_bytes(s.bytes_zero) + ", stored " + human_bytes(s.bytes_stored) +
+			", " + std::to_string(s.seconds).substr(0, 5) + " s (" + human_bytes(static_cast<std::uint64_t>(rate)) + "/s)\n";
 		nlohmann::json j = to_json(d.point);
 		j["mode"] = d.incremental() ? "incremental" : "full";
 		if (!d.incremental())
@@ -135,8 +134,7 @@ Example:
 			o.chunk_size = *chunk;
 			st::Repository::init(repo->dir, o);
 			ctx.print({{"repository", repo->dir}, {"encrypted", o.encrypted}, {"chunk_size", o.chunk_size}},
-				  "created " + std::string(o.encrypted ? "encrypted" : "UNENCRYPTED") + " repository " +
-					  repo->dir + "\n");
+				  "created " + std::string(o.encrypted ? "encrypted" : "UNENCRYPTED") + " repository " + repo->dir + "\n");
 		});
 	});
 }
@@ -157,9 +155,8 @@ void setup_points(CLI::App &app, Context &ctx)
 				if (!device->empty() && p.device != *device)
 					continue;
 				j.push_back(to_json(p));
-				text += p.id + "  " + point_time(p.time) + "  " + p.device + "  " + human_bytes(p.size) +
-					"  " + (p.base.empty() ? "full" : "incremental") + "  new " +
-					human_bytes(p.stats.bytes_new) + "\n";
+				text += p.id + "  " + point_time(p.time) + "  " + p.device + "  " + human_bytes(p.size) + "  " +
+					(p.base.empty() ? "full" : "incremental") + "  new " + human_bytes(p.stats.bytes_new) + "\n";
 			}
 			ctx.print(j, text.empty() ? "no restore points\n" : text);
 		});
@@ -203,9 +200,9 @@ Examples:
 				   {"bytes_written", s.bytes_written},
 				   {"chunks_unchanged", s.chunks_unchanged},
 				   {"seconds", s.seconds}},
-				  "restored " + p.id + " (" + p.device + ", " + human_bytes(s.bytes_total) + ") to " +
-					  args->target + ": wrote " + human_bytes(s.bytes_written) + ", " +
-					  std::to_string(s.chunks_unchanged) + " chunks already equal\n");
+				  "restored " + p.id + " (" + p.device + ", " + human_bytes(s.bytes_total) + ") to " + args->target +
+					  ": wrote " + human_bytes(s.bytes_written) + ", " + std::to_string(s.chunks_unchanged) +
+					  " chunks already equal\n");
 		});
 	});
 }
@@ -232,10 +229,9 @@ Example:
 			o.sample = *sample;
 			o.progress = bk::backup::progress_fn(meter.sink(), "verify");
 			const st::VerifyReport v = r.verify(o);
-			std::string text = "points " + std::to_string(v.points) + ", chunks checked " +
-					   std::to_string(v.chunks_checked) + " of " + std::to_string(v.chunks_referenced) +
-					   " (" + human_bytes(v.bytes_checked) + "), orphan packs " +
-					   std::to_string(v.orphan_packs) + ": " + (v.ok() ? "OK" : "DAMAGED") + "\n";
+			std::string text = "points " + std::to_string(v.points) + ", chunks checked " + std::to_string(v.chunks_checked) +
+					   " of " + std::to_string(v.chunks_referenced) + " (" + human_bytes(v.bytes_checked) +
+					   "), orphan packs " + std::to_string(v.orphan_packs) + ": " + (v.ok() ? "OK" : "DAMAGED") + "\n";
 			for (const std::string &e : v.errors)
 				text += "  " + e + "\n";
 			ctx.print({{"ok", v.ok()},
@@ -274,9 +270,8 @@ Example:
 	cmd->callback([&ctx, repo, opt] {
 		guarded([&] {
 			const st::PruneReport r = open_repo(*repo).prune(*opt);
-			std::string text = std::string(opt->dry_run ? "would remove " : "removed ") +
-					   std::to_string(r.removed.size()) + " points, kept " +
-					   std::to_string(r.kept.size());
+			std::string text = std::string(opt->dry_run ? "would remove " : "removed ") + std::to_string(r.removed.size()) +
+					   " points, kept " + std::to_string(r.kept.size());
 			if (!opt->dry_run)
 				text += "; freed " + human_bytes(r.bytes_freed) + " (" + std::to_string(r.packs_deleted) +
 					" packs deleted, " + std::to_string(r.packs_repacked) + " repacked)";

@@ -37,10 +37,7 @@ struct ServeArgs {
 	unsigned cache_mib = 64;
 };
 
-[[noreturn]] void refuse(grpc::StatusCode code, const std::string &message)
-{
-	throw bk::client::CallError(grpc::Status(code, message));
-}
+[[noreturn]] void refuse(grpc::StatusCode code, const std::string &message) { throw bk::client::CallError(grpc::Status(code, message)); }
 
 // Where the export listens: a Unix socket path, or a TCP host and port.
 struct Listen {
@@ -117,8 +114,7 @@ std::string plugin_path()
 		return beside;
 	if (!fs::exists(BK_NBDKIT_PLUGIN, ec))
 		refuse(grpc::StatusCode::FAILED_PRECONDITION,
-		       std::string("the nbdkit plugin is not installed at ") + BK_NBDKIT_PLUGIN +
-			       " (set BKAGENT_NBDKIT_PLUGIN)");
+		       std::string("the nbdkit plugin is not installed at ") + BK_NBDKIT_PLUGIN + " (set BKAGENT_NBDKIT_PLUGIN)");
 	return BK_NBDKIT_PLUGIN;
 }
 
@@ -127,8 +123,7 @@ std::string plugin_path()
 int passphrase_fd(const std::string &pass)
 {
 	const int fd = ::memfd_create("bkagent-passphrase", 0);
-	if (fd < 0 || ::write(fd, pass.data(), pass.size()) != static_cast<ssize_t>(pass.size()) ||
-	    ::lseek(fd, 0, SEEK_SET) != 0)
+	if (fd < 0 || ::write(fd, pass.data(), pass.size()) != static_cast<ssize_t>(pass.size()) || ::lseek(fd, 0, SEEK_SET) != 0)
 		throw std::runtime_error(std::string("passphrase memfd: ") + std::strerror(errno));
 	return fd;
 }
@@ -141,8 +136,7 @@ void create_overlay(const std::string &file, const std::string &uri, std::uint64
 	if (fs::symlink_status(file, ec).type() != fs::file_type::not_found)
 		refuse(grpc::StatusCode::ALREADY_EXISTS, file + " already exists");
 	// -u: the export is not up yet, so qemu-img must not open the backing file.
-	const std::string cmd = "qemu-img create -q -f qcow2 -u -F raw -b '" + uri + "' '" + file + "' " +
-				std::to_string(size);
+	const std::string cmd = "qemu-img create -q -f qcow2 -u -F raw -b '" + uri + "' '" + file + "' " + std::to_string(size);
 	if (std::system(cmd.c_str()) != 0)
 		throw std::runtime_error("qemu-img could not create the overlay " + file);
 }
@@ -194,8 +188,7 @@ void serve(Context &ctx, const ServeArgs &args)
 	if (!args.overlay.empty())
 		create_overlay(args.overlay, uri, point.size);
 
-	nlohmann::json j = {{"point", point.id}, {"device", point.device}, {"size", point.size}, {"uri", uri},
-			    {"writable", args.writable}};
+	nlohmann::json j = {{"point", point.id}, {"device", point.device}, {"size", point.size}, {"uri", uri}, {"writable", args.writable}};
 	std::string text = "serving " + point.id + " (" + point.device + ", " + human_bytes(point.size) + ")" +
 			   (args.writable ? " writable (changes are discarded)" : " read-only") + " at\n" + uri + "\n";
 	if (!args.overlay.empty()) {
@@ -254,12 +247,10 @@ Examples:
 	cmd->add_option("--tls-certificates", args->tls_certificates,
 			"directory with ca-cert.pem, server-cert.pem, server-key.pem (TLS required)")
 		->group("TLS");
-	cmd->add_option("--tls-psk", args->tls_psk, "nbdkit PSK file, lines USERNAME:HEXKEY (TLS required)")
-		->group("TLS");
+	cmd->add_option("--tls-psk", args->tls_psk, "nbdkit PSK file, lines USERNAME:HEXKEY (TLS required)")->group("TLS");
 	cmd->add_flag("--tls-verify-peer", args->tls_verify_peer, "require client certificates")->group("TLS");
 	auto *writable = cmd->add_flag("--writable", args->writable, "accept writes into a discarded overlay");
-	cmd->add_option("--writable-overlay", args->overlay, "create a qcow2 overlay FILE backed by the export")
-		->excludes(writable);
+	cmd->add_option("--writable-overlay", args->overlay, "create a qcow2 overlay FILE backed by the export")->excludes(writable);
 	cmd->add_flag("--daemon", args->daemon, "run nbdkit in the background");
 	cmd->add_option("--pid-file", args->pid_file, "written when the export is ready");
 	cmd->add_option("--cache-mib", args->cache_mib, "chunk cache size in MiB")->capture_default_str();

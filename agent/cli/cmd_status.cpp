@@ -25,8 +25,8 @@ void status(Context &ctx)
 	nlohmann::json live = nlohmann::json::array();
 	for (const auto &s : snaps) {
 		live.push_back(to_json(s));
-		text += "  " + s.id() + "  " + v1::SnapshotState_Name(s.state()) + "  lease until " +
-			time_text(s.lease().expires_at()) + "\n";
+		text += "  " + s.id() + "  " + v1::SnapshotState_Name(s.state()) + "  lease until " + time_text(s.lease().expires_at()) +
+			"\n";
 	}
 	ctx.print({{"agent_version", caps.agent_version()},
 		   {"api_version", caps.api_version()},
@@ -42,16 +42,14 @@ void status(Context &ctx)
 
 void setup(CLI::App &app, Context &ctx)
 {
-	app.add_subcommand("status", "Agent and module versions, tracked devices, live snapshots")->callback([&ctx] {
-		status(ctx);
-	});
+	app.add_subcommand("status", "Agent and module versions, tracked devices, live snapshots")->callback([&ctx] { status(ctx); });
 	app.add_subcommand("devices", "All block devices of the host and their tracking state")->callback([&ctx] {
 		nlohmann::json j = nlohmann::json::array();
 		std::string text;
 		for (const auto &d : ctx.agent().list_devices(false)) {
 			j.push_back(to_json(d));
-			text += d.path() + "  " + d.kind() + "  " + human_bytes(d.size_bytes()) + "  " +
-				v1::TrackingState_Name(d.state()) + "\n";
+			text += d.path() + "  " + d.kind() + "  " + human_bytes(d.size_bytes()) + "  " + v1::TrackingState_Name(d.state()) +
+				"\n";
 		}
 		ctx.print(j, text);
 	});

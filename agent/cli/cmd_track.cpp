@@ -62,7 +62,8 @@ at boot). Examples:
 			text += device_line(d);
 		}
 		if (!dev->empty() && j.empty())
-			throw bk::client::CallError(grpc::Status(grpc::StatusCode::NOT_FOUND, *dev + ": no such block device (give its canonical path)"));
+			throw bk::client::CallError(
+				grpc::Status(grpc::StatusCode::NOT_FOUND, *dev + ": no such block device (give its canonical path)"));
 		ctx.print(j, text.empty() ? "no tracked devices\n" : text);
 	});
 }

@@ -37,31 +37,23 @@ int exit_code_of(grpc::StatusCode code)
 {
 	switch (code) {
 	case grpc::StatusCode::UNAVAILABLE:
-	case grpc::StatusCode::DEADLINE_EXCEEDED:
-		return exit_unreachable;
-	case grpc::StatusCode::NOT_FOUND:
-		return exit_not_found;
-	case grpc::StatusCode::FAILED_PRECONDITION:
-		return exit_precondition;
+	case grpc::StatusCode::DEADLINE_EXCEEDED: return exit_unreachable;
+	case grpc::StatusCode::NOT_FOUND: return exit_not_found;
+	case grpc::StatusCode::FAILED_PRECONDITION: return exit_precondition;
 	case grpc::StatusCode::UNAUTHENTICATED:
-	case grpc::StatusCode::PERMISSION_DENIED:
-		return exit_denied;
+	case grpc::StatusCode::PERMISSION_DENIED: return exit_denied;
 	case grpc::StatusCode::INVALID_ARGUMENT:
 	case grpc::StatusCode::OUT_OF_RANGE:
 	case grpc::StatusCode::RESOURCE_EXHAUSTED:
-	case grpc::StatusCode::ALREADY_EXISTS:
-		return exit_invalid;
-	default:
-		return exit_failure;
+	case grpc::StatusCode::ALREADY_EXISTS: return exit_invalid;
+	default: return exit_failure;
 	}
 }
 
-int report(const Context &ctx, const std::string &code, const std::string &reason, const std::string &message,
-	   int exit)
+int report(const Context &ctx, const std::string &code, const std::string &reason, const std::string &message, int exit)
 {
 	if (ctx.json)
-		std::cout << nlohmann::json{{"error", {{"code", code}, {"reason", reason}, {"message", message}}}}.dump(2)
-			  << '\n';
+		std::cout << nlohmann::json{{"error", {{"code", code}, {"reason", reason}, {"message", message}}}}.dump(2) << '\n';
 	else
 		std::cerr << "bkagent: " << message << (reason.empty() ? "" : " [" + reason + "]") << '\n';
 	return exit;
@@ -77,17 +69,12 @@ int main(int argc, char **argv)
 	Context ctx;
 	app.add_flag("--json", ctx.json, "print JSON instead of text");
 	app.add_option("--socket", ctx.socket, "the daemon's Unix socket")->capture_default_str();
-	auto *remote = app.add_option("--agent", ctx.remote, "HOST:PORT of a remote agent (mutual TLS)")
-			       ->group("Remote agent");
+	auto *remote = app.add_option("--agent", ctx.remote, "HOST:PORT of a remote agent (mutual TLS)")->group("Remote agent");
 	app.add_option("--ca", ctx.ca_file, "CA certificate of the agent")->needs(remote)->group("Remote agent");
 	app.add_option("--cert", ctx.cert_file, "client certificate")->needs(remote)->group("Remote agent");
 	app.add_option("--key", ctx.key_file, "client private key")->needs(remote)->group("Remote agent");
-	app.add_option("--token-file", ctx.token_file, "file holding the bearer token")
-		->needs(remote)
-		->group("Remote agent");
-	app.add_option("--server-name", ctx.server_name, "TLS name of the agent if not HOST")
-		->needs(remote)
-		->group("Remote agent");
+	app.add_option("--token-file", ctx.token_file, "file holding the bearer token")->needs(remote)->group("Remote agent");
+	app.add_option("--server-name", ctx.server_name, "TLS name of the agent if not HOST")->needs(remote)->group("Remote agent");
 	for (Setup setup : commands())
 		setup(app, ctx);
 

@@ -25,10 +25,7 @@ std::string human_bytes(std::uint64_t bytes)
 	return out.str();
 }
 
-std::string time_text(const google::protobuf::Timestamp &t)
-{
-	return google::protobuf::util::TimeUtil::ToString(t);
-}
+std::string time_text(const google::protobuf::Timestamp &t) { return google::protobuf::util::TimeUtil::ToString(t); }
 
 nlohmann::json to_json(const v1::Snapshot &s)
 {
@@ -73,13 +70,13 @@ std::string to_text(const v1::Snapshot &s)
 	if (!s.label().empty())
 		out << "  \"" << s.label() << '"';
 	out << "\n  lease until " << time_text(s.lease().expires_at()) << " (" << s.lease().duration().seconds()
-	    << " s)\n  difference storage " << human_bytes(s.diff_used_bytes()) << " used of "
-	    << human_bytes(s.diff_storage_bytes()) << '\n';
+	    << " s)\n  difference storage " << human_bytes(s.diff_used_bytes()) << " used of " << human_bytes(s.diff_storage_bytes())
+	    << '\n';
 	if (!s.error().empty())
 		out << "  error: " << s.error() << '\n';
 	for (const auto &d : s.devices())
-		out << "  " << d.device() << " -> " << d.image_path() << "  " << human_bytes(d.size_bytes())
-		    << "  token " << token_text(d.token()) << '\n';
+		out << "  " << d.device() << " -> " << d.image_path() << "  " << human_bytes(d.size_bytes()) << "  token "
+		    << token_text(d.token()) << '\n';
 	return out.str();
 }
 

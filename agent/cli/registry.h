@@ -26,13 +26,13 @@ namespace bk::cli {
 // Exit codes (documented in `bkagent --help` and docs/api.md).
 enum Exit : int {
 	exit_ok = 0,
-	exit_failure = 1,     // internal error, anything else
-	exit_usage = 2,       // bad command line
-	exit_unreachable = 3, // daemon not running / unreachable
-	exit_not_found = 4,   // device, snapshot or token not found
+	exit_failure = 1,      // internal error, anything else
+	exit_usage = 2,        // bad command line
+	exit_unreachable = 3,  // daemon not running / unreachable
+	exit_not_found = 4,    // device, snapshot or token not found
 	exit_precondition = 5, // state forbids it; includes "full read needed"
-	exit_denied = 6,      // not root / authentication failed
-	exit_invalid = 7,     // request rejected as invalid or out of range
+	exit_denied = 6,       // not root / authentication failed
+	exit_invalid = 7,      // request rejected as invalid or out of range
 };
 
 class Context {
@@ -58,7 +58,7 @@ const std::vector<Setup> &commands();
 
 } // namespace bk::cli
 
-#define BK_CLI_COMMAND(setup)                                                                                   \
-	namespace {                                                                                             \
-	[[maybe_unused]] const bool bk_cli_registered = ::bk::cli::register_command(setup);                     \
+#define BK_CLI_COMMAND(setup)                                                                                                              \
+	namespace {                                                                                                                        \
+	[[maybe_unused]] const bool bk_cli_registered = ::bk::cli::register_command(setup);                                                \
 	}

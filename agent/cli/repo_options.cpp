@@ -9,9 +9,7 @@ namespace st = bk::storage;
 
 void add_repo_options(CLI::App *cmd, RepoArgs &args)
 {
-	cmd->add_option("--repo", args.dir, "repository directory (or $BKAGENT_REPO)")
-		->envname("BKAGENT_REPO")
-		->required();
+	cmd->add_option("--repo", args.dir, "repository directory (or $BKAGENT_REPO)")->envname("BKAGENT_REPO")->required();
 	cmd->add_option("--passphrase-file", args.passphrase_file,
 			"file whose first line is the passphrase (default: $BKAGENT_PASSPHRASE)");
 }

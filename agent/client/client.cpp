@@ -9,8 +9,7 @@ namespace v1 = bkagent::v1;
 namespace {
 
 // Short calls, the snapshot take (freeze, hooks, CBT fold), whole-stream calls.
-constexpr std::chrono::seconds call_deadline(30), create_deadline(300), changes_deadline(600),
-	stream_deadline(24 * 3600);
+constexpr std::chrono::seconds call_deadline(30), create_deadline(300), changes_deadline(600), stream_deadline(24 * 3600);
 
 std::unique_ptr<grpc::ClientContext> context(std::chrono::seconds deadline)
 {
@@ -54,8 +53,7 @@ std::shared_ptr<grpc::Channel> connect(const Target &target)
 	return grpc::CreateCustomChannel(target.address, creds, args);
 }
 
-CallError::CallError(const grpc::Status &status)
-	: std::runtime_error(status.error_message()), code_(status.error_code())
+CallError::CallError(const grpc::Status &status) : std::runtime_error(status.error_message()), code_(status.error_code())
 {
 	const auto info = error_info(status);
 	reason_ = info.reason();
@@ -105,8 +103,8 @@ void check_chunk(const bkagent::v1::DataChunk &chunk)
 	if (!chunk.zero() && chunk.data().size() != chunk.length())
 		throw std::runtime_error("the agent sent a chunk at offset " + std::to_string(chunk.offset()) +
 					 " whose data does not match its length");
-	const std::uint32_t crc = chunk.zero() ? bk::util::crc32c_zeroes(chunk.length())
-					       : bk::util::crc32c(0, chunk.data().data(), chunk.data().size());
+	const std::uint32_t crc =
+		chunk.zero() ? bk::util::crc32c_zeroes(chunk.length()) : bk::util::crc32c(0, chunk.data().data(), chunk.data().size());
 	if (crc != chunk.checksum())
 		throw std::runtime_error("checksum mismatch in the chunk at offset " + std::to_string(chunk.offset()));
 }
@@ -181,8 +179,7 @@ std::vector<v1::Snapshot> Client::list_snapshots()
 	return {resp.snapshots().begin(), resp.snapshots().end()};
 }
 
-void Client::changed_extents(const v1::GetChangedExtentsRequest &req,
-			     const std::function<void(const v1::ChangedExtentsPage &)> &page_sink)
+void Client::changed_extents(const v1::GetChangedExtentsRequest &req, const std::function<void(const v1::ChangedExtentsPage &)> &page_sink)
 {
 	auto ctx = context(changes_deadline);
 	auto reader = stub_->GetChangedExtents(ctx.get(), req);
@@ -237,10 +234,7 @@ void Client::watch_events(const std::function<bool(const v1::Event &)> &sink)
 	check(reader->Finish());
 }
 
-SnapshotHold::SnapshotHold(Client &agent, const v1::CreateSnapshotRequest &req)
-	: agent_(agent), snap_(agent.create_snapshot(req))
-{
-}
+SnapshotHold::SnapshotHold(Client &agent, const v1::CreateSnapshotRequest &req) : agent_(agent), snap_(agent.create_snapshot(req)) {}
 
 SnapshotHold::~SnapshotHold()
 {

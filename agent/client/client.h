@@ -23,10 +23,10 @@ inline constexpr const char *default_socket = "/run/bkagent/bkagentd.sock";
 // socket, otherwise "host:port" over mutual TLS with a bearer token.
 struct Target {
 	std::string address = std::string("unix:") + default_socket;
-	std::string ca_file;   // CA of the agent's server certificate
-	std::string cert_file; // client certificate (PEM)
-	std::string key_file;  // client key (PEM)
-	std::string token;     // bearer token
+	std::string ca_file;     // CA of the agent's server certificate
+	std::string cert_file;   // client certificate (PEM)
+	std::string key_file;    // client key (PEM)
+	std::string token;       // bearer token
 	std::string server_name; // TLS name to verify when it differs from host
 };
 
@@ -92,8 +92,7 @@ public:
 			     const std::function<void(const bkagent::v1::ChangedExtentsPage &)> &page_sink);
 	ChangedExtents changed_extents(const bkagent::v1::GetChangedExtentsRequest &req);
 	// Streams the chunks to `sink`, each checked by check_chunk() first.
-	void read_extents(const bkagent::v1::ReadExtentsRequest &req,
-			  const std::function<void(const bkagent::v1::DataChunk &)> &sink);
+	void read_extents(const bkagent::v1::ReadExtentsRequest &req, const std::function<void(const bkagent::v1::DataChunk &)> &sink);
 	bkagent::v1::CommitBackupResponse commit_backup(const bkagent::v1::CommitBackupRequest &req);
 	// Streams events to `sink` until it returns false (then cancels the call).
 	void watch_events(const std::function<bool(const bkagent::v1::Event &)> &sink);

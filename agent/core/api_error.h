@@ -18,9 +18,8 @@ using bkagent::v1::Reason;
 
 class ApiError : public std::runtime_error {
 public:
-	ApiError(grpc::StatusCode code, Reason reason, const std::string &what,
-		 std::map<std::string, std::string> metadata = {})
-		: std::runtime_error(what), code_(code), reason_(reason), metadata_(std::move(metadata))
+	ApiError(grpc::StatusCode code, Reason reason, const std::string &what, std::map<std::string, std::string> metadata = {})
+	    : std::runtime_error(what), code_(code), reason_(reason), metadata_(std::move(metadata))
 	{
 	}
 	grpc::StatusCode code() const { return code_; }

@@ -4,10 +4,10 @@
 
 #include <fstream>
 #include <limits>
-#include <type_traits>
 #include <set>
 #include <sstream>
 #include <stdexcept>
+#include <type_traits>
 
 namespace bk::agent {
 
@@ -23,10 +23,9 @@ template <typename T> void take(const json &obj, const char *name, T &out)
 	if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
 		// get<T>() casts a float or an out-of-range number (1e40: undefined behaviour).
 		const json &v = obj.at(name);
-		const bool ok = std::is_signed_v<T>
-			? v.is_number_integer() && v.get<std::int64_t>() >= std::numeric_limits<T>::min() &&
-				  v.get<std::int64_t>() <= std::numeric_limits<T>::max()
-			: v.is_number_unsigned() && v.get<std::uint64_t>() <= std::numeric_limits<T>::max();
+		const bool ok = std::is_signed_v<T> ? v.is_number_integer() && v.get<std::int64_t>() >= std::numeric_limits<T>::min() &&
+							      v.get<std::int64_t>() <= std::numeric_limits<T>::max()
+						    : v.is_number_unsigned() && v.get<std::uint64_t>() <= std::numeric_limits<T>::max();
 		if (!ok)
 			throw std::invalid_argument(std::string("config key '") + name + "': not an integer in range");
 	}
@@ -66,10 +65,9 @@ Config Config::parse(const std::string &text)
 	if (!j.is_object())
 		throw std::invalid_argument("config must be a JSON object");
 	reject_unknown(j,
-		       {"unix_socket", "unix_allowed_uids", "tcp", "reflection", "state_dir", "diff_dir",
-			"lease_default_seconds", "lease_min_seconds", "lease_max_seconds", "diff_storage_percent",
-			"diff_storage_min_bytes", "diff_storage_max_bytes", "hooks_dir", "hook_timeout_seconds",
-			"max_parallel_reads", "log_level"},
+		       {"unix_socket", "unix_allowed_uids", "tcp", "reflection", "state_dir", "diff_dir", "lease_default_seconds",
+			"lease_min_seconds", "lease_max_seconds", "diff_storage_percent", "diff_storage_min_bytes",
+			"diff_storage_max_bytes", "hooks_dir", "hook_timeout_seconds", "max_parallel_reads", "log_level"},
 		       "");
 	Config c;
 	take(j, "unix_socket", c.unix_socket);

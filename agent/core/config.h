@@ -10,11 +10,11 @@
 namespace bk::agent {
 
 struct TcpConfig {
-	std::string listen;      // host:port
-	std::string cert_file;   // server certificate chain (PEM)
-	std::string key_file;    // server private key (PEM)
+	std::string listen;         // host:port
+	std::string cert_file;      // server certificate chain (PEM)
+	std::string key_file;       // server private key (PEM)
 	std::string client_ca_file; // CA that signs client certificates
-	std::string token_file;  // bearer token, one line
+	std::string token_file;     // bearer token, one line
 };
 
 struct Config {
@@ -22,7 +22,7 @@ struct Config {
 	std::vector<std::uint32_t> unix_allowed_uids{0};
 	std::optional<TcpConfig> tcp;
 	bool reflection = false;
-	std::string state_dir = "/var/lib/bkagent";   // RocksDB lives in state_dir/cbt
+	std::string state_dir = "/var/lib/bkagent";     // RocksDB lives in state_dir/cbt
 	std::string diff_dir = "/var/lib/bkagent/diff"; // difference storage files
 	std::chrono::seconds lease_default{600};
 	std::chrono::seconds lease_min{10};

@@ -64,8 +64,8 @@ TrackerInfo Devices::tracked(const BlockDevice &device)
 {
 	auto t = tracker(device);
 	if (!t)
-		throw ApiError(grpc::StatusCode::FAILED_PRECONDITION, bkagent::v1::NOT_TRACKED,
-			       device.path + " is not tracked", {{"device", device.path}});
+		throw ApiError(grpc::StatusCode::FAILED_PRECONDITION, bkagent::v1::NOT_TRACKED, device.path + " is not tracked",
+			       {{"device", device.path}});
 	return *t;
 }
 
@@ -79,8 +79,8 @@ bkagent::v1::Device Devices::describe(const BlockDevice &device)
 	d.set_kind(device.kind);
 	d.set_state(bkagent::v1::UNTRACKED);
 	if (auto t = tracker(device)) {
-		d.set_state(t->state & state_cbt_error ? bkagent::v1::CBT_ERROR
-			    : t->state & state_gone    ? bkagent::v1::GONE
+		d.set_state(t->state & state_cbt_error  ? bkagent::v1::CBT_ERROR
+			    : t->state & state_gone     ? bkagent::v1::GONE
 			    : t->state & state_snapshot ? bkagent::v1::IN_SNAPSHOT
 							: bkagent::v1::TRACKING);
 		d.set_cbt_block_size(1U << t->block_shift);

@@ -19,8 +19,8 @@ namespace {
 bool runnable(const std::string &path)
 {
 	struct stat st {};
-	return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & S_IXUSR) &&
-	       st.st_uid == 0 && !(st.st_mode & (S_IWGRP | S_IWOTH));
+	return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & S_IXUSR) && st.st_uid == 0 &&
+	       !(st.st_mode & (S_IWGRP | S_IWOTH));
 }
 
 } // namespace
@@ -59,9 +59,8 @@ void Hooks::run(const std::string &name, const std::string &phase, const std::ve
 		throw ApiError(grpc::StatusCode::INTERNAL, bkagent::v1::HOOK_FAILED, "fork failed for hook " + name);
 	if (pid == 0) {
 		char *const argv[] = {const_cast<char *>(path.c_str()), nullptr};
-		char *const envp[] = {const_cast<char *>("PATH=/usr/sbin:/usr/bin:/sbin:/bin"),
-				      const_cast<char *>(env_phase.c_str()), const_cast<char *>(env_devices.c_str()),
-				      nullptr};
+		char *const envp[] = {const_cast<char *>("PATH=/usr/sbin:/usr/bin:/sbin:/bin"), const_cast<char *>(env_phase.c_str()),
+				      const_cast<char *>(env_devices.c_str()), nullptr};
 		::setpgid(0, 0);
 		::execve(path.c_str(), argv, envp);
 		::_exit(127);

@@ -33,7 +33,7 @@ private:
 class PostThaw {
 public:
 	PostThaw(const Hooks &hooks, std::string name, const std::vector<std::string> &devices)
-		: hooks_(hooks), name_(std::move(name)), devices_(devices)
+	    : hooks_(hooks), name_(std::move(name)), devices_(devices)
 	{
 	}
 	~PostThaw();

@@ -1,9 +1,9 @@
 #include "core/image_io.h"
 
-#include "core/api_error.h"
 #include "bk/util/crc32c.h"
-#include "core/token_proto.h"
 #include "bk/util/unique_fd.h"
+#include "core/api_error.h"
+#include "core/token_proto.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -19,9 +19,10 @@ namespace {
 
 ApiError past_end(const SnapshotDeviceState &dev, std::uint64_t offset, std::uint64_t length)
 {
-	return {grpc::StatusCode::OUT_OF_RANGE, bkagent::v1::RANGE_PAST_END,
-		"range [" + std::to_string(offset) + ", +" + std::to_string(length) + ") passes the end of " +
-			dev.device + " (" + std::to_string(dev.size_bytes) + " bytes)",
+	return {grpc::StatusCode::OUT_OF_RANGE,
+		bkagent::v1::RANGE_PAST_END,
+		"range [" + std::to_string(offset) + ", +" + std::to_string(length) + ") passes the end of " + dev.device + " (" +
+			std::to_string(dev.size_bytes) + " bytes)",
 		{{"device", dev.device}}};
 }
 
@@ -84,9 +85,9 @@ private:
 
 } // namespace
 
-void list_changed_extents(const cbt::Store &store, const SnapshotDeviceState &dev,
-			  const std::optional<cbt::Token> &since, const bkagent::v1::Range *range,
-			  std::uint32_t page_size, const std::function<bool(const bkagent::v1::ChangedExtentsPage &)> &write)
+void list_changed_extents(const cbt::Store &store, const SnapshotDeviceState &dev, const std::optional<cbt::Token> &since,
+			  const bkagent::v1::Range *range, std::uint32_t page_size,
+			  const std::function<bool(const bkagent::v1::ChangedExtentsPage &)> &write)
 {
 	if (page_size > max_extents_per_page)
 		throw ApiError(grpc::StatusCode::RESOURCE_EXHAUSTED, bkagent::v1::REQUEST_TOO_LARGE,
@@ -143,8 +144,7 @@ void list_changed_extents(const cbt::Store &store, const SnapshotDeviceState &de
 }
 
 void read_extents(const SnapshotDeviceState &dev, const google::protobuf::RepeatedPtrField<bkagent::v1::Range> &ranges,
-		  std::uint32_t chunk_bytes, bool elide_zeroes,
-		  const std::function<bool(const bkagent::v1::DataChunk &)> &write)
+		  std::uint32_t chunk_bytes, bool elide_zeroes, const std::function<bool(const bkagent::v1::DataChunk &)> &write)
 {
 	if (chunk_bytes > max_chunk_bytes)
 		throw ApiError(grpc::StatusCode::RESOURCE_EXHAUSTED, bkagent::v1::REQUEST_TOO_LARGE,
@@ -175,8 +175,7 @@ void read_extents(const SnapshotDeviceState &dev, const google::protobuf::Repeat
 			std::string *data = chunk.mutable_data();
 			data->resize(len);
 			for (std::uint32_t done = 0; done < len;) {
-				const ssize_t n = ::pread(fd.get(), data->data() + done, len - done,
-							  static_cast<off_t>(off + done));
+				const ssize_t n = ::pread(fd.get(), data->data() + done, len - done, static_cast<off_t>(off + done));
 				if (n <= 0)
 					throw ApiError(grpc::StatusCode::INTERNAL, bkagent::v1::INTERNAL_ERROR,
 						       "read of " + dev.image_path + " at " + std::to_string(off + done) +

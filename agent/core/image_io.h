@@ -17,14 +17,13 @@ inline constexpr std::uint32_t max_extents_per_page = 4096;
 
 // Emits pages of the extents of `dev` that may differ from `since` (all of
 // the range without `since`); `write` returns false when the client left.
-void list_changed_extents(const cbt::Store &store, const SnapshotDeviceState &dev,
-			  const std::optional<cbt::Token> &since, const bkagent::v1::Range *range,
-			  std::uint32_t page_size, const std::function<bool(const bkagent::v1::ChangedExtentsPage &)> &write);
+void list_changed_extents(const cbt::Store &store, const SnapshotDeviceState &dev, const std::optional<cbt::Token> &since,
+			  const bkagent::v1::Range *range, std::uint32_t page_size,
+			  const std::function<bool(const bkagent::v1::ChangedExtentsPage &)> &write);
 
 // Streams `ranges` of the image as DataChunks; `write` returns false when
 // the client left.
 void read_extents(const SnapshotDeviceState &dev, const google::protobuf::RepeatedPtrField<bkagent::v1::Range> &ranges,
-		  std::uint32_t chunk_bytes, bool elide_zeroes,
-		  const std::function<bool(const bkagent::v1::DataChunk &)> &write);
+		  std::uint32_t chunk_bytes, bool elide_zeroes, const std::function<bool(const bkagent::v1::DataChunk &)> &write);
 
 } // namespace bk::agent

@@ -44,8 +44,7 @@ void KernelEvents::handle(const KernelEvent &e)
 	case KernelEventType::device_gone:
 	case KernelEventType::cbt_reset:
 		ev.clear_snapshot_id();
-		ev.set_type(e.type == KernelEventType::device_gone ? bkagent::v1::EVENT_DEVICE_GONE
-								   : bkagent::v1::EVENT_CBT_RESET);
+		ev.set_type(e.type == KernelEventType::device_gone ? bkagent::v1::EVENT_DEVICE_GONE : bkagent::v1::EVENT_CBT_RESET);
 		ev.set_device(std::to_string(e.dev.major) + ":" + std::to_string(e.dev.minor));
 		ev.set_message(e.type == KernelEventType::device_gone ? "tracked device removed"
 								      : "change map restarted: next backup is full");

@@ -11,7 +11,7 @@ namespace bk::agent {
 class KernelEvents {
 public:
 	KernelEvents(const Config &config, Driver &driver, Snapshots &snapshots, EventHub &events)
-		: config_(config), driver_(driver), snapshots_(snapshots), events_(events)
+	    : config_(config), driver_(driver), snapshots_(snapshots), events_(events)
 	{
 	}
 

@@ -28,8 +28,8 @@ const SnapshotDeviceState &LiveSnapshot::member(const std::string &device) const
 	for (const auto &d : devices)
 		if (d.device == device)
 			return d;
-	throw ApiError(grpc::StatusCode::NOT_FOUND, bkagent::v1::DEVICE_NOT_FOUND,
-		       device + " is not part of snapshot " + id_text, {{"device", device}, {"snapshot_id", id_text}});
+	throw ApiError(grpc::StatusCode::NOT_FOUND, bkagent::v1::DEVICE_NOT_FOUND, device + " is not part of snapshot " + id_text,
+		       {{"device", device}, {"snapshot_id", id_text}});
 }
 
 } // namespace bk::agent

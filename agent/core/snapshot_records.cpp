@@ -12,10 +12,7 @@ using std::chrono::system_clock;
 
 constexpr std::string_view record_prefix = "snapshot/";
 
-std::int64_t to_unix(system_clock::time_point t)
-{
-	return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
-}
+std::int64_t to_unix(system_clock::time_point t) { return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count(); }
 
 system_clock::time_point from_unix(std::int64_t s) { return system_clock::time_point(std::chrono::seconds(s)); }
 
@@ -35,9 +32,13 @@ json to_json(const LiveSnapshot &s)
 				   {"size", d.size_bytes},
 				   {"block_shift", d.block_shift},
 				   {"token", cbt::format_token(d.token)}});
-	return {{"id", s.id_text},	     {"created", to_unix(s.created)}, {"created_nanos", sub_second(s.created)},
+	return {{"id", s.id_text},
+		{"created", to_unix(s.created)},
+		{"created_nanos", sub_second(s.created)},
 		{"expires", to_unix(s.expires)},
-		{"lease", s.lease.count()},  {"label", s.label},	      {"diff_bytes", s.diff_bytes},
+		{"lease", s.lease.count()},
+		{"label", s.label},
+		{"diff_bytes", s.diff_bytes},
 		{"devices", devices}};
 }
 
@@ -47,8 +48,7 @@ LiveSnapshot from_json(const json &j)
 	s.id_text = j.at("id").get<std::string>();
 	s.id = parse_uuid(s.id_text).value();
 	s.created = from_unix(j.at("created").get<std::int64_t>()) +
-		    std::chrono::duration_cast<system_clock::duration>(
-			    std::chrono::nanoseconds(j.value("created_nanos", std::int64_t{0})));
+		    std::chrono::duration_cast<system_clock::duration>(std::chrono::nanoseconds(j.value("created_nanos", std::int64_t{0})));
 	s.expires = from_unix(j.at("expires").get<std::int64_t>());
 	s.lease = std::chrono::seconds(j.at("lease").get<std::int64_t>());
 	s.label = j.at("label").get<std::string>();
@@ -67,10 +67,7 @@ LiveSnapshot from_json(const json &j)
 
 } // namespace
 
-void SnapshotRecords::save(const LiveSnapshot &snap)
-{
-	store_.put_record(std::string(record_prefix) + snap.id_text, to_json(snap).dump());
-}
+void SnapshotRecords::save(const LiveSnapshot &snap) { store_.put_record(std::string(record_prefix) + snap.id_text, to_json(snap).dump()); }
 
 void SnapshotRecords::erase(const std::string &id) { store_.erase_record(std::string(record_prefix) + id); }
 

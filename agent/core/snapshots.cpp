@@ -20,8 +20,8 @@ constexpr std::size_t expired_memory = 256;
 } // namespace
 
 Snapshots::Snapshots(const Config &config, Driver &driver, cbt::Store &store, Devices &devices, EventHub &events)
-	: config_(config), driver_(driver), store_(store), devices_(devices), events_(events),
-	  hooks_(config.hooks_dir, config.hook_timeout), records_(store), expiry_([this] { return sweep(); })
+    : config_(config), driver_(driver), store_(store), devices_(devices), events_(events), hooks_(config.hooks_dir, config.hook_timeout),
+      records_(store), expiry_([this] { return sweep(); })
 {
 }
 
@@ -48,8 +48,10 @@ std::uint64_t Snapshots::storage_size(std::uint64_t requested, std::uint64_t gro
 ApiError Snapshots::not_found(const std::string &id) const
 {
 	const bool expired = std::find(expired_.begin(), expired_.end(), id) != expired_.end();
-	return {grpc::StatusCode::NOT_FOUND, expired ? bkagent::v1::LEASE_EXPIRED : bkagent::v1::SNAPSHOT_NOT_FOUND,
-		"no live snapshot " + id + (expired ? " (its lease expired)" : ""), {{"snapshot_id", id}}};
+	return {grpc::StatusCode::NOT_FOUND,
+		expired ? bkagent::v1::LEASE_EXPIRED : bkagent::v1::SNAPSHOT_NOT_FOUND,
+		"no live snapshot " + id + (expired ? " (its lease expired)" : ""),
+		{{"snapshot_id", id}}};
 }
 
 Snapshots::Group Snapshots::resolve(const bkagent::v1::CreateSnapshotRequest &req)
@@ -63,8 +65,8 @@ Snapshots::Group Snapshots::resolve(const bkagent::v1::CreateSnapshotRequest &re
 	for (const auto &path : req.devices()) {
 		BlockDevice d = devices_.resolve(path);
 		if (!seen.insert(d.dev).second)
-			throw ApiError(grpc::StatusCode::INVALID_ARGUMENT, bkagent::v1::BAD_REQUEST,
-				       d.path + " is named twice", {{"device", d.path}});
+			throw ApiError(grpc::StatusCode::INVALID_ARGUMENT, bkagent::v1::BAD_REQUEST, d.path + " is named twice",
+				       {{"device", d.path}});
 		devices_.tracked(d);
 		group.bytes += d.size_bytes;
 		group.paths.push_back(d.path);
@@ -104,8 +106,7 @@ void Snapshots::record_members(const SnapshotInfo &info, const Group &group, Liv
 			spdlog::warn("{}: change map restarted during snapshot {}", path, snap.id_text);
 			store_.reconcile(path, driver_.tracker_info(path).generation);
 		}
-		snap.devices.push_back(
-			{path, driver_.image_path(m.image), group.members[i].size_bytes, t.block_shift, m.token});
+		snap.devices.push_back({path, driver_.image_path(m.image), group.members[i].size_bytes, t.block_shift, m.token});
 	}
 }
 
@@ -184,8 +185,7 @@ void Snapshots::check_alive(const LiveSnapshot &snap)
 	}
 	if (failed)
 		throw ApiError(grpc::StatusCode::FAILED_PRECONDITION, bkagent::v1::SNAPSHOT_FAILED,
-			       "snapshot " + snap.id_text + " failed; its images are unreadable",
-			       {{"snapshot_id", snap.id_text}});
+			       "snapshot " + snap.id_text + " failed; its images are unreadable", {{"snapshot_id", snap.id_text}});
 }
 
 void Snapshots::mark_failed(const std::string &id, const std::string &error)
@@ -317,8 +317,7 @@ void Snapshots::adopt()
 	for (const auto &id : kernel) {
 		if (adopted.contains(format_uuid(id)))
 			continue;
-		spdlog::warn("snapshot {} has no owner (agent stopped while creating it): releasing it",
-			     format_uuid(id));
+		spdlog::warn("snapshot {} has no owner (agent stopped while creating it): releasing it", format_uuid(id));
 		try {
 			driver_.snapshot_destroy(id);
 		} catch (const DriverError &e) {

@@ -77,9 +77,9 @@ private:
 	std::mutex mutex_;
 	std::map<std::string, std::shared_ptr<LiveSnapshot>> live_;
 	std::map<std::string, std::string> failed_; // id -> error, while live
-	std::deque<std::string> expired_; // recent ids released by lease expiry
-	std::mutex create_mutex_; // one consistency group taken at a time
-	ExpiryThread expiry_;     // last: its thread stops before the state it sweeps goes
+	std::deque<std::string> expired_;           // recent ids released by lease expiry
+	std::mutex create_mutex_;                   // one consistency group taken at a time
+	ExpiryThread expiry_;                       // last: its thread stops before the state it sweeps goes
 };
 
 } // namespace bk::agent

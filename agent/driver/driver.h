@@ -113,11 +113,10 @@ public:
 	virtual TrackerInfo tracker_info(const std::string &path) = 0;
 	virtual std::vector<DevNum> trackers() = 0;
 	// Map bytes [first, first + count) of generation `gen`: ESTALE, ERANGE.
-	virtual void cbt_read(const std::string &path, const cbt::Generation &gen, std::uint64_t first,
-			      std::uint64_t count, std::uint8_t *out) = 0;
+	virtual void cbt_read(const std::string &path, const cbt::Generation &gen, std::uint64_t first, std::uint64_t count,
+			      std::uint8_t *out) = 0;
 	// Takes a consistency group; `diff_fd` is the difference storage.
-	virtual SnapshotInfo snapshot_create(const std::vector<std::string> &paths, int diff_fd,
-					     std::uint64_t low_water_sectors) = 0;
+	virtual SnapshotInfo snapshot_create(const std::vector<std::string> &paths, int diff_fd, std::uint64_t low_water_sectors) = 0;
 	virtual void snapshot_add_storage(const Uuid &id, int diff_fd) = 0;
 	virtual void snapshot_destroy(const Uuid &id) = 0;
 	virtual SnapshotInfo snapshot_info(const Uuid &id) = 0;

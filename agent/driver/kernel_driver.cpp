@@ -100,9 +100,8 @@ ModuleInfo KernelDriver::version()
 {
 	auto v = versioned<bksnap_version_info>();
 	ioctl_or_throw(BKSNAP_IOC_VERSION, &v, "bksnap version");
-	return {v.uapi_version,	       v.module_major,	      v.module_minor,	     v.module_patch,
-		v.max_trackers,	       v.cbt_min_block_shift, v.cbt_max_block_shift, v.cbt_max_blocks,
-		v.chunk_min_shift,     v.chunk_max_shift,     v.max_snapshot_devices};
+	return {v.uapi_version,        v.module_major,   v.module_minor,    v.module_patch,    v.max_trackers,        v.cbt_min_block_shift,
+		v.cbt_max_block_shift, v.cbt_max_blocks, v.chunk_min_shift, v.chunk_max_shift, v.max_snapshot_devices};
 }
 
 BlockDevice KernelDriver::device(const std::string &path)
@@ -164,8 +163,8 @@ std::vector<DevNum> KernelDriver::trackers()
 	return out;
 }
 
-void KernelDriver::cbt_read(const std::string &path, const cbt::Generation &gen, std::uint64_t first,
-			    std::uint64_t count, std::uint8_t *out)
+void KernelDriver::cbt_read(const std::string &path, const cbt::Generation &gen, std::uint64_t first, std::uint64_t count,
+			    std::uint8_t *out)
 {
 	auto r = versioned<bksnap_cbt_read>();
 	r.dev = dev_id(path);
@@ -176,8 +175,7 @@ void KernelDriver::cbt_read(const std::string &path, const cbt::Generation &gen,
 	ioctl_or_throw(BKSNAP_IOC_CBT_READ, &r, "bksnap cbt read");
 }
 
-SnapshotInfo KernelDriver::snapshot_create(const std::vector<std::string> &paths, int diff_fd,
-					   std::uint64_t low_water_sectors)
+SnapshotInfo KernelDriver::snapshot_create(const std::vector<std::string> &paths, int diff_fd, std::uint64_t low_water_sectors)
 {
 	std::vector<bksnap_snapshot_member> members(paths.size());
 	for (std::size_t i = 0; i < paths.size(); ++i)

@@ -30,10 +30,9 @@ grpc::Status to_status(grpc::ServerContext *ctx, const ApiError &e)
 	return {e.code(), e.what(), status.SerializeAsString()};
 }
 
-AgentService::AgentService(const Config &config, Driver &driver, cbt::Store &store, Devices &devices,
-			   Snapshots &snapshots, EventHub &events, const Authenticator &auth)
-	: config_(config), driver_(driver), store_(store), devices_(devices), snapshots_(snapshots), events_(events),
-	  auth_(auth)
+AgentService::AgentService(const Config &config, Driver &driver, cbt::Store &store, Devices &devices, Snapshots &snapshots,
+			   EventHub &events, const Authenticator &auth)
+    : config_(config), driver_(driver), store_(store), devices_(devices), snapshots_(snapshots), events_(events), auth_(auth)
 {
 }
 
@@ -72,8 +71,8 @@ grpc::Status AgentService::call(grpc::ServerContext *ctx, const char *rpc, const
 	}
 }
 
-std::pair<std::shared_ptr<const LiveSnapshot>, const SnapshotDeviceState *>
-AgentService::member(const std::string &snapshot_id, const std::string &device)
+std::pair<std::shared_ptr<const LiveSnapshot>, const SnapshotDeviceState *> AgentService::member(const std::string &snapshot_id,
+												 const std::string &device)
 {
 	auto snap = snapshots_.get(snapshot_id);
 	const BlockDevice d = devices_.resolve(device);
@@ -81,8 +80,7 @@ AgentService::member(const std::string &snapshot_id, const std::string &device)
 	return {std::move(snap), m};
 }
 
-grpc::Status AgentService::GetCapabilities(grpc::ServerContext *ctx, const v1::GetCapabilitiesRequest *,
-					   v1::Capabilities *resp)
+grpc::Status AgentService::GetCapabilities(grpc::ServerContext *ctx, const v1::GetCapabilitiesRequest *, v1::Capabilities *resp)
 {
 	return call(ctx, "GetCapabilities", "", [&] {
 		resp->set_api_version("bkagent.v1");
@@ -100,8 +98,8 @@ grpc::Status AgentService::GetCapabilities(grpc::ServerContext *ctx, const v1::G
 		try {
 			const ModuleInfo m = driver_.version();
 			resp->set_module_loaded(true);
-			resp->set_module_version(std::to_string(m.module_major) + "." + std::to_string(m.module_minor) +
-						 "." + std::to_string(m.module_patch));
+			resp->set_module_version(std::to_string(m.module_major) + "." + std::to_string(m.module_minor) + "." +
+						 std::to_string(m.module_patch));
 			resp->set_uapi_version(m.uapi_version);
 			resp->set_cbt_min_block_size(1U << m.cbt_min_block_shift);
 			resp->set_cbt_max_block_size(1U << m.cbt_max_block_shift);
@@ -114,8 +112,7 @@ grpc::Status AgentService::GetCapabilities(grpc::ServerContext *ctx, const v1::G
 	});
 }
 
-grpc::Status AgentService::ListDevices(grpc::ServerContext *ctx, const v1::ListDevicesRequest *req,
-				       v1::ListDevicesResponse *resp)
+grpc::Status AgentService::ListDevices(grpc::ServerContext *ctx, const v1::ListDevicesRequest *req, v1::ListDevicesResponse *resp)
 {
 	return call(ctx, "ListDevices", "", [&] {
 		for (auto &d : devices_.list(req->tracked_only()))
@@ -123,8 +120,7 @@ grpc::Status AgentService::ListDevices(grpc::ServerContext *ctx, const v1::ListD
 	});
 }
 
-grpc::Status AgentService::StartTracking(grpc::ServerContext *ctx, const v1::StartTrackingRequest *req,
-					 v1::Device *resp)
+grpc::Status AgentService::StartTracking(grpc::ServerContext *ctx, const v1::StartTrackingRequest *req, v1::Device *resp)
 {
 	return call(ctx, "StartTracking", req->device(), [&] {
 		*resp = devices_.start(req->device());
@@ -132,8 +128,7 @@ grpc::Status AgentService::StartTracking(grpc::ServerContext *ctx, const v1::Sta
 	});
 }
 
-grpc::Status AgentService::StopTracking(grpc::ServerContext *ctx, const v1::StopTrackingRequest *req,
-					v1::StopTrackingResponse *)
+grpc::Status AgentService::StopTracking(grpc::ServerContext *ctx, const v1::StopTrackingRequest *req, v1::StopTrackingResponse *)
 {
 	return call(ctx, "StopTracking", req->device(), [&] {
 		devices_.stop(req->device());
@@ -141,11 +136,9 @@ grpc::Status AgentService::StopTracking(grpc::ServerContext *ctx, const v1::Stop
 	});
 }
 
-grpc::Status AgentService::CreateSnapshot(grpc::ServerContext *ctx, const v1::CreateSnapshotRequest *req,
-					  v1::Snapshot *resp)
+grpc::Status AgentService::CreateSnapshot(grpc::ServerContext *ctx, const v1::CreateSnapshotRequest *req, v1::Snapshot *resp)
 {
-	return call(ctx, "CreateSnapshot", req->devices_size() == 1 ? req->devices(0) : "",
-		    [&] { *resp = snapshots_.create(*req); });
+	return call(ctx, "CreateSnapshot", req->devices_size() == 1 ? req->devices(0) : "", [&] { *resp = snapshots_.create(*req); });
 }
 
 grpc::Status AgentService::RenewLease(grpc::ServerContext *ctx, const v1::RenewLeaseRequest *req, v1::Lease *resp)
@@ -153,14 +146,12 @@ grpc::Status AgentService::RenewLease(grpc::ServerContext *ctx, const v1::RenewL
 	return call(ctx, "RenewLease", "", [&] { *resp = snapshots_.renew(req->snapshot_id(), req->lease()); });
 }
 
-grpc::Status AgentService::ReleaseSnapshot(grpc::ServerContext *ctx, const v1::ReleaseSnapshotRequest *req,
-					   v1::ReleaseSnapshotResponse *)
+grpc::Status AgentService::ReleaseSnapshot(grpc::ServerContext *ctx, const v1::ReleaseSnapshotRequest *req, v1::ReleaseSnapshotResponse *)
 {
 	return call(ctx, "ReleaseSnapshot", "", [&] { snapshots_.release(req->snapshot_id()); });
 }
 
-grpc::Status AgentService::ListSnapshots(grpc::ServerContext *ctx, const v1::ListSnapshotsRequest *,
-					 v1::ListSnapshotsResponse *resp)
+grpc::Status AgentService::ListSnapshots(grpc::ServerContext *ctx, const v1::ListSnapshotsRequest *, v1::ListSnapshotsResponse *resp)
 {
 	return call(ctx, "ListSnapshots", "", [&] {
 		for (auto &s : snapshots_.list())
@@ -176,10 +167,9 @@ grpc::Status AgentService::GetChangedExtents(grpc::ServerContext *ctx, const v1:
 		if (req->has_since())
 			since = from_proto(req->since());
 		auto [snap, dev] = member(req->snapshot_id(), req->device());
-		list_changed_extents(store_, *dev, since, req->has_range() ? &req->range() : nullptr,
-				     req->max_extents_per_page(), [&](const v1::ChangedExtentsPage &page) {
-					     return !ctx->IsCancelled() && !stopping_ && writer->Write(page);
-				     });
+		list_changed_extents(
+			store_, *dev, since, req->has_range() ? &req->range() : nullptr, req->max_extents_per_page(),
+			[&](const v1::ChangedExtentsPage &page) { return !ctx->IsCancelled() && !stopping_ && writer->Write(page); });
 		if (ctx->IsCancelled())
 			throw ApiError(grpc::StatusCode::CANCELLED, v1::REASON_UNSPECIFIED, "cancelled by the client");
 	});
@@ -199,9 +189,7 @@ grpc::Status AgentService::ReadExtents(grpc::ServerContext *ctx, const v1::ReadE
 		} slot{*snap->reads};
 		try {
 			read_extents(*dev, req->ranges(), req->chunk_bytes(), req->elide_zeroes(),
-				     [&](const v1::DataChunk &chunk) {
-					     return !ctx->IsCancelled() && !stopping_ && writer->Write(chunk);
-				     });
+				     [&](const v1::DataChunk &chunk) { return !ctx->IsCancelled() && !stopping_ && writer->Write(chunk); });
 		} catch (const ApiError &e) {
 			// A failed snapshot reads as EIO: say why.
 			if (e.code() == grpc::StatusCode::INTERNAL)
@@ -213,8 +201,7 @@ grpc::Status AgentService::ReadExtents(grpc::ServerContext *ctx, const v1::ReadE
 	});
 }
 
-grpc::Status AgentService::CommitBackup(grpc::ServerContext *ctx, const v1::CommitBackupRequest *req,
-					v1::CommitBackupResponse *resp)
+grpc::Status AgentService::CommitBackup(grpc::ServerContext *ctx, const v1::CommitBackupRequest *req, v1::CommitBackupResponse *resp)
 {
 	return call(ctx, "CommitBackup", req->device(), [&] {
 		std::string device;
@@ -236,8 +223,7 @@ grpc::Status AgentService::CommitBackup(grpc::ServerContext *ctx, const v1::Comm
 	});
 }
 
-grpc::Status AgentService::WatchEvents(grpc::ServerContext *ctx, const v1::WatchEventsRequest *,
-				       grpc::ServerWriter<v1::Event> *writer)
+grpc::Status AgentService::WatchEvents(grpc::ServerContext *ctx, const v1::WatchEventsRequest *, grpc::ServerWriter<v1::Event> *writer)
 {
 	return call(ctx, "WatchEvents", "", [&] {
 		auto sub = events_.subscribe();

@@ -20,8 +20,8 @@ namespace bk::agent {
 
 class AgentService final : public bkagent::v1::Agent::Service {
 public:
-	AgentService(const Config &config, Driver &driver, cbt::Store &store, Devices &devices, Snapshots &snapshots,
-		     EventHub &events, const Authenticator &auth);
+	AgentService(const Config &config, Driver &driver, cbt::Store &store, Devices &devices, Snapshots &snapshots, EventHub &events,
+		     const Authenticator &auth);
 
 	// New calls fail with UNAVAILABLE/SHUTTING_DOWN; streams end. Returns
 	// once no call runs any more, or after `grace`.
@@ -37,8 +37,7 @@ public:
 				  bkagent::v1::StopTrackingResponse *resp) override;
 	grpc::Status CreateSnapshot(grpc::ServerContext *ctx, const bkagent::v1::CreateSnapshotRequest *req,
 				    bkagent::v1::Snapshot *resp) override;
-	grpc::Status RenewLease(grpc::ServerContext *ctx, const bkagent::v1::RenewLeaseRequest *req,
-				bkagent::v1::Lease *resp) override;
+	grpc::Status RenewLease(grpc::ServerContext *ctx, const bkagent::v1::RenewLeaseRequest *req, bkagent::v1::Lease *resp) override;
 	grpc::Status ReleaseSnapshot(grpc::ServerContext *ctx, const bkagent::v1::ReleaseSnapshotRequest *req,
 				     bkagent::v1::ReleaseSnapshotResponse *resp) override;
 	grpc::Status ListSnapshots(grpc::ServerContext *ctx, const bkagent::v1::ListSnapshotsRequest *req,
@@ -54,11 +53,10 @@ public:
 
 private:
 	// Authenticates, runs `body`, and turns exceptions into statuses.
-	template <typename Body>
-	grpc::Status call(grpc::ServerContext *ctx, const char *rpc, const std::string &device, const Body &body);
+	template <typename Body> grpc::Status call(grpc::ServerContext *ctx, const char *rpc, const std::string &device, const Body &body);
 	// The snapshot and the member device a request names.
-	std::pair<std::shared_ptr<const LiveSnapshot>, const SnapshotDeviceState *>
-	member(const std::string &snapshot_id, const std::string &device);
+	std::pair<std::shared_ptr<const LiveSnapshot>, const SnapshotDeviceState *> member(const std::string &snapshot_id,
+											   const std::string &device);
 
 	const Config &config_;
 	Driver &driver_;

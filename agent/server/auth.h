@@ -29,7 +29,7 @@ private:
 class Authenticator {
 public:
 	Authenticator(const UnixPeers &peers, std::vector<std::uint32_t> allowed_uids, std::string bearer_token)
-		: peers_(peers), allowed_uids_(std::move(allowed_uids)), token_(std::move(bearer_token))
+	    : peers_(peers), allowed_uids_(std::move(allowed_uids)), token_(std::move(bearer_token))
 	{
 	}
 	// nullopt when the caller may proceed; otherwise why not.

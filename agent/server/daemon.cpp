@@ -130,8 +130,7 @@ int run(const Config &config, Driver &driver)
 	builder.SetMaxReceiveMessageSize(4 << 20);
 	std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
 	if (!server || (config.tcp && tcp_port == 0))
-		throw std::runtime_error("cannot start the gRPC server" +
-					 (config.tcp ? " on " + config.tcp->listen : std::string()));
+		throw std::runtime_error("cannot start the gRPC server" + (config.tcp ? " on " + config.tcp->listen : std::string()));
 	server->GetHealthCheckService()->SetServingStatus("bkagent.v1.Agent", true);
 	if (config.tcp) {
 		// The port actually bound (listen may say :0), for scripts and tests.
@@ -140,8 +139,7 @@ int run(const Config &config, Driver &driver)
 	}
 	UnixListener unix_listener(config.unix_socket, peers);
 	unix_listener.start(*server);
-	spdlog::info("bkagentd {} ready on {}{}", BK_AGENT_VERSION, config.unix_socket,
-		     config.reflection ? " (reflection on)" : "");
+	spdlog::info("bkagentd {} ready on {}{}", BK_AGENT_VERSION, config.unix_socket, config.reflection ? " (reflection on)" : "");
 
 	std::atomic<bool> stop{false};
 	KernelEvents kernel_events(config, driver, snapshots, events);
@@ -182,17 +180,14 @@ int daemon_main(int argc, char **argv, std::unique_ptr<Driver> driver)
 	CLI::App app{"bkagentd: the bkagent daemon (gRPC API bkagent.v1 for backup servers and the bkagent CLI)"};
 	std::string config_path = "/etc/bkagent/bkagentd.conf";
 	bool check_only = false;
-	app.add_option("-c,--config", config_path, "configuration file (JSON with // comments)")
-		->capture_default_str();
+	app.add_option("-c,--config", config_path, "configuration file (JSON with // comments)")->capture_default_str();
 	app.add_flag("--check-config", check_only, "validate the configuration and exit");
 	app.set_version_flag("--version", BK_AGENT_VERSION);
 	CLI11_PARSE(app, argc, argv);
 
 	try {
 		const bool explicit_config = app.count("--config") > 0;
-		const Config config = explicit_config || std::filesystem::exists(config_path)
-					      ? Config::load(config_path)
-					      : Config{};
+		const Config config = explicit_config || std::filesystem::exists(config_path) ? Config::load(config_path) : Config{};
 		setup_logging(config.log_level);
 		if (check_only) {
 			std::puts("configuration OK");

@@ -18,8 +18,7 @@ void setup_logging(const std::string &level)
 		logger = std::make_shared<spdlog::logger>("bkagentd", sink);
 		logger->set_pattern("%v");
 	} else {
-		logger = std::make_shared<spdlog::logger>("bkagentd",
-							  std::make_shared<spdlog::sinks::stderr_sink_mt>());
+		logger = std::make_shared<spdlog::logger>("bkagentd", std::make_shared<spdlog::sinks::stderr_sink_mt>());
 		logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
 	}
 	const auto lvl = spdlog::level::from_str(level);

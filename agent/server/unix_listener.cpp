@@ -16,8 +16,7 @@
 
 namespace bk::agent {
 
-UnixListener::UnixListener(const std::string &path, UnixPeers &peers)
-	: path_(path), peers_(peers), stop_fd_(::eventfd(0, EFD_CLOEXEC))
+UnixListener::UnixListener(const std::string &path, UnixPeers &peers) : path_(path), peers_(peers), stop_fd_(::eventfd(0, EFD_CLOEXEC))
 {
 	sockaddr_un addr{};
 	addr.sun_family = AF_UNIX;

@@ -29,8 +29,7 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // Streams [0, size) over `streams` parallel ReadExtents calls; returns bytes.
-std::uint64_t stream_image(bk::client::Client &agent, const std::string &id, const std::string &dev,
-			   std::uint64_t size, int streams)
+std::uint64_t stream_image(bk::client::Client &agent, const std::string &id, const std::string &dev, std::uint64_t size, int streams)
 {
 	std::vector<std::thread> threads;
 	std::vector<std::uint64_t> got(static_cast<std::size_t>(streams));
@@ -45,9 +44,8 @@ std::uint64_t stream_image(bk::client::Client &agent, const std::string &id, con
 			req.set_device(dev);
 			*req.add_ranges() = range(off, std::min(share, size - off));
 			// The client checks every chunk, as for bkagent backup/image.
-			agent.read_extents(req, [&got, s](const v1::DataChunk &chunk) {
-				got[static_cast<std::size_t>(s)] += chunk.data().size();
-			});
+			agent.read_extents(
+				req, [&got, s](const v1::DataChunk &chunk) { got[static_cast<std::size_t>(s)] += chunk.data().size(); });
 		});
 	for (auto &t : threads)
 		t.join();
@@ -96,8 +94,8 @@ double dd_seconds(const std::string &path)
 double tls_pipe_seconds(const std::string &image, const Certs &c)
 {
 	const std::string port = std::to_string(20000 + ::getpid() % 20000);
-	const std::string cmd = std::string(BK_BENCH_DIR "/tls_pipe.sh ") + image + " " + c.ca + " " + c.server_cert + " " +
-				c.server_key + " " + c.client_cert + " " + c.client_key + " " + port;
+	const std::string cmd = std::string(BK_BENCH_DIR "/tls_pipe.sh ") + image + " " + c.ca + " " + c.server_cert + " " + c.server_key +
+				" " + c.client_cert + " " + c.client_key + " " + port;
 	std::FILE *out = ::popen(cmd.c_str(), "r");
 	double seconds = 0;
 	if (!out || std::fscanf(out, "%lf", &seconds) != 1 || ::pclose(out) != 0)
@@ -128,9 +126,8 @@ std::vector<double> best_of(const std::vector<Way> &ways, int rounds, const std:
 void print_ways(const std::vector<Way> &ways, const std::vector<double> &best, std::uint64_t size_mib)
 {
 	for (std::size_t i = 0; i < ways.size(); ++i)
-		std::printf("  %-24s %6.2f s  %6.0f MiB/s  %4.0f%% of dd  %4.0f%% of the TLS pipe\n", ways[i].name,
-			    best[i], static_cast<double>(size_mib) / best[i], 100 * best[0] / best[i],
-			    100 * best[1] / best[i]);
+		std::printf("  %-24s %6.2f s  %6.0f MiB/s  %4.0f%% of dd  %4.0f%% of the TLS pipe\n", ways[i].name, best[i],
+			    static_cast<double>(size_mib) / best[i], 100 * best[0] / best[i], 100 * best[1] / best[i]);
 }
 
 void bench_read(std::uint64_t size_mib)
@@ -225,10 +222,9 @@ void bench_changes(std::uint32_t block_shift, bool clustered)
 		ch.total = bytes;
 		ch.extents.resize(extents);
 	}
-	std::printf("changes: 2 TiB, %u KiB blocks (%llu), 1%% changed %s: %zu extents, %.1f GiB\n",
-		    (1U << block_shift) >> 10, static_cast<unsigned long long>(blocks),
-		    clustered ? "in runs of 16 blocks" : "as random single blocks", ch.extents.size(),
-		    static_cast<double>(ch.total) / (1ULL << 30));
+	std::printf("changes: 2 TiB, %u KiB blocks (%llu), 1%% changed %s: %zu extents, %.1f GiB\n", (1U << block_shift) >> 10,
+		    static_cast<unsigned long long>(blocks), clustered ? "in runs of 16 blocks" : "as random single blocks",
+		    ch.extents.size(), static_cast<double>(ch.total) / (1ULL << 30));
 	std::printf("  snapshot (reads and folds the map)   %6.2f s\n", take);
 	std::printf("  GetChangedExtents, whole stream      %6.3f s\n", best);
 	release(*agent, snap.id());

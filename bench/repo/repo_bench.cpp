@@ -23,11 +23,11 @@ namespace {
 
 std::string passphrase()
 {
-	const char* p = std::getenv("BK_PASSPHRASE");
+	const char *p = std::getenv("BK_PASSPHRASE");
 	return p ? p : "";
 }
 
-int backup(int argc, char** argv)
+int backup(int argc, char **argv)
 {
 	Repository repo = Repository::open(argv[2], passphrase());
 	int fd = ::open(argv[3], O_RDONLY | O_CLOEXEC);
@@ -47,18 +47,21 @@ int backup(int argc, char** argv)
 	}
 	PointInfo p = backup_fd(repo, req, fd, req.base.empty() ? nullptr : &changed);
 	::close(fd);
-	const BackupStats& s = p.stats;
-	nlohmann::json j = {{"point", p.id},           {"seconds", s.seconds},
-			    {"bytes_read", s.bytes_read}, {"bytes_new", s.bytes_new},
-			    {"bytes_dedup", s.bytes_dedup}, {"bytes_zero", s.bytes_zero},
+	const BackupStats &s = p.stats;
+	nlohmann::json j = {{"point", p.id},
+			    {"seconds", s.seconds},
+			    {"bytes_read", s.bytes_read},
+			    {"bytes_new", s.bytes_new},
+			    {"bytes_dedup", s.bytes_dedup},
+			    {"bytes_zero", s.bytes_zero},
 			    {"bytes_stored", s.bytes_stored}};
 	std::printf("%s\n", j.dump().c_str());
 	return 0;
 }
 
-}  // namespace
+} // namespace
 
-int main(int argc, char** argv)
+int main(int argc, char **argv)
 {
 	const std::string op = argc > 1 ? argv[1] : "";
 	try {
@@ -75,7 +78,7 @@ int main(int argc, char** argv)
 			std::printf("{\"seconds\": %.3f}\n", s.seconds);
 			return 0;
 		}
-	} catch (const Error& e) {
+	} catch (const Error &e) {
 		std::fprintf(stderr, "repo_bench: %s (%s)\n", e.what(), to_string(e.code()));
 		return 1;
 	}

@@ -26,10 +26,7 @@ inline std::uint64_t get_be(std::string_view bytes)
 	return value;
 }
 
-inline std::string gen_part(const Generation &g)
-{
-	return {reinterpret_cast<const char *>(g.data()), g.size()};
-}
+inline std::string gen_part(const Generation &g) { return {reinterpret_cast<const char *>(g.data()), g.size()}; }
 
 // C/<device>: the device's Chain.
 inline std::string chain(const std::string &device) { return "C/" + device; }
@@ -50,9 +47,6 @@ inline std::string delta(const Generation &g, std::uint64_t chunk, std::uint32_t
 }
 inline constexpr std::size_t delta_key_size = 2 + 16 + 8 + 4;
 inline std::uint64_t delta_chunk(std::string_view key) { return get_be(key.substr(18, 8)); }
-inline std::uint32_t delta_sequence(std::string_view key)
-{
-	return static_cast<std::uint32_t>(get_be(key.substr(26, 4)));
-}
+inline std::uint32_t delta_sequence(std::string_view key) { return static_cast<std::uint32_t>(get_be(key.substr(26, 4))); }
 
 } // namespace bk::cbt::keys

@@ -4,8 +4,8 @@
 
 namespace bk::cbt {
 
-bool OrMerge::Merge(const rocksdb::Slice & /*key*/, const rocksdb::Slice *existing, const rocksdb::Slice &value,
-		    std::string *out, rocksdb::Logger * /*logger*/) const
+bool OrMerge::Merge(const rocksdb::Slice & /*key*/, const rocksdb::Slice *existing, const rocksdb::Slice &value, std::string *out,
+		    rocksdb::Logger * /*logger*/) const
 {
 	if (!existing) {
 		out->assign(value.data(), value.size());

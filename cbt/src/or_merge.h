@@ -8,8 +8,8 @@ namespace bk::cbt {
 
 class OrMerge final : public rocksdb::AssociativeMergeOperator {
 public:
-	bool Merge(const rocksdb::Slice &key, const rocksdb::Slice *existing, const rocksdb::Slice &value,
-		   std::string *out, rocksdb::Logger *logger) const override;
+	bool Merge(const rocksdb::Slice &key, const rocksdb::Slice *existing, const rocksdb::Slice &value, std::string *out,
+		   rocksdb::Logger *logger) const override;
 	const char *Name() const override { return "bk.cbt.OrMerge"; }
 };
 

@@ -13,7 +13,7 @@ namespace bk::cbt {
 class RunBuilder {
 public:
 	RunBuilder(std::uint64_t first, std::uint64_t end, const std::function<bool(const BlockRun &)> &sink)
-		: first_(first), end_(end), sink_(sink)
+	    : first_(first), end_(end), sink_(sink)
 	{
 	}
 

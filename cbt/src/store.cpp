@@ -81,20 +81,14 @@ void set_bit(Chain &c, std::uint32_t s) { c.recorded[s / 64] |= std::uint64_t{1}
 const char *reason_name(FullReason reason)
 {
 	switch (reason) {
-	case FullReason::cbt_reset:
-		return "CBT_RESET";
-	case FullReason::unclean_shutdown:
-		return "UNCLEAN_SHUTDOWN";
-	case FullReason::unknown_token:
-		return "UNKNOWN_TOKEN";
+	case FullReason::cbt_reset: return "CBT_RESET";
+	case FullReason::unclean_shutdown: return "UNCLEAN_SHUTDOWN";
+	case FullReason::unknown_token: return "UNKNOWN_TOKEN";
 	}
 	return "UNKNOWN_TOKEN";
 }
 
-bool Chain::has(std::uint32_t s) const
-{
-	return s < 256 && (recorded[s / 64] >> (s % 64)) & 1;
-}
+bool Chain::has(std::uint32_t s) const { return s < 256 && (recorded[s / 64] >> (s % 64)) & 1; }
 
 Store::Store(const std::string &dir)
 {
@@ -119,15 +113,9 @@ Store::Store(const std::string &dir)
 
 Store::~Store() = default;
 
-void Store::write(rocksdb::WriteBatch &batch) const
-{
-	check(db_->Write(synced(), &batch), "write");
-}
+void Store::write(rocksdb::WriteBatch &batch) const { check(db_->Write(synced(), &batch), "write"); }
 
-void Store::mark_clean_shutdown()
-{
-	check(db_->Put(synced(), std::string(keys::clean_marker), "1"), "mark clean");
-}
+void Store::mark_clean_shutdown() { check(db_->Put(synced(), std::string(keys::clean_marker), "1"), "mark clean"); }
 
 std::optional<Chain> Store::chain(const std::string &device) const
 {
@@ -174,8 +162,7 @@ void Store::reconcile(const std::string &device, const Generation &current)
 	write(b);
 }
 
-void Store::record_snapshot(const std::string &device, const Token &token, const Geometry &geometry,
-			    const MapReader &read_map)
+void Store::record_snapshot(const std::string &device, const Token &token, const Geometry &geometry, const MapReader &read_map)
 {
 	std::lock_guard lock(mutex_);
 	rocksdb::WriteBatch b;
@@ -212,8 +199,7 @@ void Store::record_snapshot(const std::string &device, const Token &token, const
 					}
 				}
 				if (any)
-					b.Merge(keys::delta(c.generation, (first + off) / chunk_blocks, token.sequence),
-						bitmap);
+					b.Merge(keys::delta(c.generation, (first + off) / chunk_blocks, token.sequence), bitmap);
 			}
 			// Bounded memory: deltas go out in pieces. Until the chain below
 			// records the sequence, they only widen queries that cover it.
@@ -229,9 +215,8 @@ void Store::record_snapshot(const std::string &device, const Token &token, const
 	write(b);
 }
 
-void Store::changed_since(const std::string &device, const Token &since, const Token &upto,
-			  std::uint64_t first_block, std::uint64_t end_block,
-			  const std::function<bool(const BlockRun &)> &sink) const
+void Store::changed_since(const std::string &device, const Token &since, const Token &upto, std::uint64_t first_block,
+			  std::uint64_t end_block, const std::function<bool(const BlockRun &)> &sink) const
 {
 	// One consistent view: a concurrent commit may drop deltas we need.
 	const rocksdb::Snapshot *view = db_->GetSnapshot();
@@ -249,17 +234,15 @@ void Store::changed_since(const std::string &device, const Token &since, const T
 		check(s, "get chain");
 	if (s.IsNotFound() || decode(value).generation != since.generation) {
 		const FullReason reason = retired_reason(since.generation);
-		throw FullReadNeeded(reason, std::string("change map of ") + device + " cannot prove changes since " +
-						     format_token(since) + " (" + reason_name(reason) + ")");
+		throw FullReadNeeded(reason, std::string("change map of ") + device + " cannot prove changes since " + format_token(since) +
+						     " (" + reason_name(reason) + ")");
 	}
 	const Chain c = decode(value);
 	if (upto.generation != c.generation || !c.has(upto.sequence))
-		throw FullReadNeeded(FullReason::unknown_token, "snapshot token " + format_token(upto) +
-									" was not recorded for " + device);
+		throw FullReadNeeded(FullReason::unknown_token, "snapshot token " + format_token(upto) + " was not recorded for " + device);
 	if (!c.has(since.sequence) || since.sequence > upto.sequence || since.sequence < c.committed_sequence)
-		throw FullReadNeeded(FullReason::unknown_token, "token " + format_token(since) +
-									" is unknown or older than the committed baseline of " +
-									device);
+		throw FullReadNeeded(FullReason::unknown_token,
+				     "token " + format_token(since) + " is unknown or older than the committed baseline of " + device);
 
 	RunBuilder runs(first_block, end_block, sink);
 	std::string acc;
@@ -301,14 +284,12 @@ Token Store::commit(const std::string &device, const Token &token)
 	auto c = chain(device);
 	if (!c || c->generation != token.generation) {
 		const FullReason reason = retired_reason(token.generation);
-		throw FullReadNeeded(reason, "cannot commit " + format_token(token) + " for " + device + " (" +
-						     reason_name(reason) + ")");
+		throw FullReadNeeded(reason, "cannot commit " + format_token(token) + " for " + device + " (" + reason_name(reason) + ")");
 	}
 	if (token.sequence <= c->committed_sequence)
 		return {c->generation, c->committed_sequence};
 	if (!c->has(token.sequence))
-		throw FullReadNeeded(FullReason::unknown_token,
-				     "token " + format_token(token) + " was not recorded for " + device);
+		throw FullReadNeeded(FullReason::unknown_token, "token " + format_token(token) + " was not recorded for " + device);
 
 	// Deltas up to the baseline only served tokens older than it.
 	rocksdb::WriteBatch b;
@@ -349,10 +330,7 @@ void Store::put_record(const std::string &name, const std::string &value)
 	check(db_->Put(synced(), std::string(keys::record_prefix) + name, value), "put record");
 }
 
-void Store::erase_record(const std::string &name)
-{
-	check(db_->Delete(synced(), std::string(keys::record_prefix) + name), "erase record");
-}
+void Store::erase_record(const std::string &name) { check(db_->Delete(synced(), std::string(keys::record_prefix) + name), "erase record"); }
 
 std::vector<std::pair<std::string, std::string>> Store::records() const
 {

@@ -6,15 +6,9 @@
 
 namespace bk::cbt {
 
-std::string format_generation(const Generation &generation)
-{
-	return util::to_hex(generation);
-}
+std::string format_generation(const Generation &generation) { return util::to_hex(generation); }
 
-std::string format_token(const Token &token)
-{
-	return format_generation(token.generation) + ':' + std::to_string(token.sequence);
-}
+std::string format_token(const Token &token) { return format_generation(token.generation) + ':' + std::to_string(token.sequence); }
 
 std::optional<Token> parse_token(std::string_view text)
 {

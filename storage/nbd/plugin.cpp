@@ -32,35 +32,35 @@ struct Config {
 	std::uint64_t cache_bytes = st::PointReaderOptions{}.cache_bytes;
 };
 Config config;
-std::optional<st::Repository> repository;  // get_ready: errors reach the user's terminal
-std::optional<st::PointReader> reader;     // after_fork: its lock must belong to the server
+std::optional<st::Repository> repository; // get_ready: errors reach the user's terminal
+std::optional<st::PointReader> reader;    // after_fork: its lock must belong to the server
 
-int errno_of(const st::Error& e)
+int errno_of(const st::Error &e)
 {
 	switch (e.code()) {
 	case st::Errc::invalid_argument: return EINVAL;
 	case st::Errc::not_found: return ENOENT;
 	case st::Errc::bad_passphrase: return EACCES;
 	case st::Errc::locked: return EBUSY;
-	default: return EIO;  // corrupt, io: the client sees a failed read of that range
+	default: return EIO; // corrupt, io: the client sees a failed read of that range
 	}
 }
 
 // Reports a failed callback to nbdkit (the message, and the errno the client gets).
-int fail(const std::exception& e, const std::string& where = "")
+int fail(const std::exception &e, const std::string &where = "")
 {
 	nbdkit_error("%s%s", where.c_str(), e.what());
-	const auto* storage = dynamic_cast<const st::Error*>(&e);
+	const auto *storage = dynamic_cast<const st::Error *>(&e);
 	nbdkit_set_error(storage ? errno_of(*storage) : EIO);
 	return -1;
 }
 
-template <class Body> int guarded(Body&& body)
+template <class Body> int guarded(Body &&body)
 {
 	try {
 		body();
 		return 0;
-	} catch (const std::exception& e) {
+	} catch (const std::exception &e) {
 		return fail(e);
 	}
 }
@@ -80,7 +80,7 @@ std::string read_passphrase(int fd)
 	return text.substr(0, text.find('\n'));
 }
 
-int bk_config(const char* key, const char* value)
+int bk_config(const char *key, const char *value)
 {
 	const std::string k = key;
 	if (k == "repo") {
@@ -116,7 +116,7 @@ int bk_get_ready()
 	return guarded([] {
 		std::string pass = config.passphrase_fd >= 0 ? read_passphrase(config.passphrase_fd) : "";
 		repository.emplace(st::Repository::open(config.repo, pass));
-		config.point = repository->point(config.point).id;  // a prefix becomes the id
+		config.point = repository->point(config.point).id; // a prefix becomes the id
 	});
 }
 
@@ -131,41 +131,34 @@ void bk_unload()
 	repository.reset();
 }
 
-void* bk_open(int /*readonly*/)
+void *bk_open(int /*readonly*/)
 {
-	return &*reader;  // one reader serves every connection
+	return &*reader; // one reader serves every connection
 }
 
-std::int64_t bk_get_size(void* /*handle*/)
+std::int64_t bk_get_size(void * /*handle*/) { return static_cast<std::int64_t>(reader->size()); }
+
+int bk_can_multi_conn(void * /*handle*/)
 {
-	return static_cast<std::int64_t>(reader->size());
+	return 1; // read-only: every connection sees the same image
 }
 
-int bk_can_multi_conn(void* /*handle*/)
-{
-	return 1;  // read-only: every connection sees the same image
-}
+int bk_can_extents(void * /*handle*/) { return 1; }
 
-int bk_can_extents(void* /*handle*/)
-{
-	return 1;
-}
-
-int bk_pread(void* /*handle*/, void* buf, std::uint32_t count, std::uint64_t offset, std::uint32_t /*flags*/)
+int bk_pread(void * /*handle*/, void *buf, std::uint32_t count, std::uint64_t offset, std::uint32_t /*flags*/)
 {
 	try {
-		reader->read(offset, {static_cast<std::uint8_t*>(buf), count});
+		reader->read(offset, {static_cast<std::uint8_t *>(buf), count});
 		return 0;
-	} catch (const std::exception& e) {
+	} catch (const std::exception &e) {
 		return fail(e, "read of " + std::to_string(count) + " bytes at " + std::to_string(offset) + ": ");
 	}
 }
 
-int bk_extents(void* /*handle*/, std::uint32_t count, std::uint64_t offset, std::uint32_t flags,
-	       nbdkit_extents* extents)
+int bk_extents(void * /*handle*/, std::uint32_t count, std::uint64_t offset, std::uint32_t flags, nbdkit_extents *extents)
 {
 	return guarded([&] {
-		for (const st::ImageExtent& e : reader->extents(offset, count)) {
+		for (const st::ImageExtent &e : reader->extents(offset, count)) {
 			const std::uint32_t type = e.zero ? NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO : 0;
 			if (nbdkit_add_extent(extents, e.offset, e.length, type) == -1)
 				throw std::runtime_error("cannot add an extent");
@@ -175,10 +168,7 @@ int bk_extents(void* /*handle*/, std::uint32_t count, std::uint64_t offset, std:
 	});
 }
 
-int bk_thread_model()
-{
-	return NBDKIT_THREAD_MODEL_PARALLEL;
-}
+int bk_thread_model() { return NBDKIT_THREAD_MODEL_PARALLEL; }
 
 nbdkit_plugin make_plugin()
 {
@@ -205,7 +195,7 @@ nbdkit_plugin make_plugin()
 	return p;
 }
 
-}  // namespace
+} // namespace
 
 static nbdkit_plugin plugin = make_plugin();
 NBDKIT_REGISTER_PLUGIN(plugin)

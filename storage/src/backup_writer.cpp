@@ -24,18 +24,17 @@ namespace {
 // most of its data indexed (the next run deduplicates against it).
 constexpr std::uint64_t kSegmentBytes = std::uint64_t{1} << 30;
 
-
 struct Job {
 	std::uint64_t index;
 	Bytes data;
 };
 
-}  // namespace
+} // namespace
 
 std::vector<std::uint64_t> chunks_touched(std::span<const Extent> extents, std::uint32_t chunk_size)
 {
 	std::vector<std::uint64_t> out;
-	for (const Extent& e : extents) {
+	for (const Extent &e : extents) {
 		if (e.length == 0)
 			continue;
 		for (std::uint64_t c = e.offset / chunk_size; c <= (e.offset + e.length - 1) / chunk_size; ++c)
@@ -50,7 +49,7 @@ std::vector<std::uint64_t> chunks_touched(std::span<const Extent> extents, std::
 // compress, encrypt and append to the open pack; a sealer makes full packs durable and
 // indexes them, so fsync never stalls the workers.
 struct BackupWriter::Impl {
-	Impl(std::shared_ptr<detail::RepoState> state, const BackupRequest& request);
+	Impl(std::shared_ptr<detail::RepoState> state, const BackupRequest &request);
 	~Impl()
 	{
 		stop_workers();
@@ -59,8 +58,8 @@ struct BackupWriter::Impl {
 
 	void check_index(std::uint64_t index, std::size_t length);
 	void work();
-	void process(Job& job);
-	void hand_off_pack();  // caller holds mutex (or is the only thread left)
+	void process(Job &job);
+	void hand_off_pack(); // caller holds mutex (or is the only thread left)
 	void seal();
 	void flush_segment();
 	void stop_workers();
@@ -76,16 +75,16 @@ struct BackupWriter::Impl {
 	};
 
 	std::shared_ptr<detail::RepoState> repo;
-	const Layout& layout;
-	const Crypto& crypto;
+	const Layout &layout;
+	const Crypto &crypto;
 	BackupRequest req;
 	FileLock lock;
-	Index index;  // loaded under the write lock, so it is current
+	Index index; // loaded under the write lock, so it is current
 	Manifest manifest;
 	std::vector<bool> put_done;
 	std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
-	std::uint64_t bytes_handed = 0;  // put or put_zero, for progress
-	std::uint64_t bytes_read = 0;    // put only
+	std::uint64_t bytes_handed = 0; // put or put_zero, for progress
+	std::uint64_t bytes_read = 0;   // put only
 	const unsigned nworkers;
 	bool committed = false;
 
@@ -93,14 +92,14 @@ struct BackupWriter::Impl {
 	std::exception_ptr failure;
 
 	// Owned by the sealer thread, and by commit() once the sealer has stopped.
-	std::vector<IndexEntry> unindexed;  // of durable packs, not yet in a segment
+	std::vector<IndexEntry> unindexed; // of durable packs, not yet in a segment
 	std::uint64_t unindexed_bytes = 0;
 	std::uint64_t next_segment;
 
-	std::mutex mutex;  // guards the members below
-	std::unordered_set<ChunkId, ChunkIdHash> claimed;  // new chunks of this backup
+	std::mutex mutex;                                 // guards the members below
+	std::unordered_set<ChunkId, ChunkIdHash> claimed; // new chunks of this backup
 	std::unique_ptr<PackWriter> pack;
-	std::vector<IndexEntry> pack_entries;  // of the open pack
+	std::vector<IndexEntry> pack_entries; // of the open pack
 	BackupStats stats;
 	std::vector<Bytes> spare;
 
@@ -110,16 +109,10 @@ struct BackupWriter::Impl {
 	std::vector<std::jthread> workers;
 };
 
-BackupWriter::Impl::Impl(std::shared_ptr<detail::RepoState> state, const BackupRequest& request)
-	: repo(std::move(state)),
-	  layout(repo->layout),
-	  crypto(repo->crypto),
-	  req(request),
-	  lock(layout.write_lock(), FileLock::Mode::exclusive),
-	  index(Index::load(layout, crypto)),
-	  nworkers(worker_count(request.threads)),
-	  next_segment(index.next_segment()),
-	  queue(std::size_t{2} * nworkers)
+BackupWriter::Impl::Impl(std::shared_ptr<detail::RepoState> state, const BackupRequest &request)
+    : repo(std::move(state)), layout(repo->layout), crypto(repo->crypto), req(request),
+      lock(layout.write_lock(), FileLock::Mode::exclusive), index(Index::load(layout, crypto)), nworkers(worker_count(request.threads)),
+      next_segment(index.next_segment()), queue(std::size_t{2} * nworkers)
 {
 	const std::uint32_t cs = repo->config.chunk_size;
 	if (req.device.empty())
@@ -129,8 +122,8 @@ BackupWriter::Impl::Impl(std::shared_ptr<detail::RepoState> state, const BackupR
 	if (!req.base.empty()) {
 		manifest = read_manifest(layout, crypto, req.base);
 		if (manifest.info.size != req.size || manifest.info.chunk_size != cs)
-			throw Error(Errc::invalid_argument, "base point " + req.base +
-								    " has a different device size; a full backup is needed");
+			throw Error(Errc::invalid_argument,
+				    "base point " + req.base + " has a different device size; a full backup is needed");
 	} else {
 		manifest.chunks.resize(storage::chunk_count(req.size, cs));
 	}
@@ -143,7 +136,7 @@ BackupWriter::Impl::Impl(std::shared_ptr<detail::RepoState> state, const BackupR
 void BackupWriter::Impl::stop_workers()
 {
 	queue.close();
-	workers.clear();  // joins
+	workers.clear(); // joins
 }
 
 void BackupWriter::Impl::stop_sealer()
@@ -184,8 +177,7 @@ void BackupWriter::Impl::check_index(std::uint64_t i, std::size_t length)
 	std::uint64_t cs = repo->config.chunk_size;
 	std::uint64_t expect = std::min<std::uint64_t>(cs, req.size - i * cs);
 	if (length != expect)
-		throw Error(Errc::invalid_argument, "chunk " + std::to_string(i) + " must be " +
-							    std::to_string(expect) + " bytes");
+		throw Error(Errc::invalid_argument, "chunk " + std::to_string(i) + " must be " + std::to_string(expect) + " bytes");
 	put_done[i] = true;
 	bytes_handed += length;
 }
@@ -211,7 +203,7 @@ void BackupWriter::Impl::work()
 	}
 }
 
-void BackupWriter::Impl::process(Job& job)
+void BackupWriter::Impl::process(Job &job)
 {
 	const ByteView data = job.data;
 	const auto len = static_cast<std::uint32_t>(data.size());
@@ -255,7 +247,7 @@ void BackupWriter::Impl::seal()
 	while (std::optional<SealJob> job = sealing.pop()) {
 		try {
 			if (failed())
-				continue;  // the job's destructor removes the temporary pack
+				continue; // the job's destructor removes the temporary pack
 			job->pack->finish();
 			unindexed_bytes += job->pack->size();
 			unindexed.insert(unindexed.end(), job->entries.begin(), job->entries.end());
@@ -276,24 +268,18 @@ void BackupWriter::Impl::flush_segment()
 	unindexed_bytes = 0;
 }
 
-BackupWriter::BackupWriter(std::shared_ptr<detail::RepoState> repo, const BackupRequest& request)
-	: impl_(std::make_unique<Impl>(std::move(repo), request))
+BackupWriter::BackupWriter(std::shared_ptr<detail::RepoState> repo, const BackupRequest &request)
+    : impl_(std::make_unique<Impl>(std::move(repo), request))
 {
 }
 
-BackupWriter::BackupWriter(BackupWriter&&) noexcept = default;
-BackupWriter& BackupWriter::operator=(BackupWriter&&) noexcept = default;
+BackupWriter::BackupWriter(BackupWriter &&) noexcept = default;
+BackupWriter &BackupWriter::operator=(BackupWriter &&) noexcept = default;
 BackupWriter::~BackupWriter() = default;
 
-std::uint32_t BackupWriter::chunk_size() const
-{
-	return impl_->repo->config.chunk_size;
-}
+std::uint32_t BackupWriter::chunk_size() const { return impl_->repo->config.chunk_size; }
 
-std::uint64_t BackupWriter::chunk_count() const
-{
-	return impl_->manifest.chunks.size();
-}
+std::uint64_t BackupWriter::chunk_count() const { return impl_->manifest.chunks.size(); }
 
 std::uint32_t BackupWriter::chunk_length(std::uint64_t index) const
 {
@@ -317,7 +303,7 @@ Bytes BackupWriter::buffer()
 	return b;
 }
 
-void BackupWriter::put(std::uint64_t index, Bytes&& data)
+void BackupWriter::put(std::uint64_t index, Bytes &&data)
 {
 	impl_->rethrow_failure();
 	impl_->check_index(index, data.size());
@@ -349,7 +335,7 @@ void BackupWriter::put_zero(std::uint64_t index)
 
 PointInfo BackupWriter::commit()
 {
-	Impl& m = *impl_;
+	Impl &m = *impl_;
 	if (m.committed)
 		throw Error(Errc::invalid_argument, "backup already committed");
 	if (m.req.base.empty() && !std::all_of(m.put_done.begin(), m.put_done.end(), [](bool b) { return b; }))
@@ -361,7 +347,7 @@ PointInfo BackupWriter::commit()
 	m.rethrow_failure();
 	m.flush_segment();
 
-	PointInfo& info = m.manifest.info;
+	PointInfo &info = m.manifest.info;
 	info.id = random_hex(8);
 	info.device = m.req.device;
 	if (m.req.time != 0) {
@@ -379,11 +365,10 @@ PointInfo BackupWriter::commit()
 	info.token = m.req.token;
 	info.stats = m.stats;
 	info.stats.bytes_read = m.bytes_read;
-	info.stats.seconds =
-		std::chrono::duration<double>(std::chrono::steady_clock::now() - m.started).count();
+	info.stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - m.started).count();
 	write_manifest(m.layout, m.crypto, m.manifest);
 	m.committed = true;
 	return info;
 }
 
-}  // namespace bk::storage
+} // namespace bk::storage

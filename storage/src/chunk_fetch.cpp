@@ -4,8 +4,8 @@
 
 namespace bk::storage {
 
-void fetch_chunk(const Crypto& crypto, PackReader& packs, const ChunkLocation* loc, const ChunkId& id,
-		 std::size_t length, const std::string& point, Bytes& record, Bytes& plain)
+void fetch_chunk(const Crypto &crypto, PackReader &packs, const ChunkLocation *loc, const ChunkId &id, std::size_t length,
+		 const std::string &point, Bytes &record, Bytes &plain)
 {
 	if (!loc)
 		throw Error(Errc::corrupt, "chunk " + id.hex() + " of point " + point + " is missing");
@@ -15,4 +15,4 @@ void fetch_chunk(const Crypto& crypto, PackReader& packs, const ChunkLocation* l
 		throw Error(Errc::corrupt, "chunk " + id.hex() + " has the wrong length");
 }
 
-}  // namespace bk::storage
+} // namespace bk::storage

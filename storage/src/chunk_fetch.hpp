@@ -11,7 +11,7 @@ namespace bk::storage {
 // `loc` is the index's entry for `id` (null when the index lacks it) and `length` the
 // chunk's length in the image. Throws Errc::corrupt when the chunk is missing or fails
 // any check; `record` is scratch space.
-void fetch_chunk(const Crypto& crypto, PackReader& packs, const ChunkLocation* loc, const ChunkId& id,
-		 std::size_t length, const std::string& point, Bytes& record, Bytes& plain);
+void fetch_chunk(const Crypto &crypto, PackReader &packs, const ChunkLocation *loc, const ChunkId &id, std::size_t length,
+		 const std::string &point, Bytes &record, Bytes &plain);
 
-}  // namespace bk::storage
+} // namespace bk::storage

@@ -11,16 +11,16 @@ namespace bk::storage {
 namespace {
 
 struct CCtxFree {
-	void operator()(ZSTD_CCtx* c) const noexcept { ZSTD_freeCCtx(c); }
+	void operator()(ZSTD_CCtx *c) const noexcept { ZSTD_freeCCtx(c); }
 };
 struct DCtxFree {
-	void operator()(ZSTD_DCtx* c) const noexcept { ZSTD_freeDCtx(c); }
+	void operator()(ZSTD_DCtx *c) const noexcept { ZSTD_freeDCtx(c); }
 };
 
 constexpr std::size_t kSample = 4096;
 constexpr std::size_t kSamples = 4;
 
-ZSTD_CCtx* cctx()
+ZSTD_CCtx *cctx()
 {
 	thread_local std::unique_ptr<ZSTD_CCtx, CCtxFree> ctx(ZSTD_createCCtx());
 	if (!ctx)
@@ -45,25 +45,25 @@ bool looks_incompressible(ByteView in)
 	return !ZSTD_isError(n) && n > sample.size() * 97 / 100;
 }
 
-}  // namespace
+} // namespace
 
-bool zstd_compress(ByteView in, int level, Bytes& out)
+bool zstd_compress(ByteView in, int level, Bytes &out)
 {
 	if (looks_incompressible(in))
 		return false;
-	ZSTD_CCtx* ctx = cctx();
+	ZSTD_CCtx *ctx = cctx();
 	// A bound of in.size() - 1 makes zstd give up early on incompressible data.
 	if (in.size() < 2)
 		return false;
 	out.resize(in.size() - 1);
 	std::size_t n = ZSTD_compressCCtx(ctx, out.data(), out.size(), in.data(), in.size(), level);
 	if (ZSTD_isError(n))
-		return false;  // dstSize_tooSmall: not worth compressing
+		return false; // dstSize_tooSmall: not worth compressing
 	out.resize(n);
 	return true;
 }
 
-void zstd_decompress(ByteView in, std::size_t raw_len, Bytes& out)
+void zstd_decompress(ByteView in, std::size_t raw_len, Bytes &out)
 {
 	thread_local std::unique_ptr<ZSTD_DCtx, DCtxFree> ctx(ZSTD_createDCtx());
 	if (!ctx)
@@ -74,4 +74,4 @@ void zstd_decompress(ByteView in, std::size_t raw_len, Bytes& out)
 		throw Error(Errc::corrupt, "chunk does not decompress to its recorded length");
 }
 
-}  // namespace bk::storage
+} // namespace bk::storage

@@ -11,44 +11,41 @@ namespace bk::storage {
 namespace {
 
 constexpr std::size_t kKekSize = 32;
-constexpr std::size_t kWrappedKeySize = 12 + MasterKey::kSize + 16;  // nonce | sealed | tag
+constexpr std::size_t kWrappedKeySize = 12 + MasterKey::kSize + 16; // nonce | sealed | tag
 
-Bytes key_aad(const RepoConfig& c)
+Bytes key_aad(const RepoConfig &c)
 {
 	std::string a = "bkagent-repository-key:" + c.repo_id;
 	return Bytes(a.begin(), a.end());
 }
 
-Bytes kek(const RepoConfig& c, const std::string& passphrase)
-{
-	return scrypt(passphrase, c.salt, c.kdf, kKekSize);
-}
+Bytes kek(const RepoConfig &c, const std::string &passphrase) { return scrypt(passphrase, c.salt, c.kdf, kKekSize); }
 
 // The config is not authenticated (only the key is), so every field is checked against
 // what init can write before anything divides by it, allocates by it or runs scrypt with it.
-void check(bool ok, const std::string& what)
+void check(bool ok, const std::string &what)
 {
 	if (!ok)
 		throw Error(Errc::corrupt, "bad repository config: " + what);
 }
 
-std::uint64_t number(const nlohmann::json& j, const char* name, std::uint64_t min, std::uint64_t max)
+std::uint64_t number(const nlohmann::json &j, const char *name, std::uint64_t min, std::uint64_t max)
 {
-	const auto& v = j.at(name);
+	const auto &v = j.at(name);
 	check(v.is_number_unsigned(), std::string(name) + " is not an unsigned integer");
 	const auto n = v.get<std::uint64_t>();
 	check(n >= min && n <= max, std::string(name) + " is out of range");
 	return n;
 }
 
-}  // namespace
+} // namespace
 
-RepoConfig load_config(const Layout& layout)
+RepoConfig load_config(const Layout &layout)
 {
 	Bytes raw;
 	try {
 		raw = read_file(layout.config());
-	} catch (const Error& e) {
+	} catch (const Error &e) {
 		if (e.code() == Errc::not_found)
 			throw Error(Errc::not_found, "not a repository (no config): " + layout.root.string());
 		throw;
@@ -63,8 +60,7 @@ RepoConfig parse_config(ByteView text)
 		RepoConfig c;
 		const std::uint64_t format = number(j, "format", 0, ~std::uint64_t{0});
 		if (format != RepoConfig::kFormat)
-			throw Error(Errc::unsupported_format,
-				    "repository format " + std::to_string(format) + " is not supported");
+			throw Error(Errc::unsupported_format, "repository format " + std::to_string(format) + " is not supported");
 		c.repo_id = j.at("repo_id").get<std::string>();
 		check(from_hex(c.repo_id).size() == 16, "repo_id is not 32 hex digits");
 		c.chunk_size = static_cast<std::uint32_t>(number(j, "chunk_size", kMinChunkSize, kMaxChunkSize));
@@ -76,7 +72,7 @@ RepoConfig parse_config(ByteView text)
 		check(enc == "aes-256-gcm" || enc == "none", "unknown encryption " + enc);
 		c.encrypted = enc == "aes-256-gcm";
 		if (c.encrypted) {
-			const auto& k = j.at("kdf");
+			const auto &k = j.at("kdf");
 			check(k.at("name").get<std::string>() == "scrypt", "unknown kdf");
 			c.kdf.n = number(k, "n", 2, kMaxScryptN);
 			check(std::has_single_bit(c.kdf.n), "scrypt n is not a power of two");
@@ -88,12 +84,12 @@ RepoConfig parse_config(ByteView text)
 		c.key = from_hex(j.at("key").get<std::string>());
 		check(c.key.size() == (c.encrypted ? kWrappedKeySize : MasterKey::kSize), "key has the wrong length");
 		return c;
-	} catch (const nlohmann::json::exception& e) {
+	} catch (const nlohmann::json::exception &e) {
 		throw Error(Errc::corrupt, "bad repository config: " + std::string(e.what()));
 	}
 }
 
-std::string format_config(const RepoConfig& c)
+std::string format_config(const RepoConfig &c)
 {
 	nlohmann::json j = {
 		{"format", c.format},
@@ -106,20 +102,17 @@ std::string format_config(const RepoConfig& c)
 		{"key", to_hex(c.key)},
 	};
 	if (c.encrypted)
-		j["kdf"] = {{"name", "scrypt"}, {"n", c.kdf.n}, {"r", c.kdf.r}, {"p", c.kdf.p},
-			    {"salt", to_hex(c.salt)}};
+		j["kdf"] = {{"name", "scrypt"}, {"n", c.kdf.n}, {"r", c.kdf.r}, {"p", c.kdf.p}, {"salt", to_hex(c.salt)}};
 	return j.dump(2) + "\n";
 }
 
-void save_config(const Layout& layout, const RepoConfig& c)
+void save_config(const Layout &layout, const RepoConfig &c)
 {
 	std::string text = format_config(c);
-	write_file_atomic(layout.config(),
-			  ByteView(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()),
-			  layout.tmp());
+	write_file_atomic(layout.config(), ByteView(reinterpret_cast<const std::uint8_t *>(text.data()), text.size()), layout.tmp());
 }
 
-MasterKey create_master_key(RepoConfig& c, const std::string& passphrase)
+MasterKey create_master_key(RepoConfig &c, const std::string &passphrase)
 {
 	MasterKey key = MasterKey::generate();
 	if (c.encrypted) {
@@ -131,7 +124,7 @@ MasterKey create_master_key(RepoConfig& c, const std::string& passphrase)
 	return key;
 }
 
-MasterKey unlock_master_key(const RepoConfig& c, const std::string& passphrase)
+MasterKey unlock_master_key(const RepoConfig &c, const std::string &passphrase)
 {
 	if (!c.encrypted)
 		return MasterKey::from_bytes(c.key);
@@ -141,4 +134,4 @@ MasterKey unlock_master_key(const RepoConfig& c, const std::string& passphrase)
 	return MasterKey::from_bytes(raw);
 }
 
-}  // namespace bk::storage
+} // namespace bk::storage

@@ -14,10 +14,7 @@ namespace bk::storage {
 // A chunk size is a power of two from 64 KiB to 64 MiB.
 inline constexpr std::uint32_t kMinChunkSize = 64u << 10;
 inline constexpr std::uint32_t kMaxChunkSize = 64u << 20;
-inline bool valid_chunk_size(std::uint64_t n)
-{
-	return std::has_single_bit(n) && n >= kMinChunkSize && n <= kMaxChunkSize;
-}
+inline bool valid_chunk_size(std::uint64_t n) { return std::has_single_bit(n) && n >= kMinChunkSize && n <= kMaxChunkSize; }
 
 inline constexpr std::uint64_t kMaxPackSize = std::uint64_t{1} << 32;
 inline constexpr int kMinZstdLevel = 1, kMaxZstdLevel = 19;
@@ -35,20 +32,20 @@ struct RepoConfig {
 	bool encrypted = true;
 	ScryptParams kdf;
 	Bytes salt;
-	Bytes key;  // AES-256-GCM(master key) under the scrypt key, or the master key itself
+	Bytes key; // AES-256-GCM(master key) under the scrypt key, or the master key itself
 
-	bool operator==(const RepoConfig&) const = default;
+	bool operator==(const RepoConfig &) const = default;
 };
 
 // The config file's text: parse throws Errc::corrupt (or unsupported_format) on bad input.
 RepoConfig parse_config(ByteView text);
-std::string format_config(const RepoConfig& config);
-RepoConfig load_config(const Layout& layout);
-void save_config(const Layout& layout, const RepoConfig& config);
+std::string format_config(const RepoConfig &config);
+RepoConfig load_config(const Layout &layout);
+void save_config(const Layout &layout, const RepoConfig &config);
 
 // Wraps a fresh master key into `config` (which must have repo_id, encrypted and kdf set).
-MasterKey create_master_key(RepoConfig& config, const std::string& passphrase);
+MasterKey create_master_key(RepoConfig &config, const std::string &passphrase);
 // Throws Errc::bad_passphrase when the passphrase does not unwrap the key.
-MasterKey unlock_master_key(const RepoConfig& config, const std::string& passphrase);
+MasterKey unlock_master_key(const RepoConfig &config, const std::string &passphrase);
 
-}  // namespace bk::storage
+} // namespace bk::storage

@@ -20,7 +20,7 @@ constexpr std::size_t kTag = 16;
 constexpr std::size_t kMac = 32;
 
 struct CipherCtxFree {
-	void operator()(EVP_CIPHER_CTX* ctx) const noexcept { EVP_CIPHER_CTX_free(ctx); }
+	void operator()(EVP_CIPHER_CTX *ctx) const noexcept { EVP_CIPHER_CTX_free(ctx); }
 };
 using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree>;
 
@@ -42,33 +42,26 @@ int to_int(std::size_t n)
 std::array<std::uint8_t, kMac> hmac(ByteView key, ByteView a, ByteView b)
 {
 	std::array<std::uint8_t, kMac> out{};
-	Bytes joined;  // only used for small sealed metadata; chunk ids use one-shot HMAC
+	Bytes joined; // only used for small sealed metadata; chunk ids use one-shot HMAC
 	joined.reserve(a.size() + b.size());
 	joined.insert(joined.end(), a.begin(), a.end());
 	joined.insert(joined.end(), b.begin(), b.end());
 	unsigned len = 0;
-	if (!HMAC(EVP_sha256(), key.data(), to_int(key.size()), joined.data(), joined.size(),
-		  out.data(), &len))
+	if (!HMAC(EVP_sha256(), key.data(), to_int(key.size()), joined.data(), joined.size(), out.data(), &len))
 		throw Error(Errc::io, "HMAC failed");
 	return out;
 }
 
-}  // namespace
+} // namespace
 
 bool ChunkId::is_zero() const noexcept
 {
 	return std::all_of(bytes.begin(), bytes.end(), [](std::uint8_t b) { return b == 0; });
 }
 
-std::string ChunkId::hex() const
-{
-	return to_hex(bytes);
-}
+std::string ChunkId::hex() const { return to_hex(bytes); }
 
-MasterKey MasterKey::generate()
-{
-	return from_bytes(random_bytes(kSize));
-}
+MasterKey MasterKey::generate() { return from_bytes(random_bytes(kSize)); }
 
 MasterKey MasterKey::from_bytes(ByteView raw)
 {
@@ -87,19 +80,15 @@ Bytes MasterKey::to_bytes() const
 	return out;
 }
 
-Crypto::~Crypto()
-{
-	OPENSSL_cleanse(&key_, sizeof key_);
-}
+Crypto::~Crypto() { OPENSSL_cleanse(&key_, sizeof key_); }
 
 ChunkId Crypto::chunk_id(ByteView data) const
 {
 	ChunkId id;
 	unsigned len = 0;
-	if (!HMAC(EVP_sha256(), key_.id.data(), static_cast<int>(key_.id.size()), data.data(),
-		  data.size(), id.bytes.data(), &len))
+	if (!HMAC(EVP_sha256(), key_.id.data(), static_cast<int>(key_.id.size()), data.data(), data.size(), id.bytes.data(), &len))
 		throw Error(Errc::io, "HMAC failed");
-	if (id.is_zero())  // reserved for zero chunks; unreachable in practice (p = 2^-256)
+	if (id.is_zero()) // reserved for zero chunks; unreachable in practice (p = 2^-256)
 		throw Error(Errc::corrupt, "chunk id collides with the zero marker");
 	return id;
 }
@@ -140,17 +129,15 @@ Bytes gcm_seal(ByteView key, ByteView aad, ByteView plain)
 	int len = 0;
 	bool ok = EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), out.data()) == 1 &&
 		  EVP_EncryptUpdate(ctx.get(), nullptr, &len, aad.data(), to_int(aad.size())) == 1 &&
-		  EVP_EncryptUpdate(ctx.get(), out.data() + kNonce, &len, plain.data(),
-				    to_int(plain.size())) == 1 &&
+		  EVP_EncryptUpdate(ctx.get(), out.data() + kNonce, &len, plain.data(), to_int(plain.size())) == 1 &&
 		  EVP_EncryptFinal_ex(ctx.get(), out.data() + kNonce + len, &len) == 1 &&
-		  EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTag,
-				      out.data() + kNonce + plain.size()) == 1;
+		  EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTag, out.data() + kNonce + plain.size()) == 1;
 	if (!ok)
 		throw Error(Errc::io, "AES-GCM encryption failed");
 	return out;
 }
 
-bool gcm_open(ByteView key, ByteView aad, ByteView sealed, Bytes& plain)
+bool gcm_open(ByteView key, ByteView aad, ByteView sealed, Bytes &plain)
 {
 	if (sealed.size() < kNonce + kTag)
 		return false;
@@ -168,14 +155,13 @@ bool gcm_open(ByteView key, ByteView aad, ByteView sealed, Bytes& plain)
 	       EVP_DecryptFinal_ex(ctx.get(), plain.data() + len, &len) == 1;
 }
 
-Bytes scrypt(const std::string& passphrase, ByteView salt, const ScryptParams& params,
-	     std::size_t length)
+Bytes scrypt(const std::string &passphrase, ByteView salt, const ScryptParams &params, std::size_t length)
 {
 	Bytes out(length);
 	// 128 * r * N is scrypt's memory use; allow it plus slack.
 	std::uint64_t maxmem = std::uint64_t{128} * params.r * params.n * params.p + (std::uint64_t{1} << 24);
-	if (EVP_PBE_scrypt(passphrase.data(), passphrase.size(), salt.data(), salt.size(), params.n,
-			   params.r, params.p, maxmem, out.data(), out.size()) != 1)
+	if (EVP_PBE_scrypt(passphrase.data(), passphrase.size(), salt.data(), salt.size(), params.n, params.r, params.p, maxmem, out.data(),
+			   out.size()) != 1)
 		throw Error(Errc::invalid_argument, "scrypt failed (bad parameters?)");
 	return out;
 }
@@ -188,12 +174,9 @@ Bytes random_bytes(std::size_t n)
 	return out;
 }
 
-std::string random_hex(std::size_t n_bytes)
-{
-	return to_hex(random_bytes(n_bytes));
-}
+std::string random_hex(std::size_t n_bytes) { return to_hex(random_bytes(n_bytes)); }
 
-Bytes from_hex(const std::string& hex)
+Bytes from_hex(const std::string &hex)
 {
 	auto out = util::from_hex(hex);
 	if (!out)
@@ -201,4 +184,4 @@ Bytes from_hex(const std::string& hex)
 	return std::move(*out);
 }
 
-}  // namespace bk::storage
+} // namespace bk::storage

@@ -5,7 +5,7 @@
 
 namespace bk::storage {
 
-const char* to_string(Errc code) noexcept
+const char *to_string(Errc code) noexcept
 {
 	switch (code) {
 	case Errc::io: return "io";
@@ -19,10 +19,10 @@ const char* to_string(Errc code) noexcept
 	return "unknown";
 }
 
-void throw_errno(const std::string& what)
+void throw_errno(const std::string &what)
 {
 	int err = errno;
 	throw Error(Errc::io, what + ": " + std::strerror(err));
 }
 
-}  // namespace bk::storage
+} // namespace bk::storage

@@ -13,7 +13,7 @@
 
 namespace bk::storage {
 
-Fd open_file(const fs::path& path, int flags, mode_t mode)
+Fd open_file(const fs::path &path, int flags, mode_t mode)
 {
 	int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
 	if (fd < 0) {
@@ -24,7 +24,7 @@ Fd open_file(const fs::path& path, int flags, mode_t mode)
 	return Fd(fd);
 }
 
-std::uint64_t fd_size(int fd, const fs::path& what)
+std::uint64_t fd_size(int fd, const fs::path &what)
 {
 	struct stat st {};
 	if (::fstat(fd, &st) != 0)
@@ -32,12 +32,11 @@ std::uint64_t fd_size(int fd, const fs::path& what)
 	return static_cast<std::uint64_t>(st.st_size);
 }
 
-void pread_exact(int fd, std::span<std::uint8_t> buf, std::uint64_t offset, const fs::path& what)
+void pread_exact(int fd, std::span<std::uint8_t> buf, std::uint64_t offset, const fs::path &what)
 {
 	std::size_t done = 0;
 	while (done < buf.size()) {
-		ssize_t n = ::pread(fd, buf.data() + done, buf.size() - done,
-				    static_cast<off_t>(offset + done));
+		ssize_t n = ::pread(fd, buf.data() + done, buf.size() - done, static_cast<off_t>(offset + done));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -48,12 +47,11 @@ void pread_exact(int fd, std::span<std::uint8_t> buf, std::uint64_t offset, cons
 	}
 }
 
-void pwrite_all(int fd, ByteView data, std::uint64_t offset, const fs::path& what)
+void pwrite_all(int fd, ByteView data, std::uint64_t offset, const fs::path &what)
 {
 	std::size_t done = 0;
 	while (done < data.size()) {
-		ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done,
-				     static_cast<off_t>(offset + done));
+		ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -62,19 +60,19 @@ void pwrite_all(int fd, ByteView data, std::uint64_t offset, const fs::path& wha
 	}
 }
 
-void fsync_fd(int fd, const fs::path& what)
+void fsync_fd(int fd, const fs::path &what)
 {
 	if (::fsync(fd) != 0)
 		throw_errno("fsync " + what.string());
 }
 
-void fsync_dir(const fs::path& dir)
+void fsync_dir(const fs::path &dir)
 {
 	Fd fd = open_file(dir, O_RDONLY | O_DIRECTORY);
 	fsync_fd(fd.get(), dir);
 }
 
-Bytes read_file(const fs::path& path)
+Bytes read_file(const fs::path &path)
 {
 	Fd fd = open_file(path, O_RDONLY);
 	Bytes data(fd_size(fd.get(), path));
@@ -82,7 +80,7 @@ Bytes read_file(const fs::path& path)
 	return data;
 }
 
-void write_file_atomic(const fs::path& target, ByteView data, const fs::path& tmp_dir)
+void write_file_atomic(const fs::path &target, ByteView data, const fs::path &tmp_dir)
 {
 	fs::path tmp = tmp_dir / ("tmp-" + random_hex(8));
 	{
@@ -103,7 +101,7 @@ void write_file_atomic(const fs::path& target, ByteView data, const fs::path& tm
 	crash_point();
 }
 
-void remove_file(const fs::path& path)
+void remove_file(const fs::path &path)
 {
 	if (::unlink(path.c_str()) != 0 && errno != ENOENT)
 		throw_errno("remove " + path.string());
@@ -117,7 +115,7 @@ std::atomic<long> g_crash_points{0};
 void crash_point()
 {
 	static const long limit = [] {
-		const char* env = std::getenv("BK_TEST_CRASH_AFTER");
+		const char *env = std::getenv("BK_TEST_CRASH_AFTER");
 		return env ? std::atol(env) : 0L;
 	}();
 	long passed = ++g_crash_points;
@@ -125,9 +123,6 @@ void crash_point()
 		::kill(::getpid(), SIGKILL);
 }
 
-long crash_points_passed()
-{
-	return g_crash_points.load();
-}
+long crash_points_passed() { return g_crash_points.load(); }
 
-}  // namespace bk::storage
+} // namespace bk::storage

@@ -14,18 +14,15 @@ namespace {
 constexpr char kMagic[] = "BKidx001";
 constexpr std::size_t kMagicLen = 8;
 
-ByteView magic()
-{
-	return {reinterpret_cast<const std::uint8_t*>(kMagic), kMagicLen};
-}
+ByteView magic() { return {reinterpret_cast<const std::uint8_t *>(kMagic), kMagicLen}; }
 
-std::vector<std::uint64_t> list_segments(const Layout& layout)
+std::vector<std::uint64_t> list_segments(const Layout &layout)
 {
 	std::vector<std::uint64_t> seqs;
-	for (const auto& e : fs::directory_iterator(layout.index())) {
+	for (const auto &e : fs::directory_iterator(layout.index())) {
 		const std::string name = e.path().filename().string();
 		if (name.size() != 20 || !name.ends_with(".idx"))
-			continue;  // not a segment (e.g. an editor's backup file)
+			continue; // not a segment (e.g. an editor's backup file)
 		std::uint64_t seq = 0;
 		if (std::sscanf(name.c_str(), "%16lx", &seq) != 1)
 			continue;
@@ -35,21 +32,21 @@ std::vector<std::uint64_t> list_segments(const Layout& layout)
 	return seqs;
 }
 
-}  // namespace
+} // namespace
 
-fs::path segment_path(const Layout& layout, std::uint64_t seq)
+fs::path segment_path(const Layout &layout, std::uint64_t seq)
 {
 	char name[32];
 	std::snprintf(name, sizeof name, "%016lx.idx", static_cast<unsigned long>(seq));
 	return layout.index() / name;
 }
 
-Bytes encode_segment_payload(const std::vector<IndexEntry>& entries)
+Bytes encode_segment_payload(const std::vector<IndexEntry> &entries)
 {
 	ByteWriter w;
 	w.bytes().reserve(8 + entries.size() * 64);
 	w.u64(entries.size());
-	for (const IndexEntry& e : entries) {
+	for (const IndexEntry &e : entries) {
 		w.raw(e.id.bytes);
 		w.raw(e.loc.pack);
 		w.u64(e.loc.offset);
@@ -66,7 +63,7 @@ std::vector<IndexEntry> decode_segment_payload(ByteView payload)
 	if (n > r.remaining() / 64)
 		throw Error(Errc::corrupt, "bad entry count");
 	std::vector<IndexEntry> entries(n);
-	for (IndexEntry& e : entries) {
+	for (IndexEntry &e : entries) {
 		ByteView b = r.raw(32);
 		std::copy(b.begin(), b.end(), e.id.bytes.begin());
 		b = r.raw(16);
@@ -79,7 +76,7 @@ std::vector<IndexEntry> decode_segment_payload(ByteView payload)
 	return entries;
 }
 
-Bytes encode_segment(const Crypto& crypto, const std::vector<IndexEntry>& entries)
+Bytes encode_segment(const Crypto &crypto, const std::vector<IndexEntry> &entries)
 {
 	Bytes file(magic().begin(), magic().end());
 	Bytes sealed = crypto.seal(magic(), encode_segment_payload(entries));
@@ -87,14 +84,14 @@ Bytes encode_segment(const Crypto& crypto, const std::vector<IndexEntry>& entrie
 	return file;
 }
 
-std::vector<IndexEntry> decode_segment(const Crypto& crypto, ByteView file)
+std::vector<IndexEntry> decode_segment(const Crypto &crypto, ByteView file)
 {
 	if (file.size() < kMagicLen || !std::equal(magic().begin(), magic().end(), file.begin()))
 		throw Error(Errc::corrupt, "not an index segment");
 	return decode_segment_payload(crypto.open(magic(), file.subspan(kMagicLen)));
 }
 
-Index Index::load(const Layout& layout, const Crypto& crypto, const std::function<void(const Error&)>& on_bad)
+Index Index::load(const Layout &layout, const Crypto &crypto, const std::function<void(const Error &)> &on_bad)
 {
 	Index index;
 	index.segments_ = list_segments(layout);
@@ -103,7 +100,7 @@ Index Index::load(const Layout& layout, const Crypto& crypto, const std::functio
 		std::vector<IndexEntry> entries;
 		try {
 			entries = decode_segment(crypto, read_file(path));
-		} catch (const Error& e) {
+		} catch (const Error &e) {
 			if (e.code() != Errc::corrupt)
 				throw;
 			Error bad(Errc::corrupt, path.string() + ": " + e.what());
@@ -113,22 +110,21 @@ Index Index::load(const Layout& layout, const Crypto& crypto, const std::functio
 			continue;
 		}
 		index.map_.reserve(index.map_.size() + entries.size());
-		for (const IndexEntry& e : entries)
+		for (const IndexEntry &e : entries)
 			index.map_[e.id] = e.loc;
 	}
 	return index;
 }
 
-const ChunkLocation* Index::find(const ChunkId& id) const
+const ChunkLocation *Index::find(const ChunkId &id) const
 {
 	auto it = map_.find(id);
 	return it == map_.end() ? nullptr : &it->second;
 }
 
-void write_segment(const Layout& layout, const Crypto& crypto, std::uint64_t seq,
-		   const std::vector<IndexEntry>& entries)
+void write_segment(const Layout &layout, const Crypto &crypto, std::uint64_t seq, const std::vector<IndexEntry> &entries)
 {
 	write_file_atomic(segment_path(layout, seq), encode_segment(crypto, entries), layout.tmp());
 }
 
-}  // namespace bk::storage
+} // namespace bk::storage

@@ -19,21 +19,20 @@ struct IndexEntry {
 	ChunkId id;
 	ChunkLocation loc;
 
-	bool operator==(const IndexEntry&) const = default;
+	bool operator==(const IndexEntry &) const = default;
 };
 
 class Index {
 public:
 	// Throws on a damaged segment, or with `on_bad` reports it and skips it.
-	static Index load(const Layout& layout, const Crypto& crypto,
-			  const std::function<void(const Error&)>& on_bad = {});
+	static Index load(const Layout &layout, const Crypto &crypto, const std::function<void(const Error &)> &on_bad = {});
 
-	const ChunkLocation* find(const ChunkId& id) const;
-	void insert(const ChunkId& id, const ChunkLocation& loc) { map_[id] = loc; }
+	const ChunkLocation *find(const ChunkId &id) const;
+	void insert(const ChunkId &id, const ChunkLocation &loc) { map_[id] = loc; }
 	std::size_t size() const { return map_.size(); }
-	const std::unordered_map<ChunkId, ChunkLocation, ChunkIdHash>& entries() const { return map_; }
+	const std::unordered_map<ChunkId, ChunkLocation, ChunkIdHash> &entries() const { return map_; }
 	// Sequence numbers of the segments this index was loaded from, ascending.
-	const std::vector<std::uint64_t>& segments() const { return segments_; }
+	const std::vector<std::uint64_t> &segments() const { return segments_; }
 	std::uint64_t next_segment() const { return segments_.empty() ? 1 : segments_.back() + 1; }
 
 private:
@@ -43,13 +42,12 @@ private:
 
 // A segment file: magic | sealed(payload), payload = count u64 | count x entry.
 // Decoding throws Errc::corrupt on any bad input.
-Bytes encode_segment_payload(const std::vector<IndexEntry>& entries);
+Bytes encode_segment_payload(const std::vector<IndexEntry> &entries);
 std::vector<IndexEntry> decode_segment_payload(ByteView payload);
-Bytes encode_segment(const Crypto& crypto, const std::vector<IndexEntry>& entries);
-std::vector<IndexEntry> decode_segment(const Crypto& crypto, ByteView file);
+Bytes encode_segment(const Crypto &crypto, const std::vector<IndexEntry> &entries);
+std::vector<IndexEntry> decode_segment(const Crypto &crypto, ByteView file);
 
-fs::path segment_path(const Layout& layout, std::uint64_t seq);
-void write_segment(const Layout& layout, const Crypto& crypto, std::uint64_t seq,
-		   const std::vector<IndexEntry>& entries);
+fs::path segment_path(const Layout &layout, std::uint64_t seq);
+void write_segment(const Layout &layout, const Crypto &crypto, std::uint64_t seq, const std::vector<IndexEntry> &entries);
 
-}  // namespace bk::storage
+} // namespace bk::storage

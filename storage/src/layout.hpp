@@ -13,12 +13,12 @@ struct Layout {
 	fs::path config() const { return root / "config"; }
 	fs::path tmp() const { return root / "tmp"; }
 	fs::path packs() const { return root / "packs"; }
-	fs::path pack(const std::string& name) const { return packs() / name.substr(0, 2) / (name + ".pack"); }
+	fs::path pack(const std::string &name) const { return packs() / name.substr(0, 2) / (name + ".pack"); }
 	fs::path index() const { return root / "index"; }
 	fs::path points() const { return root / "points"; }
-	fs::path point(const std::string& id) const { return points() / (id + ".point"); }
+	fs::path point(const std::string &id) const { return points() / (id + ".point"); }
 	fs::path write_lock() const { return root / "locks" / "write"; }
 	fs::path delete_lock() const { return root / "locks" / "delete"; }
 };
 
-}  // namespace bk::storage
+} // namespace bk::storage

@@ -15,7 +15,7 @@ namespace {
 
 constexpr std::size_t kMaxPidDigits = 10;
 
-}  // namespace
+} // namespace
 
 std::string lock_holder(ByteView content)
 {
@@ -25,8 +25,7 @@ std::string lock_holder(ByteView content)
 	return std::string(content.begin(), content.end());
 }
 
-FileLock::FileLock(const fs::path& path, Mode mode)
-	: fd_(open_file(path, O_RDWR | O_CREAT)), mode_(mode)
+FileLock::FileLock(const fs::path &path, Mode mode) : fd_(open_file(path, O_RDWR | O_CREAT)), mode_(mode)
 {
 	int op = (mode == Mode::exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB;
 	while (::flock(fd_.get(), op) != 0) {
@@ -38,18 +37,16 @@ FileLock::FileLock(const fs::path& path, Mode mode)
 			ssize_t n = ::pread(fd_.get(), owner.data(), owner.size(), 0);
 			owner.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
 			std::string pid = lock_holder(owner);
-			throw Error(Errc::locked, "repository is busy (" + path.filename().string() +
-							  " lock held" +
+			throw Error(Errc::locked, "repository is busy (" + path.filename().string() + " lock held" +
 							  (pid.empty() ? "" : " by pid " + pid) + ")");
 		}
 		throw_errno("flock " + path.string());
 	}
-	if (mode == Mode::exclusive) {  // tell the next contender who holds it
+	if (mode == Mode::exclusive) { // tell the next contender who holds it
 		std::string pid = std::to_string(::getpid());
 		if (::ftruncate(fd_.get(), 0) != 0)
 			throw_errno("truncate " + path.string());
-		pwrite_all(fd_.get(), ByteView(reinterpret_cast<const std::uint8_t*>(pid.data()), pid.size()),
-			   0, path);
+		pwrite_all(fd_.get(), ByteView(reinterpret_cast<const std::uint8_t *>(pid.data()), pid.size()), 0, path);
 	}
 }
 
@@ -61,4 +58,4 @@ FileLock::~FileLock()
 		return;
 }
 
-}  // namespace bk::storage
+} // namespace bk::storage

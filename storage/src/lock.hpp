@@ -19,9 +19,9 @@ class FileLock {
 public:
 	enum class Mode { shared, exclusive };
 	// Never blocks: throws Errc::locked when another process holds a conflicting lock.
-	FileLock(const fs::path& path, Mode mode);
-	FileLock(const FileLock&) = delete;
-	FileLock& operator=(const FileLock&) = delete;
+	FileLock(const fs::path &path, Mode mode);
+	FileLock(const FileLock &) = delete;
+	FileLock &operator=(const FileLock &) = delete;
 	~FileLock();
 
 private:
@@ -29,4 +29,4 @@ private:
 	Mode mode_;
 };
 
-}  // namespace bk::storage
+} // namespace bk::storage

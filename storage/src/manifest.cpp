@@ -32,7 +32,7 @@ std::uint64_t to_micros(double seconds)
 	return us >= static_cast<double>(kMaxMicros) ? kMaxMicros : static_cast<std::uint64_t>(std::llround(us));
 }
 
-Bytes aad(const std::string& id, char part)
+Bytes aad(const std::string &id, char part)
 {
 	Bytes a(kMagic, kMagic + kMagicLen);
 	a.insert(a.end(), id.begin(), id.end());
@@ -47,7 +47,7 @@ struct PointFile {
 	std::uint32_t header_len = 0;
 };
 
-PointFile open_point(const Layout& layout, const std::string& id)
+PointFile open_point(const Layout &layout, const std::string &id)
 {
 	PointFile f;
 	f.path = layout.point(id);
@@ -64,7 +64,7 @@ PointFile open_point(const Layout& layout, const std::string& id)
 	return f;
 }
 
-PointInfo read_info(const PointFile& f, const Crypto& crypto, const std::string& id)
+PointInfo read_info(const PointFile &f, const Crypto &crypto, const std::string &id)
 {
 	Bytes sealed(f.header_len);
 	pread_exact(f.fd.get(), sealed, kPrefix, f.path);
@@ -74,14 +74,11 @@ PointInfo read_info(const PointFile& f, const Crypto& crypto, const std::string&
 	return info;
 }
 
-}  // namespace
+} // namespace
 
-std::uint64_t chunk_count(std::uint64_t size, std::uint32_t chunk_size)
-{
-	return (size + chunk_size - 1) / chunk_size;
-}
+std::uint64_t chunk_count(std::uint64_t size, std::uint32_t chunk_size) { return (size + chunk_size - 1) / chunk_size; }
 
-Bytes encode_point_header(const PointInfo& p)
+Bytes encode_point_header(const PointInfo &p)
 {
 	ByteWriter w;
 	w.str(p.id);
@@ -92,9 +89,9 @@ Bytes encode_point_header(const PointInfo& p)
 	w.u32(p.chunk_size);
 	w.str(p.base);
 	w.str(p.token);
-	const BackupStats& s = p.stats;
-	for (std::uint64_t v : {s.bytes_read, s.bytes_zero, s.bytes_dedup, s.bytes_new, s.bytes_stored,
-				s.chunks_new, s.chunks_dedup, s.chunks_zero})
+	const BackupStats &s = p.stats;
+	for (std::uint64_t v :
+	     {s.bytes_read, s.bytes_zero, s.bytes_dedup, s.bytes_new, s.bytes_stored, s.chunks_new, s.chunks_dedup, s.chunks_zero})
 		w.u64(v);
 	w.u64(to_micros(s.seconds));
 	return std::move(w.bytes());
@@ -112,26 +109,25 @@ PointInfo decode_point_header(ByteView data)
 	p.chunk_size = r.u32();
 	p.base = r.str();
 	p.token = r.str();
-	BackupStats& s = p.stats;
-	for (std::uint64_t* v : {&s.bytes_read, &s.bytes_zero, &s.bytes_dedup, &s.bytes_new,
-				 &s.bytes_stored, &s.chunks_new, &s.chunks_dedup, &s.chunks_zero})
+	BackupStats &s = p.stats;
+	for (std::uint64_t *v :
+	     {&s.bytes_read, &s.bytes_zero, &s.bytes_dedup, &s.bytes_new, &s.bytes_stored, &s.chunks_new, &s.chunks_dedup, &s.chunks_zero})
 		*v = r.u64();
 	const std::uint64_t micros = r.u64();
 	s.seconds = static_cast<double>(micros) / 1e6;
 	r.expect_end();
 	// Sealed, so only a bug or a key holder writes these; still, the chunk size divides and
 	// the size must fit a file offset.
-	if (!valid_chunk_size(p.chunk_size) || p.size > std::uint64_t{std::numeric_limits<off_t>::max()} ||
-	    micros > kMaxMicros)
+	if (!valid_chunk_size(p.chunk_size) || p.size > std::uint64_t{std::numeric_limits<off_t>::max()} || micros > kMaxMicros)
 		throw Error(Errc::corrupt, "bad size, chunk size or duration in restore point " + p.id);
 	return p;
 }
 
-Bytes encode_chunk_list(const std::vector<ChunkId>& chunks)
+Bytes encode_chunk_list(const std::vector<ChunkId> &chunks)
 {
 	Bytes ids;
 	ids.reserve(chunks.size() * 32);
-	for (const ChunkId& c : chunks)
+	for (const ChunkId &c : chunks)
 		ids.insert(ids.end(), c.bytes.begin(), c.bytes.end());
 	ByteWriter list;
 	Bytes compressed;
@@ -142,7 +138,7 @@ Bytes encode_chunk_list(const std::vector<ChunkId>& chunks)
 	return std::move(list.bytes());
 }
 
-std::vector<ChunkId> decode_chunk_list(ByteView data, const PointInfo& info)
+std::vector<ChunkId> decode_chunk_list(ByteView data, const PointInfo &info)
 {
 	ByteReader r(data);
 	bool zstd = r.u8() != 0;
@@ -163,29 +159,29 @@ std::vector<ChunkId> decode_chunk_list(ByteView data, const PointInfo& info)
 	return chunks;
 }
 
-void write_manifest(const Layout& layout, const Crypto& crypto, const Manifest& m)
+void write_manifest(const Layout &layout, const Crypto &crypto, const Manifest &m)
 {
 	Bytes header = crypto.seal(aad(m.info.id, 'h'), encode_point_header(m.info));
 	ByteWriter file;
-	file.raw(ByteView(reinterpret_cast<const std::uint8_t*>(kMagic), kMagicLen));
+	file.raw(ByteView(reinterpret_cast<const std::uint8_t *>(kMagic), kMagicLen));
 	file.u32(static_cast<std::uint32_t>(header.size()));
 	file.raw(header);
 	file.raw(crypto.seal(aad(m.info.id, 'c'), encode_chunk_list(m.chunks)));
 	write_file_atomic(layout.point(m.info.id), file.bytes(), layout.tmp());
 }
 
-PointInfo read_point_info(const Layout& layout, const Crypto& crypto, const std::string& id)
+PointInfo read_point_info(const Layout &layout, const Crypto &crypto, const std::string &id)
 {
 	try {
 		return read_info(open_point(layout, id), crypto, id);
-	} catch (const Error& e) {
+	} catch (const Error &e) {
 		if (e.code() != Errc::corrupt)
 			throw;
 		throw Error(Errc::corrupt, "restore point " + id + ": " + e.what());
 	}
 }
 
-Manifest read_manifest(const Layout& layout, const Crypto& crypto, const std::string& id)
+Manifest read_manifest(const Layout &layout, const Crypto &crypto, const std::string &id)
 {
 	try {
 		PointFile f = open_point(layout, id);
@@ -196,22 +192,22 @@ Manifest read_manifest(const Layout& layout, const Crypto& crypto, const std::st
 		pread_exact(f.fd.get(), sealed, offset, f.path);
 		m.chunks = decode_chunk_list(crypto.open(aad(id, 'c'), sealed), m.info);
 		return m;
-	} catch (const Error& e) {
+	} catch (const Error &e) {
 		if (e.code() != Errc::corrupt)
 			throw;
 		throw Error(Errc::corrupt, "restore point " + id + ": " + e.what());
 	}
 }
 
-std::vector<std::string> list_point_ids(const Layout& layout)
+std::vector<std::string> list_point_ids(const Layout &layout)
 {
 	std::vector<std::string> ids;
-	for (const auto& e : fs::directory_iterator(layout.points())) {
-		const fs::path& p = e.path();
+	for (const auto &e : fs::directory_iterator(layout.points())) {
+		const fs::path &p = e.path();
 		if (p.extension() == ".point")
 			ids.push_back(p.stem().string());
 	}
 	return ids;
 }
 
-}  // namespace bk::storage
+} // namespace bk::storage

@@ -18,21 +18,21 @@ namespace bk::storage {
 
 struct Manifest {
 	PointInfo info;
-	std::vector<ChunkId> chunks;  // one per chunk index of the device
+	std::vector<ChunkId> chunks; // one per chunk index of the device
 };
 
 std::uint64_t chunk_count(std::uint64_t size, std::uint32_t chunk_size);
 
 // The two sealed parts of a point file, in the clear. Decoding throws Errc::corrupt.
-Bytes encode_point_header(const PointInfo& info);
+Bytes encode_point_header(const PointInfo &info);
 PointInfo decode_point_header(ByteView data);
-Bytes encode_chunk_list(const std::vector<ChunkId>& chunks);
-std::vector<ChunkId> decode_chunk_list(ByteView data, const PointInfo& info);
+Bytes encode_chunk_list(const std::vector<ChunkId> &chunks);
+std::vector<ChunkId> decode_chunk_list(ByteView data, const PointInfo &info);
 
-void write_manifest(const Layout& layout, const Crypto& crypto, const Manifest& manifest);
-PointInfo read_point_info(const Layout& layout, const Crypto& crypto, const std::string& id);
-Manifest read_manifest(const Layout& layout, const Crypto& crypto, const std::string& id);
+void write_manifest(const Layout &layout, const Crypto &crypto, const Manifest &manifest);
+PointInfo read_point_info(const Layout &layout, const Crypto &crypto, const std::string &id);
+Manifest read_manifest(const Layout &layout, const Crypto &crypto, const std::string &id);
 // Ids of all points present (unordered).
-std::vector<std::string> list_point_ids(const Layout& layout);
+std::vector<std::string> list_point_ids(const Layout &layout);
 
-}  // namespace bk::storage
+} // namespace bk::storage

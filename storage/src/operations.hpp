@@ -6,17 +6,15 @@
 
 namespace bk::storage::detail {
 
-RestoreStats restore_point(const RepoState& repo, const std::string& id, const fs::path& target,
-			   const RestoreOptions& options);
-VerifyReport verify_repository(const RepoState& repo, const VerifyOptions& options);
-PruneReport prune_repository(const RepoState& repo, const PruneOptions& options);
-PointReader open_point(std::shared_ptr<const RepoState> repo, const std::string& id,
-		       const PointReaderOptions& options);
+RestoreStats restore_point(const RepoState &repo, const std::string &id, const fs::path &target, const RestoreOptions &options);
+VerifyReport verify_repository(const RepoState &repo, const VerifyOptions &options);
+PruneReport prune_repository(const RepoState &repo, const PruneOptions &options);
+PointReader open_point(std::shared_ptr<const RepoState> repo, const std::string &id, const PointReaderOptions &options);
 
 // Serializes progress reports coming from worker threads.
 class ProgressReporter {
 public:
-	ProgressReporter(const ProgressFn& fn, std::uint64_t total) : fn_(fn), total_(total) {}
+	ProgressReporter(const ProgressFn &fn, std::uint64_t total) : fn_(fn), total_(total) {}
 	void add(std::uint64_t bytes)
 	{
 		if (!fn_)
@@ -27,10 +25,10 @@ public:
 	}
 
 private:
-	const ProgressFn& fn_;
+	const ProgressFn &fn_;
 	std::uint64_t total_;
 	std::mutex mutex_;
 	std::uint64_t done_ = 0;
 };
 
-}  // namespace bk::storage::detail
+} // namespace bk::storage::detail

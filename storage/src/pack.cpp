@@ -19,9 +19,9 @@ constexpr std::uint8_t kMagic[4] = {'B', 'K', 'c', '1'};
 constexpr std::uint8_t kFlagZstd = 1;
 constexpr std::size_t kMaxOpenPacks = 256;
 
-}  // namespace
+} // namespace
 
-Record encode_chunk(const Crypto& crypto, const ChunkId& id, ByteView plain, int zstd_level)
+Record encode_chunk(const Crypto &crypto, const ChunkId &id, ByteView plain, int zstd_level)
 {
 	thread_local Bytes compressed;
 	bool zstd = zstd_compress(plain, zstd_level, compressed);
@@ -43,8 +43,7 @@ Record encode_chunk(const Crypto& crypto, const ChunkId& id, ByteView plain, int
 	return rec;
 }
 
-void decode_record(const Crypto& crypto, ByteView record, const ChunkId& id, std::uint32_t raw_len,
-		   Bytes& plain)
+void decode_record(const Crypto &crypto, ByteView record, const ChunkId &id, std::uint32_t raw_len, Bytes &plain)
 {
 	const std::string where = "chunk " + id.hex();
 	if (record.size() < kRecordHeaderSize)
@@ -58,8 +57,7 @@ void decode_record(const Crypto& crypto, ByteView record, const ChunkId& id, std
 	bool ok = std::equal(std::begin(kMagic), std::end(kMagic), r.raw(4).begin());
 	std::uint8_t flags = r.u8();
 	ByteView reserved = r.raw(3);
-	ok = ok && (flags & ~kFlagZstd) == 0 &&
-	     std::all_of(reserved.begin(), reserved.end(), [](std::uint8_t b) { return b == 0; });
+	ok = ok && (flags & ~kFlagZstd) == 0 && std::all_of(reserved.begin(), reserved.end(), [](std::uint8_t b) { return b == 0; });
 	ByteView rid = r.raw(32);
 	ok = ok && std::equal(rid.begin(), rid.end(), id.bytes.begin());
 	ok = ok && r.u32() == raw_len && r.u32() == body.size();
@@ -83,19 +81,16 @@ void decode_record(const Crypto& crypto, ByteView record, const ChunkId& id, std
 		throw Error(Errc::corrupt, where + ": content does not match its id");
 }
 
-std::string pack_name(const PackId& id)
-{
-	return to_hex(id);
-}
+std::string pack_name(const PackId &id) { return to_hex(id); }
 
-std::vector<PackFile> list_packs(const Layout& layout)
+std::vector<PackFile> list_packs(const Layout &layout)
 {
 	std::vector<PackFile> packs;
-	for (const auto& dir : fs::directory_iterator(layout.packs())) {
+	for (const auto &dir : fs::directory_iterator(layout.packs())) {
 		if (!dir.is_directory())
 			continue;
-		for (const auto& e : fs::directory_iterator(dir.path())) {
-			const fs::path& p = e.path();
+		for (const auto &e : fs::directory_iterator(dir.path())) {
+			const fs::path &p = e.path();
 			if (p.extension() != ".pack" || p.stem().string().size() != 2 * sizeof(PackId))
 				continue;
 			PackFile f;
@@ -108,7 +103,7 @@ std::vector<PackFile> list_packs(const Layout& layout)
 	return packs;
 }
 
-PackWriter::PackWriter(const Layout& layout) : layout_(layout)
+PackWriter::PackWriter(const Layout &layout) : layout_(layout)
 {
 	Bytes rnd = random_bytes(id_.size());
 	std::copy(rnd.begin(), rnd.end(), id_.begin());
@@ -146,24 +141,24 @@ void PackWriter::finish()
 	crash_point();
 }
 
-std::shared_ptr<Fd> PackReader::open(const PackId& id)
+std::shared_ptr<Fd> PackReader::open(const PackId &id)
 {
 	std::lock_guard lock(mutex_);
 	auto it = open_.find(id);
 	if (it != open_.end())
 		return it->second;
 	if (open_.size() >= kMaxOpenPacks)
-		open_.clear();  // readers still holding a shared_ptr keep their descriptor
+		open_.clear(); // readers still holding a shared_ptr keep their descriptor
 	auto fd = std::make_shared<Fd>(open_file(layout_.pack(pack_name(id)), O_RDONLY));
 	open_.emplace(id, fd);
 	return fd;
 }
 
-void PackReader::read(const ChunkLocation& loc, Bytes& record)
+void PackReader::read(const ChunkLocation &loc, Bytes &record)
 {
 	std::shared_ptr<Fd> fd = open(loc.pack);
 	record.resize(loc.length);
 	pread_exact(fd->get(), record, loc.offset, layout_.pack(pack_name(loc.pack)));
 }
 
-}  // namespace bk::storage
+} // namespace bk::storage

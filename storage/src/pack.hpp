@@ -24,7 +24,7 @@ namespace bk::storage {
 using PackId = std::array<std::uint8_t, 16>;
 
 struct PackIdHash {
-	std::size_t operator()(const PackId& id) const noexcept
+	std::size_t operator()(const PackId &id) const noexcept
 	{
 		std::size_t h = 0;
 		std::memcpy(&h, id.data(), sizeof h);
@@ -38,7 +38,7 @@ struct ChunkLocation {
 	std::uint32_t length = 0;  // of the whole record
 	std::uint32_t raw_len = 0; // of the chunk's plaintext
 
-	bool operator==(const ChunkLocation&) const = default;
+	bool operator==(const ChunkLocation &) const = default;
 };
 
 inline constexpr std::size_t kRecordHeaderSize = 48;
@@ -49,39 +49,38 @@ struct Record {
 	std::size_t size() const { return header.size() + body.size(); }
 };
 
-Record encode_chunk(const Crypto& crypto, const ChunkId& id, ByteView plain, int zstd_level);
+Record encode_chunk(const Crypto &crypto, const ChunkId &id, ByteView plain, int zstd_level);
 // Authenticates `record` against the index's expectation and returns the plaintext;
 // throws Errc::corrupt on any mismatch.
-void decode_record(const Crypto& crypto, ByteView record, const ChunkId& id, std::uint32_t raw_len,
-		   Bytes& plain);
+void decode_record(const Crypto &crypto, ByteView record, const ChunkId &id, std::uint32_t raw_len, Bytes &plain);
 // The file name (without extension) of a pack: its id in hex.
-std::string pack_name(const PackId& id);
+std::string pack_name(const PackId &id);
 
 struct PackFile {
 	PackId id{};
 	std::uint64_t size = 0;
 };
 // The packs present under packs/ (temporary files elsewhere are not packs).
-std::vector<PackFile> list_packs(const Layout& layout);
+std::vector<PackFile> list_packs(const Layout &layout);
 
 // Appends records to a temporary file; finish() publishes it under packs/ durably.
 // A writer destroyed unfinished removes its temporary file.
 class PackWriter {
 public:
-	explicit PackWriter(const Layout& layout);
-	PackWriter(const PackWriter&) = delete;
-	PackWriter& operator=(const PackWriter&) = delete;
+	explicit PackWriter(const Layout &layout);
+	PackWriter(const PackWriter &) = delete;
+	PackWriter &operator=(const PackWriter &) = delete;
 	~PackWriter();
 
 	// A record is written as its header then its body (repacking passes a whole record
 	// as `header` and an empty body).
 	ChunkLocation append(ByteView header, ByteView body, std::uint32_t raw_len);
 	std::uint64_t size() const { return size_; }
-	const PackId& id() const { return id_; }
+	const PackId &id() const { return id_; }
 	void finish();
 
 private:
-	const Layout& layout_;
+	const Layout &layout_;
 	PackId id_{};
 	fs::path tmp_;
 	Fd fd_;
@@ -92,15 +91,15 @@ private:
 // Reads records by location; thread-safe, keeps a bounded cache of open packs.
 class PackReader {
 public:
-	explicit PackReader(const Layout& layout) : layout_(layout) {}
-	void read(const ChunkLocation& loc, Bytes& record);
+	explicit PackReader(const Layout &layout) : layout_(layout) {}
+	void read(const ChunkLocation &loc, Bytes &record);
 
 private:
-	std::shared_ptr<Fd> open(const PackId& id);
+	std::shared_ptr<Fd> open(const PackId &id);
 
-	const Layout& layout_;
+	const Layout &layout_;
 	std::mutex mutex_;
 	std::unordered_map<PackId, std::shared_ptr<Fd>, PackIdHash> open_;
 };
 
-}  // namespace bk::storage
+} // namespace bk::storage

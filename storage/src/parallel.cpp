@@ -10,7 +10,7 @@ unsigned worker_count(unsigned requested)
 	return hw > 0 ? hw : 2;
 }
 
-void parallel_for(unsigned threads, std::uint64_t n, const std::function<void(std::uint64_t)>& fn)
+void parallel_for(unsigned threads, std::uint64_t n, const std::function<void(std::uint64_t)> &fn)
 {
 	std::atomic<std::uint64_t> next{0};
 	std::atomic<bool> stop{false};
@@ -38,4 +38,4 @@ void parallel_for(unsigned threads, std::uint64_t n, const std::function<void(st
 		std::rethrow_exception(failure);
 }
 
-}  // namespace bk::storage
+} // namespace bk::storage

@@ -17,8 +17,7 @@ namespace bk::storage {
 
 unsigned worker_count(unsigned requested);
 
-template <class T>
-class BoundedQueue {
+template <class T> class BoundedQueue {
 public:
 	explicit BoundedQueue(std::size_t capacity) : capacity_(capacity) {}
 
@@ -66,6 +65,6 @@ private:
 
 // Runs fn(i) for i in [0, n) on `threads` threads. The first exception stops the loop
 // (items not yet started are skipped) and is rethrown.
-void parallel_for(unsigned threads, std::uint64_t n, const std::function<void(std::uint64_t)>& fn);
+void parallel_for(unsigned threads, std::uint64_t n, const std::function<void(std::uint64_t)> &fn);
 
-}  // namespace bk::storage
+} // namespace bk::storage

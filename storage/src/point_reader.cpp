@@ -29,8 +29,7 @@ public:
 
 	explicit ChunkCache(std::size_t capacity) : capacity_(std::max<std::size_t>(capacity, 1)) {}
 
-	template <class Load>
-	Chunk get(const ChunkId& id, Load&& load)
+	template <class Load> Chunk get(const ChunkId &id, Load &&load)
 	{
 		std::unique_lock lock(mutex_);
 		if (auto it = map_.find(id); it != map_.end()) {
@@ -43,7 +42,7 @@ public:
 		const std::uint64_t serial = ++serial_;
 		lru_.push_front(Entry{id, serial, promise.get_future().share()});
 		map_[id] = lru_.begin();
-		while (lru_.size() > capacity_) {  // waiters on an evicted entry keep its future
+		while (lru_.size() > capacity_) { // waiters on an evicted entry keep its future
 			map_.erase(lru_.back().id);
 			lru_.pop_back();
 		}
@@ -62,11 +61,11 @@ public:
 private:
 	struct Entry {
 		ChunkId id;
-		std::uint64_t serial;  // tells this insertion from a later one of the same id
+		std::uint64_t serial; // tells this insertion from a later one of the same id
 		std::shared_future<Chunk> chunk;
 	};
 
-	void forget(const ChunkId& id, std::uint64_t serial)
+	void forget(const ChunkId &id, std::uint64_t serial)
 	{
 		std::lock_guard lock(mutex_);
 		auto it = map_.find(id);
@@ -78,19 +77,17 @@ private:
 
 	std::size_t capacity_;
 	std::mutex mutex_;
-	std::list<Entry> lru_;  // most recently used first
+	std::list<Entry> lru_; // most recently used first
 	std::unordered_map<ChunkId, std::list<Entry>::iterator, ChunkIdHash> map_;
 	std::uint64_t serial_ = 0;
 };
 
-}  // namespace
+} // namespace
 
 struct PointReader::Impl {
-	Impl(std::shared_ptr<const detail::RepoState> state, const std::string& id, const PointReaderOptions& options)
-		: repo(std::move(state)),
-		  lock(repo->layout.delete_lock(), FileLock::Mode::shared),
-		  packs(repo->layout),
-		  cache(options.cache_bytes / repo->config.chunk_size)
+	Impl(std::shared_ptr<const detail::RepoState> state, const std::string &id, const PointReaderOptions &options)
+	    : repo(std::move(state)), lock(repo->layout.delete_lock(), FileLock::Mode::shared), packs(repo->layout),
+	      cache(options.cache_bytes / repo->config.chunk_size)
 	{
 		// The manifest before the index, as restore does: a concurrent backup publishes
 		// the segments a point needs before the point.
@@ -100,8 +97,8 @@ struct PointReader::Impl {
 		chunks = std::move(m.chunks);
 		// Only this point's locations are kept, not the whole index.
 		locations.reserve(chunks.size());
-		for (const ChunkId& c : chunks) {
-			const ChunkLocation* loc = c.is_zero() ? nullptr : index.find(c);
+		for (const ChunkId &c : chunks) {
+			const ChunkLocation *loc = c.is_zero() ? nullptr : index.find(c);
 			locations.push_back(loc ? std::optional(*loc) : std::nullopt);
 		}
 	}
@@ -117,9 +114,8 @@ struct PointReader::Impl {
 		return cache.get(chunks[i], [&] {
 			thread_local Bytes record;
 			Bytes plain;
-			const auto& loc = locations[i];
-			fetch_chunk(repo->crypto, packs, loc ? &*loc : nullptr, chunks[i], chunk_length(i), info.id,
-				    record, plain);
+			const auto &loc = locations[i];
+			fetch_chunk(repo->crypto, packs, loc ? &*loc : nullptr, chunks[i], chunk_length(i), info.id, record, plain);
 			return plain;
 		});
 	}
@@ -134,19 +130,13 @@ struct PointReader::Impl {
 };
 
 PointReader::PointReader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-PointReader::PointReader(PointReader&&) noexcept = default;
-PointReader& PointReader::operator=(PointReader&&) noexcept = default;
+PointReader::PointReader(PointReader &&) noexcept = default;
+PointReader &PointReader::operator=(PointReader &&) noexcept = default;
 PointReader::~PointReader() = default;
 
-const PointInfo& PointReader::info() const
-{
-	return impl_->info;
-}
+const PointInfo &PointReader::info() const { return impl_->info; }
 
-std::uint64_t PointReader::size() const
-{
-	return impl_->info.size;
-}
+std::uint64_t PointReader::size() const { return impl_->info.size; }
 
 void PointReader::read(std::uint64_t offset, std::span<std::uint8_t> out) const
 {
@@ -187,12 +177,11 @@ std::vector<ImageExtent> PointReader::extents(std::uint64_t offset, std::uint64_
 
 namespace detail {
 
-PointReader open_point(std::shared_ptr<const RepoState> repo, const std::string& id,
-		       const PointReaderOptions& options)
+PointReader open_point(std::shared_ptr<const RepoState> repo, const std::string &id, const PointReaderOptions &options)
 {
 	return PointReader(std::make_unique<PointReader::Impl>(std::move(repo), id, options));
 }
 
-}  // namespace detail
+} // namespace detail
 
-}  // namespace bk::storage
+} // namespace bk::storage

@@ -29,39 +29,39 @@ struct PackUse {
 	std::vector<IndexEntry> live;
 };
 
-std::vector<PointInfo> sorted_points(const RepoState& repo)
+std::vector<PointInfo> sorted_points(const RepoState &repo)
 {
 	std::vector<PointInfo> points;
-	for (const std::string& id : list_point_ids(repo.layout))
+	for (const std::string &id : list_point_ids(repo.layout))
 		points.push_back(read_point_info(repo.layout, repo.crypto, id));
 	std::sort(points.begin(), points.end(), older);
 	return points;
 }
 
-void sync_dirs(const std::set<fs::path>& dirs)
+void sync_dirs(const std::set<fs::path> &dirs)
 {
-	for (const fs::path& d : dirs)
+	for (const fs::path &d : dirs)
 		fsync_dir(d);
 }
 
 // Copies the live records of `packs` into new packs, updating `entries` in place.
-void repack(const RepoState& repo, std::vector<IndexEntry*>& entries)
+void repack(const RepoState &repo, std::vector<IndexEntry *> &entries)
 {
-	std::sort(entries.begin(), entries.end(), [](const IndexEntry* a, const IndexEntry* b) {
+	std::sort(entries.begin(), entries.end(), [](const IndexEntry *a, const IndexEntry *b) {
 		return a->loc.pack != b->loc.pack ? a->loc.pack < b->loc.pack : a->loc.offset < b->loc.offset;
 	});
 	PackReader reader(repo.layout);
 	std::optional<PackWriter> writer;
-	std::vector<std::pair<IndexEntry*, ChunkLocation>> moved;
+	std::vector<std::pair<IndexEntry *, ChunkLocation>> moved;
 	auto commit = [&] {
 		writer->finish();
-		for (auto& [entry, loc] : moved)
+		for (auto &[entry, loc] : moved)
 			entry->loc = loc;
 		moved.clear();
 		writer.reset();
 	};
 	Bytes record, plain;
-	for (IndexEntry* e : entries) {
+	for (IndexEntry *e : entries) {
 		reader.read(e->loc, record);
 		// Authenticate before copying: prune must never launder corrupt data.
 		decode_record(repo.crypto, record, e->id, e->loc.raw_len, plain);
@@ -75,15 +75,15 @@ void repack(const RepoState& repo, std::vector<IndexEntry*>& entries)
 		commit();
 }
 
-}  // namespace
+} // namespace
 
-PruneReport prune_repository(const RepoState& repo, const PruneOptions& options)
+PruneReport prune_repository(const RepoState &repo, const PruneOptions &options)
 {
 	if (options.keep.keeps_nothing())
 		throw Error(Errc::invalid_argument, "the keep policy keeps nothing; refusing to delete every point");
 	if (!(options.repack_threshold >= 0 && options.repack_threshold <= 1))
 		throw Error(Errc::invalid_argument, "repack threshold must be in [0, 1]");
-	const Layout& layout = repo.layout;
+	const Layout &layout = repo.layout;
 	FileLock writers(layout.write_lock(), FileLock::Mode::exclusive);
 	FileLock readers(layout.delete_lock(), FileLock::Mode::exclusive);
 
@@ -97,17 +97,17 @@ PruneReport prune_repository(const RepoState& repo, const PruneOptions& options)
 
 	// Which chunks the kept points use, and where (checked before anything is deleted).
 	std::unordered_set<ChunkId, ChunkIdHash> live_ids;
-	for (const std::string& id : report.kept)
-		for (const ChunkId& c : read_manifest(layout, repo.crypto, id).chunks)
+	for (const std::string &id : report.kept)
+		for (const ChunkId &c : read_manifest(layout, repo.crypto, id).chunks)
 			if (!c.is_zero())
 				live_ids.insert(c);
 	const Index index = Index::load(layout, repo.crypto);
 	std::unordered_map<PackId, PackUse, PackIdHash> packs;
-	for (const PackFile& p : list_packs(layout))
+	for (const PackFile &p : list_packs(layout))
 		packs[p.id].file_size = p.size;
 	std::vector<IndexEntry> live;
 	live.reserve(live_ids.size());
-	for (const auto& [id, loc] : index.entries()) {
+	for (const auto &[id, loc] : index.entries()) {
 		if (!live_ids.contains(id))
 			continue;
 		if (!packs.contains(loc.pack))
@@ -119,14 +119,14 @@ PruneReport prune_repository(const RepoState& repo, const PruneOptions& options)
 		throw Error(Errc::corrupt, "restore points use chunks missing from the index; run verify");
 
 	// 1. Forget.
-	for (const std::string& id : report.removed)
+	for (const std::string &id : report.removed)
 		remove_file(layout.point(id));
 	fsync_dir(layout.points());
 
 	// 2. Repack mostly-dead packs; choose the packs to delete.
 	std::set<PackId> doomed;
-	std::vector<IndexEntry*> to_move;
-	for (auto& [id, use] : packs) {
+	std::vector<IndexEntry *> to_move;
+	for (auto &[id, use] : packs) {
 		std::uint64_t dead = use.file_size - std::min(use.file_size, use.live_bytes);
 		if (use.live_bytes == 0) {
 			doomed.insert(id);
@@ -137,7 +137,7 @@ PruneReport prune_repository(const RepoState& repo, const PruneOptions& options)
 		if (doomed.contains(id))
 			report.bytes_freed += dead;
 	}
-	for (IndexEntry& e : live)
+	for (IndexEntry &e : live)
 		if (doomed.contains(e.loc.pack))
 			to_move.push_back(&e);
 	repack(repo, to_move);
@@ -151,16 +151,16 @@ PruneReport prune_repository(const RepoState& repo, const PruneOptions& options)
 
 	// 5. Delete packs and leftovers of crashed writers.
 	std::set<fs::path> dirs;
-	for (const PackId& id : doomed) {
+	for (const PackId &id : doomed) {
 		fs::path p = layout.pack(pack_name(id));
 		remove_file(p);
 		dirs.insert(p.parent_path());
 	}
-	for (const auto& e : fs::directory_iterator(layout.tmp()))
+	for (const auto &e : fs::directory_iterator(layout.tmp()))
 		remove_file(e.path());
 	dirs.insert(layout.tmp());
 	sync_dirs(dirs);
 	return report;
 }
 
-}  // namespace bk::storage::detail
+} // namespace bk::storage::detail

@@ -13,4 +13,4 @@ struct RepoState {
 	Crypto crypto;
 };
 
-}  // namespace bk::storage::detail
+} // namespace bk::storage::detail

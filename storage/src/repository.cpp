@@ -15,9 +15,9 @@ namespace bk::storage {
 
 namespace {
 
-void check_options(const InitOptions& o)
+void check_options(const InitOptions &o)
 {
-	auto fail = [](const std::string& what) { throw Error(Errc::invalid_argument, what); };
+	auto fail = [](const std::string &what) { throw Error(Errc::invalid_argument, what); };
 	if (!valid_chunk_size(o.chunk_size))
 		fail("chunk size must be a power of two from 64 KiB to 64 MiB");
 	if (o.pack_size < o.chunk_size || o.pack_size > kMaxPackSize)
@@ -30,7 +30,7 @@ void check_options(const InitOptions& o)
 		fail("scrypt N must be a power of two up to 2^20");
 }
 
-void make_dir(const fs::path& dir)
+void make_dir(const fs::path &dir)
 {
 	std::error_code ec;
 	fs::create_directory(dir, ec);
@@ -38,14 +38,14 @@ void make_dir(const fs::path& dir)
 		throw Error(Errc::io, "mkdir " + dir.string() + ": " + ec.message());
 }
 
-}  // namespace
+} // namespace
 
 Repository::Repository(std::shared_ptr<detail::RepoState> state) : state_(std::move(state)) {}
-Repository::Repository(Repository&&) noexcept = default;
-Repository& Repository::operator=(Repository&&) noexcept = default;
+Repository::Repository(Repository &&) noexcept = default;
+Repository &Repository::operator=(Repository &&) noexcept = default;
 Repository::~Repository() = default;
 
-Repository Repository::init(const fs::path& dir, const InitOptions& options)
+Repository Repository::init(const fs::path &dir, const InitOptions &options)
 {
 	check_options(options);
 	Layout layout{dir};
@@ -53,8 +53,7 @@ Repository Repository::init(const fs::path& dir, const InitOptions& options)
 	if (fs::exists(dir, ec) && !fs::is_empty(dir, ec))
 		throw Error(Errc::invalid_argument, "refusing to create a repository in non-empty " + dir.string());
 	make_dir(dir);
-	for (const fs::path& d : {layout.tmp(), layout.packs(), layout.index(), layout.points(),
-				  layout.write_lock().parent_path()})
+	for (const fs::path &d : {layout.tmp(), layout.packs(), layout.index(), layout.points(), layout.write_lock().parent_path()})
 		make_dir(d);
 	for (int i = 0; i < 256; ++i) {
 		char name[3];
@@ -72,45 +71,37 @@ Repository Repository::init(const fs::path& dir, const InitOptions& options)
 	config.encrypted = options.encrypted;
 	config.kdf.n = options.scrypt_n;
 	MasterKey key = create_master_key(config, options.passphrase);
-	save_config(layout, config);  // last: its presence marks a complete repository
-	return Repository(std::make_shared<detail::RepoState>(
-		detail::RepoState{layout, config, Crypto(key, config.encrypted)}));
+	save_config(layout, config); // last: its presence marks a complete repository
+	return Repository(std::make_shared<detail::RepoState>(detail::RepoState{layout, config, Crypto(key, config.encrypted)}));
 }
 
-Repository Repository::open(const fs::path& dir, const std::string& passphrase)
+Repository Repository::open(const fs::path &dir, const std::string &passphrase)
 {
 	Layout layout{dir};
 	RepoConfig config = load_config(layout);
 	MasterKey key = unlock_master_key(config, passphrase);
-	return Repository(std::make_shared<detail::RepoState>(
-		detail::RepoState{layout, config, Crypto(key, config.encrypted)}));
+	return Repository(std::make_shared<detail::RepoState>(detail::RepoState{layout, config, Crypto(key, config.encrypted)}));
 }
 
-std::uint32_t Repository::chunk_size() const
-{
-	return state_->config.chunk_size;
-}
+std::uint32_t Repository::chunk_size() const { return state_->config.chunk_size; }
 
-bool Repository::encrypted() const
-{
-	return state_->config.encrypted;
-}
+bool Repository::encrypted() const { return state_->config.encrypted; }
 
 std::vector<PointInfo> Repository::points() const
 {
 	FileLock lock(state_->layout.delete_lock(), FileLock::Mode::shared);
 	std::vector<PointInfo> out;
-	for (const std::string& id : list_point_ids(state_->layout))
+	for (const std::string &id : list_point_ids(state_->layout))
 		out.push_back(read_point_info(state_->layout, state_->crypto, id));
 	std::sort(out.begin(), out.end(), older);
 	return out;
 }
 
-PointInfo Repository::point(const std::string& prefix) const
+PointInfo Repository::point(const std::string &prefix) const
 {
 	FileLock lock(state_->layout.delete_lock(), FileLock::Mode::shared);
 	std::vector<std::string> match;
-	for (const std::string& id : list_point_ids(state_->layout))
+	for (const std::string &id : list_point_ids(state_->layout))
 		if (!prefix.empty() && id.starts_with(prefix))
 			match.push_back(id);
 	if (match.empty())
@@ -120,34 +111,28 @@ PointInfo Repository::point(const std::string& prefix) const
 	return read_point_info(state_->layout, state_->crypto, match.front());
 }
 
-BackupWriter Repository::begin_backup(const BackupRequest& request)
-{
-	return BackupWriter(state_, request);
-}
+BackupWriter Repository::begin_backup(const BackupRequest &request) { return BackupWriter(state_, request); }
 
-RestoreStats Repository::restore(const std::string& id, const fs::path& target, const RestoreOptions& options)
+RestoreStats Repository::restore(const std::string &id, const fs::path &target, const RestoreOptions &options)
 {
 	FileLock lock(state_->layout.delete_lock(), FileLock::Mode::shared);
 	return detail::restore_point(*state_, id, target, options);
 }
 
-PointReader Repository::open_point(const std::string& id, const PointReaderOptions& options) const
+PointReader Repository::open_point(const std::string &id, const PointReaderOptions &options) const
 {
 	return detail::open_point(state_, id, options);
 }
 
-VerifyReport Repository::verify(const VerifyOptions& options)
+VerifyReport Repository::verify(const VerifyOptions &options)
 {
 	FileLock lock(state_->layout.delete_lock(), FileLock::Mode::shared);
 	return detail::verify_repository(*state_, options);
 }
 
-PruneReport Repository::prune(const PruneOptions& options)
-{
-	return detail::prune_repository(*state_, options);
-}
+PruneReport Repository::prune(const PruneOptions &options) { return detail::prune_repository(*state_, options); }
 
-PointInfo backup_fd(Repository& repo, BackupRequest request, int fd, const std::vector<std::uint64_t>* changed)
+PointInfo backup_fd(Repository &repo, BackupRequest request, int fd, const std::vector<std::uint64_t> *changed)
 {
 	if (changed && request.base.empty())
 		throw Error(Errc::invalid_argument, "an incremental backup needs a base point");
@@ -178,4 +163,4 @@ PointInfo backup_fd(Repository& repo, BackupRequest request, int fd, const std::
 	return writer.commit();
 }
 
-}  // namespace bk::storage
+} // namespace bk::storage

@@ -25,7 +25,7 @@ struct Target {
 	bool block_device = false;
 };
 
-Target open_target(const fs::path& path, std::uint64_t size, bool only_differences)
+Target open_target(const fs::path &path, std::uint64_t size, bool only_differences)
 {
 	Target t;
 	struct stat st {};
@@ -49,11 +49,9 @@ Target open_target(const fs::path& path, std::uint64_t size, bool only_differenc
 	return t;
 }
 
+} // namespace
 
-}  // namespace
-
-RestoreStats restore_point(const RepoState& repo, const std::string& id, const fs::path& target,
-			   const RestoreOptions& options)
+RestoreStats restore_point(const RepoState &repo, const std::string &id, const fs::path &target, const RestoreOptions &options)
 {
 	const auto started = std::chrono::steady_clock::now();
 	// The manifest is read before the index: a backup running alongside publishes the
@@ -63,11 +61,11 @@ RestoreStats restore_point(const RepoState& repo, const std::string& id, const f
 	// those are then missing here. A point with unindexed chunks fails before the target
 	// is touched; chunk data is authenticated as it is read, and only authenticated chunks
 	// are written.
-	const Index index = Index::load(repo.layout, repo.crypto, [](const Error&) {});
+	const Index index = Index::load(repo.layout, repo.crypto, [](const Error &) {});
 	for (std::uint64_t i = 0; i < m.chunks.size(); ++i)
 		if (!m.chunks[i].is_zero() && !index.find(m.chunks[i]))
-			throw Error(Errc::corrupt, "chunk " + std::to_string(i) + " (" + m.chunks[i].hex() +
-							   ") of point " + id + " is not in the index");
+			throw Error(Errc::corrupt,
+				    "chunk " + std::to_string(i) + " (" + m.chunks[i].hex() + ") of point " + id + " is not in the index");
 	Target out = open_target(target, m.info.size, options.only_differences);
 	PackReader packs(repo.layout);
 	const std::uint64_t cs = m.info.chunk_size;
@@ -78,7 +76,7 @@ RestoreStats restore_point(const RepoState& repo, const std::string& id, const f
 	ProgressReporter progress(options.progress, m.info.size);
 	parallel_for(options.threads, m.chunks.size(), [&](std::uint64_t i) {
 		thread_local Bytes record, plain, current;
-		const ChunkId& cid = m.chunks[i];
+		const ChunkId &cid = m.chunks[i];
 		const std::uint64_t offset = i * cs;
 		const auto len = static_cast<std::size_t>(std::min<std::uint64_t>(cs, m.info.size - offset));
 		if (options.only_differences) {
@@ -112,4 +110,4 @@ RestoreStats restore_point(const RepoState& repo, const std::string& id, const f
 	return stats;
 }
 
-}  // namespace bk::storage::detail
+} // namespace bk::storage::detail

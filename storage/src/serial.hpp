@@ -15,12 +15,12 @@ public:
 	void u32(std::uint32_t v) { put(v, 4); }
 	void u64(std::uint64_t v) { put(v, 8); }
 	void raw(ByteView data) { out_.insert(out_.end(), data.begin(), data.end()); }
-	void str(const std::string& s)
+	void str(const std::string &s)
 	{
 		u32(static_cast<std::uint32_t>(s.size()));
 		out_.insert(out_.end(), s.begin(), s.end());
 	}
-	Bytes& bytes() { return out_; }
+	Bytes &bytes() { return out_; }
 
 private:
 	void put(std::uint64_t v, int n)
@@ -75,4 +75,4 @@ private:
 	std::size_t pos_ = 0;
 };
 
-}  // namespace bk::storage
+} // namespace bk::storage

@@ -63,8 +63,7 @@ void release(v1::Agent::Stub &agent, const std::string &id)
 	EXPECT_TRUE(s.ok()) << s.error_message();
 }
 
-Changes changed_extents(v1::Agent::Stub &agent, const std::string &snapshot, const std::string &device,
-			const v1::ChangeToken *since)
+Changes changed_extents(v1::Agent::Stub &agent, const std::string &snapshot, const std::string &device, const v1::ChangeToken *since)
 {
 	v1::GetChangedExtentsRequest req;
 	req.set_snapshot_id(snapshot);
@@ -154,8 +153,8 @@ grpc::Status read_stream(v1::Agent::Stub &agent, const std::string &snapshot, co
 
 } // namespace
 
-grpc::Status read_into(v1::Agent::Stub &agent, const std::string &snapshot, const std::string &device,
-		       const std::vector<v1::Range> &ranges, std::string &out, int streams)
+grpc::Status read_into(v1::Agent::Stub &agent, const std::string &snapshot, const std::string &device, const std::vector<v1::Range> &ranges,
+		       std::string &out, int streams)
 {
 	if (streams <= 1 || ranges.size() < 2) {
 		if (streams > 1 && ranges.size() == 1) {

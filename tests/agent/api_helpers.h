@@ -31,14 +31,13 @@ struct Changes {
 	std::vector<v1::Extent> extents;
 	std::uint64_t total = 0;
 };
-Changes changed_extents(v1::Agent::Stub &agent, const std::string &snapshot, const std::string &device,
-			const v1::ChangeToken *since);
+Changes changed_extents(v1::Agent::Stub &agent, const std::string &snapshot, const std::string &device, const v1::ChangeToken *since);
 
 // Reads `ranges` of the image into `out` (same offsets), checking every
 // chunk: within the ranges, in order, CRC-32C right, zero chunks empty.
 // `streams` > 1 splits the work over parallel streams.
-grpc::Status read_into(v1::Agent::Stub &agent, const std::string &snapshot, const std::string &device,
-		       const std::vector<v1::Range> &ranges, std::string &out, int streams = 1);
+grpc::Status read_into(v1::Agent::Stub &agent, const std::string &snapshot, const std::string &device, const std::vector<v1::Range> &ranges,
+		       std::string &out, int streams = 1);
 
 v1::Range range(std::uint64_t offset, std::uint64_t length);
 

@@ -21,11 +21,7 @@ struct ModelMap {
 	std::uint64_t clock = 0;
 	std::vector<std::vector<std::uint64_t>> history; // every write time per block
 
-	explicit ModelMap(std::uint64_t blocks, std::uint8_t seed)
-		: bytes(blocks), history(blocks)
-	{
-		generation.fill(seed);
-	}
+	explicit ModelMap(std::uint64_t blocks, std::uint8_t seed) : bytes(blocks), history(blocks) { generation.fill(seed); }
 	void write(std::uint64_t block)
 	{
 		bytes[block] = static_cast<std::uint8_t>(sequence);
@@ -45,8 +41,8 @@ struct ModelMap {
 	}
 };
 
-std::set<std::uint64_t> query(const Store &store, const std::string &dev, const Token &since, const Token &upto,
-			      std::uint64_t first, std::uint64_t end)
+std::set<std::uint64_t> query(const Store &store, const std::string &dev, const Token &since, const Token &upto, std::uint64_t first,
+			      std::uint64_t end)
 {
 	std::set<std::uint64_t> blocks;
 	std::uint64_t last_end = 0;
@@ -93,9 +89,8 @@ TEST(CbtStore, RandomWorkloadReportsEveryChangeAndNothingOlder)
 			auto got = query(store, dev, snaps[i].first, snaps[j].first, first, end);
 			for (std::uint64_t b = first; b < end; ++b) {
 				const auto &h = map.history[b];
-				bool between = std::any_of(h.begin(), h.end(), [&](std::uint64_t t) {
-					return t > snaps[i].second && t < snaps[j].second;
-				});
+				bool between = std::any_of(h.begin(), h.end(),
+							   [&](std::uint64_t t) { return t > snaps[i].second && t < snaps[j].second; });
 				bool after = !h.empty() && h.back() > snaps[i].second;
 				if (between) {
 					ASSERT_TRUE(got.contains(b)) << "missed block " << b << " " << i << "->" << j;
@@ -248,10 +243,10 @@ TEST(CbtToken, TextForm)
 	const std::string text = format_token(t);
 	EXPECT_EQ(text, "00112233445566778899aabbccddeeff:255");
 	EXPECT_EQ(parse_token(text), t);
-	for (const char *bad : {"", "00112233445566778899aabbccddeeff", "00112233445566778899aabbccddeeff:",
-				"00112233445566778899aabbccddeeff:0", "00112233445566778899aabbccddeefg:1",
-				"00112233445566778899aabbccddeeff:1x", "0011:1", "00112233445566778899aabbccddeeff:-1",
-				"00112233445566778899aabbccddeeff:99999999999"})
+	for (const char *bad :
+	     {"", "00112233445566778899aabbccddeeff", "00112233445566778899aabbccddeeff:", "00112233445566778899aabbccddeeff:0",
+	      "00112233445566778899aabbccddeefg:1", "00112233445566778899aabbccddeeff:1x", "0011:1", "00112233445566778899aabbccddeeff:-1",
+	      "00112233445566778899aabbccddeeff:99999999999"})
 		EXPECT_FALSE(parse_token(bad).has_value()) << bad;
 }
 

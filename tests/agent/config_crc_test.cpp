@@ -1,7 +1,7 @@
 // Config validation (what an admin gets wrong), the documented CRC-32C and the
 // client's check of streamed chunks.
-#include "client/client.h"
 #include "bk/util/crc32c.h"
+#include "client/client.h"
 #include "core/config.h"
 
 #include <gtest/gtest.h>
@@ -35,16 +35,16 @@ TEST(AgentConfig, RejectsMistakes)
 	for (const char *bad : {
 		     "not json",
 		     "[]",
-		     R"({"unix_sockett": "/x"})",                       // typo
-		     R"({"lease_min_seconds": "ten"})",                  // wrong type
+		     R"({"unix_sockett": "/x"})",       // typo
+		     R"({"lease_min_seconds": "ten"})", // wrong type
 		     R"({"lease_min_seconds": -1})",
-		     R"({"lease_min_seconds": 1e40})",                   // float cast was UB (fuzz_agent_config)
-		     R"({"max_parallel_reads": 4294967297})",            // truncated to 1
+		     R"({"lease_min_seconds": 1e40})",        // float cast was UB (fuzz_agent_config)
+		     R"({"max_parallel_reads": 4294967297})", // truncated to 1
 		     R"({"max_parallel_reads": -8})",
 		     R"({"lease_min_seconds": 100, "lease_max_seconds": 10})",
 		     R"({"max_parallel_reads": 0})",
 		     R"({"diff_storage_percent": 0})",
-		     R"({"tcp": {"listen": "0.0.0.0:1"}})",              // no TLS files: refused
+		     R"({"tcp": {"listen": "0.0.0.0:1"}})",                                                    // no TLS files: refused
 		     R"({"tcp": {"listen": "x", "cert_file": "c", "key_file": "k", "client_ca_file": "ca"}})", // no token
 		     R"({"tcp": {"listen": "x", "cert_file": "c", "key_file": "k", "client_ca_file": "ca",
 			 "token_file": "t", "insecure": true}})",

@@ -30,12 +30,12 @@ Certs Certs::make(const std::string &dir)
 	const std::string d = dir + "/";
 	const std::string quiet = " >/dev/null 2>&1";
 	auto ca = [&](const std::string &name) {
-		sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=" + name +
-		   " -keyout " + d + name + ".key -out " + d + name + ".pem" + quiet);
+		sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=" + name + " -keyout " + d +
+		   name + ".key -out " + d + name + ".pem" + quiet);
 	};
 	auto leaf = [&](const std::string &name, const std::string &issuer, const std::string &ext) {
-		sh("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=" + name +
-		   " -keyout " + d + name + ".key -out " + d + name + ".csr" + quiet);
+		sh("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=" + name + " -keyout " + d + name +
+		   ".key -out " + d + name + ".csr" + quiet);
 		std::ofstream(d + name + ".ext") << ext << '\n';
 		sh("openssl x509 -req -in " + d + name + ".csr -CA " + d + issuer + ".pem -CAkey " + d + issuer +
 		   ".key -CAcreateserial -days 2 -extfile " + d + name + ".ext -out " + d + name + ".pem" + quiet);

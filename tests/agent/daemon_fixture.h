@@ -38,9 +38,9 @@ public:
 	Daemon(const Daemon &) = delete;
 	Daemon &operator=(const Daemon &) = delete;
 
-	void start();     // waits until it answers
-	void stop();      // SIGTERM, expects exit status 0
-	void kill9();     // SIGKILL
+	void start(); // waits until it answers
+	void stop();  // SIGTERM, expects exit status 0
+	void kill9(); // SIGKILL
 	bool running() const { return pid_ > 0; }
 
 	FakeKernel &kernel() { return kernel_; }

@@ -118,20 +118,20 @@ TEST_F(AgentErrors, Tracking)
 	v1::StopTrackingResponse stopped;
 	stop.set_device(other.path);
 	auto c1 = ctx();
-	expect_error(*c1, agent->StopTracking(c1.get(), stop, &stopped),
-		     {grpc::StatusCode::FAILED_PRECONDITION, "NOT_TRACKED"}, "untrack untracked");
+	expect_error(*c1, agent->StopTracking(c1.get(), stop, &stopped), {grpc::StatusCode::FAILED_PRECONDITION, "NOT_TRACKED"},
+		     "untrack untracked");
 	stop.set_device(disk.path);
 	auto c2 = ctx();
-	expect_error(*c2, agent->StopTracking(c2.get(), stop, &stopped),
-		     {grpc::StatusCode::FAILED_PRECONDITION, "DEVICE_BUSY"}, "untrack while in a snapshot");
+	expect_error(*c2, agent->StopTracking(c2.get(), stop, &stopped), {grpc::StatusCode::FAILED_PRECONDITION, "DEVICE_BUSY"},
+		     "untrack while in a snapshot");
 	// Tracking twice is idempotent.
 	EXPECT_EQ(track(*agent, disk.path).state(), v1::IN_SNAPSHOT);
 }
 
 TEST_F(AgentErrors, Snapshots)
 {
-	auto create = [&](const std::vector<std::string> &devs, int lease_s, const std::string &pre,
-			  const Expect &e, const std::string &what) {
+	auto create = [&](const std::vector<std::string> &devs, int lease_s, const std::string &pre, const Expect &e,
+			  const std::string &what) {
 		v1::CreateSnapshotRequest req;
 		for (const auto &d : devs)
 			req.add_devices(d);
@@ -167,28 +167,24 @@ TEST_F(AgentErrors, Snapshots)
 	v1::ReleaseSnapshotResponse released;
 	rel.set_snapshot_id("00000000-0000-0000-0000-000000000000");
 	auto c2 = ctx();
-	expect_error(*c2, agent->ReleaseSnapshot(c2.get(), rel, &released),
-		     {grpc::StatusCode::NOT_FOUND, "SNAPSHOT_NOT_FOUND"}, "release unknown");
+	expect_error(*c2, agent->ReleaseSnapshot(c2.get(), rel, &released), {grpc::StatusCode::NOT_FOUND, "SNAPSHOT_NOT_FOUND"},
+		     "release unknown");
 	v1::RenewLeaseRequest renew;
 	renew.set_snapshot_id("garbage");
 	v1::Lease lease;
 	auto c3 = ctx();
-	expect_error(*c3, agent->RenewLease(c3.get(), renew, &lease),
-		     {grpc::StatusCode::NOT_FOUND, "SNAPSHOT_NOT_FOUND"}, "renew unknown");
+	expect_error(*c3, agent->RenewLease(c3.get(), renew, &lease), {grpc::StatusCode::NOT_FOUND, "SNAPSHOT_NOT_FOUND"}, "renew unknown");
 }
 
 TEST_F(AgentErrors, ReadExtents)
 {
 	const std::uint64_t size = 8 << 20;
-	expect_read(read_req({range(size - 4096, 8192)}), {grpc::StatusCode::OUT_OF_RANGE, "RANGE_PAST_END"},
-		    "past end");
-	expect_read(read_req({range(~0ULL - 1, 4096)}), {grpc::StatusCode::OUT_OF_RANGE, "RANGE_PAST_END"},
-		    "offset overflow");
+	expect_read(read_req({range(size - 4096, 8192)}), {grpc::StatusCode::OUT_OF_RANGE, "RANGE_PAST_END"}, "past end");
+	expect_read(read_req({range(~0ULL - 1, 4096)}), {grpc::StatusCode::OUT_OF_RANGE, "RANGE_PAST_END"}, "offset overflow");
 	expect_read(read_req({range(size, 1)}), {grpc::StatusCode::OUT_OF_RANGE, "RANGE_PAST_END"}, "at end");
 	expect_read(read_req({range(0, 0)}), {grpc::StatusCode::INVALID_ARGUMENT, "BAD_REQUEST"}, "empty range");
 	expect_read(read_req({}), {grpc::StatusCode::INVALID_ARGUMENT, "BAD_REQUEST"}, "no ranges");
-	expect_read(read_req({range(0, 8192), range(4096, 4096)}), {grpc::StatusCode::INVALID_ARGUMENT, "BAD_REQUEST"},
-		    "overlap");
+	expect_read(read_req({range(0, 8192), range(4096, 4096)}), {grpc::StatusCode::INVALID_ARGUMENT, "BAD_REQUEST"}, "overlap");
 	auto big = read_req({range(0, 4096)});
 	big.set_chunk_bytes(2 << 20);
 	expect_read(big, {grpc::StatusCode::RESOURCE_EXHAUSTED, "REQUEST_TOO_LARGE"}, "chunk too big");
@@ -253,8 +249,7 @@ TEST_F(AgentErrors, OverflowEventAndFailedReads)
 	EXPECT_EQ(e.type(), v1::EVENT_OVERFLOW);
 	EXPECT_EQ(e.snapshot_id(), snap.id());
 	c->TryCancel();
-	expect_read(read_req({range(0, 4096)}), {grpc::StatusCode::FAILED_PRECONDITION, "SNAPSHOT_FAILED"},
-		    "read of failed snapshot");
+	expect_read(read_req({range(0, 4096)}), {grpc::StatusCode::FAILED_PRECONDITION, "SNAPSHOT_FAILED"}, "read of failed snapshot");
 	v1::ListSnapshotsResponse list;
 	auto c2 = ctx();
 	ASSERT_TRUE(agent->ListSnapshots(c2.get(), {}, &list).ok());

@@ -54,8 +54,12 @@ public:
 		if (lock_ < 0 || ::flock(lock_, LOCK_EX) < 0)
 			fail(errno, "fake kernel lock");
 		std::ifstream in(dir / "state.json");
-		j = in ? json::parse(in) : json{{"next_minor", 0}, {"next_image", 0}, {"disks", json::object()},
-						{"trackers", json::object()}, {"snapshots", json::object()}};
+		j = in ? json::parse(in)
+		       : json{{"next_minor", 0},
+			      {"next_image", 0},
+			      {"disks", json::object()},
+			      {"trackers", json::object()},
+			      {"snapshots", json::object()}};
 	}
 	~State() { ::close(lock_); }
 	State(const State &) = delete;
@@ -101,8 +105,7 @@ public:
 	fs::path map_file(const json &disk) { return dir_ / "maps" / std::to_string(disk["minor"].get<std::uint32_t>()); }
 	void event(const agent::KernelEvent &e)
 	{
-		std::ofstream(dir_ / "events", std::ios::binary | std::ios::app)
-			.write(reinterpret_cast<const char *>(&e), sizeof e);
+		std::ofstream(dir_ / "events", std::ios::binary | std::ios::app).write(reinterpret_cast<const char *>(&e), sizeof e);
 	}
 
 	json j;
@@ -347,8 +350,7 @@ agent::BlockDevice FakeKernel::device(const std::string &path)
 {
 	State s(dir_);
 	const json &d = s.disk(path);
-	return {fs::weakly_canonical(path).string(), {disk_major, d["minor"].get<std::uint32_t>()},
-		d["size"].get<std::uint64_t>(), "disk"};
+	return {fs::weakly_canonical(path).string(), {disk_major, d["minor"].get<std::uint32_t>()}, d["size"].get<std::uint64_t>(), "disk"};
 }
 
 std::vector<agent::BlockDevice> FakeKernel::block_devices()
@@ -412,8 +414,7 @@ std::vector<agent::DevNum> FakeKernel::trackers()
 	return out;
 }
 
-void FakeKernel::cbt_read(const std::string &path, const cbt::Generation &gen, std::uint64_t first,
-			  std::uint64_t count, std::uint8_t *out)
+void FakeKernel::cbt_read(const std::string &path, const cbt::Generation &gen, std::uint64_t first, std::uint64_t count, std::uint8_t *out)
 {
 	State s(dir_);
 	Cbt(s, s.disk(path), s.tracked(path), false).read(gen, first, count, out);
@@ -546,8 +547,7 @@ std::optional<agent::KernelEvent> FakeKernel::next_event(std::chrono::millisecon
 		{
 			std::ifstream in(dir_ / "events", std::ios::binary);
 			agent::KernelEvent e;
-			if (in.seekg(static_cast<std::streamoff>(events_read_)) &&
-			    in.read(reinterpret_cast<char *>(&e), sizeof e)) {
+			if (in.seekg(static_cast<std::streamoff>(events_read_)) && in.read(reinterpret_cast<char *>(&e), sizeof e)) {
 				events_read_ += sizeof e;
 				return e;
 			}

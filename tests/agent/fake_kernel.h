@@ -47,8 +47,7 @@ public:
 	std::vector<agent::DevNum> trackers() override;
 	void cbt_read(const std::string &path, const cbt::Generation &gen, std::uint64_t first, std::uint64_t count,
 		      std::uint8_t *out) override;
-	agent::SnapshotInfo snapshot_create(const std::vector<std::string> &paths, int diff_fd,
-					    std::uint64_t low_water_sectors) override;
+	agent::SnapshotInfo snapshot_create(const std::vector<std::string> &paths, int diff_fd, std::uint64_t low_water_sectors) override;
 	void snapshot_add_storage(const agent::Uuid &id, int diff_fd) override;
 	void snapshot_destroy(const agent::Uuid &id) override;
 	agent::SnapshotInfo snapshot_info(const agent::Uuid &id) override;

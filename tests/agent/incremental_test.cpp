@@ -13,8 +13,8 @@ namespace {
 constexpr std::uint64_t disk_size = 24ULL << 20;
 
 // Applies the changes since `base_token` in snapshot `snap` to `copy`.
-void apply_incremental(v1::Agent::Stub &agent, const v1::Snapshot &snap, const std::string &device,
-		       const v1::ChangeToken &base_token, std::string &copy, int streams)
+void apply_incremental(v1::Agent::Stub &agent, const v1::Snapshot &snap, const std::string &device, const v1::ChangeToken &base_token,
+		       std::string &copy, int streams)
 {
 	const Changes ch = changed_extents(agent, snap.id(), device, &base_token);
 	ASSERT_TRUE(ch.status.ok()) << ch.status.error_message() << " " << ch.reason;
@@ -31,8 +31,7 @@ void apply_incremental(v1::Agent::Stub &agent, const v1::Snapshot &snap, const s
 	}
 }
 
-void full_copy(v1::Agent::Stub &agent, const v1::Snapshot &snap, const std::string &device, std::string &copy,
-	       int streams)
+void full_copy(v1::Agent::Stub &agent, const v1::Snapshot &snap, const std::string &device, std::string &copy, int streams)
 {
 	const Changes all = changed_extents(agent, snap.id(), device, nullptr);
 	ASSERT_TRUE(all.status.ok()) << all.status.error_message();

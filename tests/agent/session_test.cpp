@@ -1,8 +1,8 @@
 // Leases, cancelled streams, concurrent clients, credentials, health, CLI.
 #include "api_helpers.h"
 
-#include <gtest/gtest.h>
 #include <grpcpp/generic/generic_stub.h>
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <array>
@@ -227,8 +227,7 @@ TEST(AgentAuth, UnixSocketIsRootOnly)
 	Daemon daemon;
 	daemon.start();
 	// Let others reach the socket (as in /run/bkagent): the uid check decides.
-	std::filesystem::permissions(daemon.dir().path(), std::filesystem::perms::others_exec,
-				     std::filesystem::perm_options::add);
+	std::filesystem::permissions(daemon.dir().path(), std::filesystem::perms::others_exec, std::filesystem::perm_options::add);
 	const auto [code, out] = cli({"--socket", daemon.socket(), "--json", "status"}, 65534);
 	EXPECT_EQ(code, 6) << out;
 	const auto j = nlohmann::json::parse(out);
@@ -304,13 +303,12 @@ TEST(AgentServices, HealthAndReflection)
 	std::condition_variable cv;
 	bool done = false;
 	grpc::Status status;
-	generic.UnaryCall(c.get(), "/grpc.health.v1.Health/Check", {}, &req, &resp,
-					 [&](grpc::Status s) {
-						 std::lock_guard l(m);
-						 status = s;
-						 done = true;
-						 cv.notify_one();
-					 });
+	generic.UnaryCall(c.get(), "/grpc.health.v1.Health/Check", {}, &req, &resp, [&](grpc::Status s) {
+		std::lock_guard l(m);
+		status = s;
+		done = true;
+		cv.notify_one();
+	});
 	std::unique_lock l(m);
 	cv.wait(l, [&] { return done; });
 	ASSERT_TRUE(status.ok()) << status.error_message();

@@ -8,11 +8,11 @@
 
 #include "core/config.h"
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size)
 {
 	try {
-		bk::agent::Config::parse(std::string(reinterpret_cast<const char*>(data), size));
-	} catch (const std::invalid_argument&) {
+		bk::agent::Config::parse(std::string(reinterpret_cast<const char *>(data), size));
+	} catch (const std::invalid_argument &) {
 	}
 	return 0;
 }

@@ -30,14 +30,8 @@ struct Mode {
 	unsigned kind;
 	bool encrypted;
 };
-inline Mode mode_of(std::uint8_t b)
-{
-	return {b & 3u, (b & 4u) != 0};
-}
-inline std::uint8_t mode_byte(unsigned kind, bool encrypted)
-{
-	return static_cast<std::uint8_t>(kind | (encrypted ? 4 : 0));
-}
+inline Mode mode_of(std::uint8_t b) { return {b & 3u, (b & 4u) != 0}; }
+inline std::uint8_t mode_byte(unsigned kind, bool encrypted) { return static_cast<std::uint8_t>(kind | (encrypted ? 4 : 0)); }
 
 // An input as the targets read it: the mode byte, then the body, with the mode's keys.
 struct Input {
@@ -46,10 +40,10 @@ struct Input {
 	Crypto crypto;
 };
 // What a moded target defines; mode_main.cpp splits libFuzzer's input and calls it.
-void test_input(const Input& input);
+void test_input(const Input &input);
 
 // A property the decoders promise; failing it is a finding like a crash.
-inline void require(bool ok, const char* what)
+inline void require(bool ok, const char *what)
 {
 	if (!ok) {
 		std::fprintf(stderr, "property violated: %s\n", what);
@@ -57,4 +51,4 @@ inline void require(bool ok, const char* what)
 	}
 }
 
-}  // namespace bk::storage::fuzz
+} // namespace bk::storage::fuzz

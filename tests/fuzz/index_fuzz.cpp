@@ -8,15 +8,14 @@
 
 using namespace bk::storage;
 
-void fuzz::test_input(const fuzz::Input& input)
+void fuzz::test_input(const fuzz::Input &input)
 {
-	const auto& [mode, in, crypto] = input;
+	const auto &[mode, in, crypto] = input;
 	std::vector<IndexEntry> entries;
 	try {
 		entries = mode.kind == 0 ? decode_segment(crypto, in) : decode_segment_payload(in);
-	} catch (const Error&) {
+	} catch (const Error &) {
 		return;
 	}
-	fuzz::require(decode_segment(crypto, encode_segment(crypto, entries)) == entries,
-		      "segment re-encodes to the same entries");
+	fuzz::require(decode_segment(crypto, encode_segment(crypto, entries)) == entries, "segment re-encodes to the same entries");
 }

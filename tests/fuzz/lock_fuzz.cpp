@@ -16,7 +16,7 @@ using namespace bk::storage;
 
 namespace {
 
-const fs::path& lock_path()
+const fs::path &lock_path()
 {
 	static const fs::path path = [] {
 		std::string tmpl = (fs::temp_directory_path() / "bk-lock-fuzz-XXXXXX").string();
@@ -27,14 +27,13 @@ const fs::path& lock_path()
 	return path;
 }
 
-}  // namespace
+} // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size)
 {
 	const ByteView content(data, size);
 	const std::string holder = lock_holder(content);
-	fuzz::require(holder.empty() || holder == std::string(content.begin(), content.end()),
-		      "a holder is the whole content");
+	fuzz::require(holder.empty() || holder == std::string(content.begin(), content.end()), "a holder is the whole content");
 	{
 		Fd other = open_file(lock_path(), O_RDWR | O_CREAT | O_TRUNC);
 		pwrite_all(other.get(), content, 0, lock_path());
@@ -42,7 +41,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 		try {
 			FileLock contender(lock_path(), FileLock::Mode::shared);
 			fuzz::require(false, "a held lock refuses a contender");
-		} catch (const Error& e) {
+		} catch (const Error &e) {
 			fuzz::require(e.code() == Errc::locked, "refusal is Errc::locked");
 			const std::string what = e.what();
 			fuzz::require(holder.empty() ? what.find("by pid") == std::string::npos
@@ -51,7 +50,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 		}
 	}
 	FileLock mine(lock_path(), FileLock::Mode::exclusive);
-	fuzz::require(lock_holder(read_file(lock_path())) == std::to_string(::getpid()),
-		      "an exclusive holder reads back as the holder");
+	fuzz::require(lock_holder(read_file(lock_path())) == std::to_string(::getpid()), "an exclusive holder reads back as the holder");
 	return 0;
 }

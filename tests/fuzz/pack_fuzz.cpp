@@ -12,7 +12,7 @@ using namespace bk::storage;
 
 namespace {
 
-void check_round_trip(const Crypto& crypto, const ChunkId& id, const Bytes& plain)
+void check_round_trip(const Crypto &crypto, const ChunkId &id, const Bytes &plain)
 {
 	fuzz::require(crypto.chunk_id(plain) == id, "decoded chunk matches its id");
 	for (int level : {1, 3}) {
@@ -25,11 +25,11 @@ void check_round_trip(const Crypto& crypto, const ChunkId& id, const Bytes& plai
 	}
 }
 
-}  // namespace
+} // namespace
 
-void fuzz::test_input(const fuzz::Input& input)
+void fuzz::test_input(const fuzz::Input &input)
 {
-	const auto& [mode, in, crypto] = input;
+	const auto &[mode, in, crypto] = input;
 	if (mode.kind == 1) {
 		Bytes plain(in.begin(), in.end());
 		check_round_trip(crypto, crypto.chunk_id(plain), plain);
@@ -43,7 +43,7 @@ void fuzz::test_input(const fuzz::Input& input)
 	Bytes plain;
 	try {
 		decode_record(crypto, in, id, raw_len, plain);
-	} catch (const Error&) {
+	} catch (const Error &) {
 		return;
 	}
 	check_round_trip(crypto, id, plain);

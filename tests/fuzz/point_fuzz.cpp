@@ -17,7 +17,7 @@ using namespace bk::storage;
 namespace {
 
 // A repository skeleton for the whole-file kind, one per process.
-const Layout& scratch()
+const Layout &scratch()
 {
 	static const Layout layout = [] {
 		std::string tmpl = (fs::temp_directory_path() / "bk-point-fuzz-XXXXXX").string();
@@ -31,17 +31,13 @@ const Layout& scratch()
 	return layout;
 }
 
-bool same(const PointInfo& a, const PointInfo& b)
-{
-	return encode_point_header(a) == encode_point_header(b);
-}
+bool same(const PointInfo &a, const PointInfo &b) { return encode_point_header(a) == encode_point_header(b); }
 
-void file_round_trip(const Crypto& crypto, const Manifest& m)
+void file_round_trip(const Crypto &crypto, const Manifest &m)
 {
 	write_manifest(scratch(), crypto, m);
 	Manifest again = read_manifest(scratch(), crypto, m.info.id);
-	fuzz::require(same(again.info, m.info) && again.chunks == m.chunks,
-		      "point file re-encodes to the same manifest");
+	fuzz::require(same(again.info, m.info) && again.chunks == m.chunks, "point file re-encodes to the same manifest");
 }
 
 // Decodes `in` as the mode says; nullopt when it is refused (Errc::corrupt and the like).
@@ -50,7 +46,7 @@ struct Decoded {
 	std::vector<ChunkId> chunks;
 };
 
-std::optional<Decoded> decode(const fuzz::Mode& mode, const Crypto& crypto, ByteView in)
+std::optional<Decoded> decode(const fuzz::Mode &mode, const Crypto &crypto, ByteView in)
 {
 	try {
 		Decoded d;
@@ -60,7 +56,7 @@ std::optional<Decoded> decode(const fuzz::Mode& mode, const Crypto& crypto, Byte
 			ByteReader r(in);
 			d.info.size = r.u64();
 			d.info.chunk_size = r.u32();
-			d.info = decode_point_header(encode_point_header(d.info));  // as a header would be
+			d.info = decode_point_header(encode_point_header(d.info)); // as a header would be
 			d.chunks = decode_chunk_list(in.subspan(12), d.info);
 		} else {
 			fs::path file = scratch().point(fuzz::kPointId);
@@ -75,16 +71,16 @@ std::optional<Decoded> decode(const fuzz::Mode& mode, const Crypto& crypto, Byte
 			d.chunks = m.chunks;
 		}
 		return d;
-	} catch (const Error&) {
+	} catch (const Error &) {
 		return std::nullopt;
 	}
 }
 
-}  // namespace
+} // namespace
 
-void fuzz::test_input(const fuzz::Input& input)
+void fuzz::test_input(const fuzz::Input &input)
 {
-	const auto& [mode, in, crypto] = input;
+	const auto &[mode, in, crypto] = input;
 	std::optional<Decoded> d = decode(mode, crypto, in);
 	if (!d)
 		return;

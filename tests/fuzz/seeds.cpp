@@ -19,21 +19,21 @@ using namespace bk::storage;
 
 namespace {
 
-void put(const fs::path& dir, const std::string& name, std::uint8_t mode, ByteView body)
+void put(const fs::path &dir, const std::string &name, std::uint8_t mode, ByteView body)
 {
 	std::ofstream out(dir / name, std::ios::binary);
 	out.put(static_cast<char>(mode));
-	out.write(reinterpret_cast<const char*>(body.data()), static_cast<std::streamsize>(body.size()));
+	out.write(reinterpret_cast<const char *>(body.data()), static_cast<std::streamsize>(body.size()));
 }
 
-void put_raw(const fs::path& dir, const std::string& name, ByteView body)
+void put_raw(const fs::path &dir, const std::string &name, ByteView body)
 {
 	std::ofstream out(dir / name, std::ios::binary);
-	out.write(reinterpret_cast<const char*>(body.data()), static_cast<std::streamsize>(body.size()));
+	out.write(reinterpret_cast<const char *>(body.data()), static_cast<std::streamsize>(body.size()));
 }
 
 // Two devices, each a full then an incremental point.
-void fill(Repository& repo, const fs::path& scratch)
+void fill(Repository &repo, const fs::path &scratch)
 {
 	std::mt19937_64 rng(17);
 	const std::size_t size = 6 * test::kChunk + 4096;
@@ -45,7 +45,7 @@ void fill(Repository& repo, const fs::path& scratch)
 	}
 }
 
-void seeds_of(bool encrypted, const fs::path& out)
+void seeds_of(bool encrypted, const fs::path &out)
 {
 	test::ScratchDir dir;
 	const Layout layout{dir / "repo"};
@@ -58,7 +58,7 @@ void seeds_of(bool encrypted, const fs::path& out)
 	put_raw(out / "config", tag, read_file(layout.config()));
 
 	int n = 0;
-	for (const auto& e : fs::directory_iterator(layout.index())) {
+	for (const auto &e : fs::directory_iterator(layout.index())) {
 		auto entries = decode_segment(real, read_file(e.path()));
 		const std::string name = tag + "-" + std::to_string(n++);
 		put(out / "index", name + "-file", fuzz::mode_byte(0, encrypted), encode_segment(fixed, entries));
@@ -68,7 +68,7 @@ void seeds_of(bool encrypted, const fs::path& out)
 	const Index index = Index::load(layout, real);
 	PackReader packs(layout);
 	n = 0;
-	for (const auto& [id, loc] : index.entries()) {
+	for (const auto &[id, loc] : index.entries()) {
 		if (n == 6)
 			break;
 		Bytes record, plain;
@@ -85,7 +85,7 @@ void seeds_of(bool encrypted, const fs::path& out)
 	fs::create_directories(resealed.points());
 	fs::create_directories(resealed.tmp());
 	n = 0;
-	for (const std::string& id : list_point_ids(layout)) {
+	for (const std::string &id : list_point_ids(layout)) {
 		Manifest m = read_manifest(layout, real, id);
 		const std::string name = tag + "-" + std::to_string(n++);
 		put(out / "point", name + "-header", fuzz::mode_byte(0, encrypted), encode_point_header(m.info));
@@ -96,14 +96,13 @@ void seeds_of(bool encrypted, const fs::path& out)
 		put(out / "point", name + "-list", fuzz::mode_byte(1, encrypted), list.bytes());
 		m.info.id = fuzz::kPointId;
 		write_manifest(resealed, fixed, m);
-		put(out / "point", name + "-file", fuzz::mode_byte(2, encrypted),
-		    read_file(resealed.point(fuzz::kPointId)));
+		put(out / "point", name + "-file", fuzz::mode_byte(2, encrypted), read_file(resealed.point(fuzz::kPointId)));
 	}
 }
 
-}  // namespace
+} // namespace
 
-int main(int argc, char** argv)
+int main(int argc, char **argv)
 {
 	if (argc != 3) {
 		std::fprintf(stderr, "usage: %s SEEDS_DIR AGENT_CONF\n", argv[0]);
@@ -111,12 +110,12 @@ int main(int argc, char** argv)
 	}
 	const fs::path out = argv[1];
 	fs::remove_all(out);
-	for (const char* t : {"config", "index", "pack", "point", "lock", "agent_config"})
+	for (const char *t : {"config", "index", "pack", "point", "lock", "agent_config"})
 		fs::create_directories(out / t);
 	for (bool encrypted : {true, false})
 		seeds_of(encrypted, out);
-	for (const char* pid : {"4242", ""})
-		put_raw(out / "lock", pid[0] ? "pid" : "empty", ByteView(reinterpret_cast<const std::uint8_t*>(pid), std::strlen(pid)));
+	for (const char *pid : {"4242", ""})
+		put_raw(out / "lock", pid[0] ? "pid" : "empty", ByteView(reinterpret_cast<const std::uint8_t *>(pid), std::strlen(pid)));
 	fs::copy_file(argv[2], out / "agent_config" / "bkagentd.conf");
 	return 0;
 }

@@ -18,10 +18,10 @@ namespace {
 // A loop device over a file, detached on destruction.
 class LoopDevice {
 public:
-	static std::optional<std::string> attach(const fs::path& file)
+	static std::optional<std::string> attach(const fs::path &file)
 	{
 		std::string cmd = "losetup -f --show " + file.string() + " 2>/dev/null";
-		FILE* p = ::popen(cmd.c_str(), "r");
+		FILE *p = ::popen(cmd.c_str(), "r");
 		if (!p)
 			return std::nullopt;
 		char buf[64] = {};
@@ -30,14 +30,14 @@ public:
 		std::string dev(buf);
 		if (!ok || rc != 0 || dev.empty())
 			return std::nullopt;
-		dev.pop_back();  // newline
+		dev.pop_back(); // newline
 		return dev;
 	}
 	explicit LoopDevice(std::string dev) : dev_(std::move(dev)) {}
 	~LoopDevice() { (void)std::system(("losetup -d " + dev_).c_str()); }
-	LoopDevice(const LoopDevice&) = delete;
-	LoopDevice& operator=(const LoopDevice&) = delete;
-	const std::string& path() const { return dev_; }
+	LoopDevice(const LoopDevice &) = delete;
+	LoopDevice &operator=(const LoopDevice &) = delete;
+	const std::string &path() const { return dev_; }
 
 private:
 	std::string dev_;
@@ -48,7 +48,7 @@ TEST(BlockDevice, RestoreWritesZerosAndOnlyDifferences)
 	ScratchDir dir;
 	std::mt19937_64 rng(31);
 	const std::size_t dev_size = 24 * kChunk;
-	write_file(dir / "backing", make_image(Fill::random, dev_size, rng));  // stale garbage
+	write_file(dir / "backing", make_image(Fill::random, dev_size, rng)); // stale garbage
 	auto dev = LoopDevice::attach(dir / "backing");
 	if (!dev)
 		GTEST_SKIP() << "no loop device available";
@@ -77,7 +77,7 @@ TEST(BlockDevice, RestoreWritesZerosAndOnlyDifferences)
 	on_device.resize(image.size());
 	EXPECT_EQ(sha256(on_device), sha256(image));
 
-	{  // a claimed device (mounted, or held exclusively as here) is refused
+	{ // a claimed device (mounted, or held exclusively as here) is refused
 		int holder = ::open(loop.path().c_str(), O_RDONLY | O_EXCL | O_CLOEXEC);
 		ASSERT_GE(holder, 0);
 		EXPECT_THROW(repo.restore(p.id, loop.path()), Error);
@@ -88,10 +88,10 @@ TEST(BlockDevice, RestoreWritesZerosAndOnlyDifferences)
 	try {
 		repo.restore(big.id, loop.path());
 		ADD_FAILURE() << "restored onto a device smaller than the point";
-	} catch (const Error& e) {
+	} catch (const Error &e) {
 		EXPECT_EQ(e.code(), Errc::invalid_argument);
 	}
 }
 
-}  // namespace
-}  // namespace bk::storage::test
+} // namespace
+} // namespace bk::storage::test

@@ -87,9 +87,8 @@ TEST(CliRepo, BackupIncrementalResetRestoreVerifyPrune)
 	};
 	auto first = backup("full");
 	const auto &s = first["stats"];
-	EXPECT_EQ(s["bytes_new"].get<std::uint64_t>() + s["bytes_dedup"].get<std::uint64_t>() +
-			  s["bytes_zero"].get<std::uint64_t>(),
-		  size) << "a full accounts for every byte once";
+	EXPECT_EQ(s["bytes_new"].get<std::uint64_t>() + s["bytes_dedup"].get<std::uint64_t>() + s["bytes_zero"].get<std::uint64_t>(), size)
+		<< "a full accounts for every byte once";
 
 	// A few 4 KiB writes touch at most two chunks each.
 	for (int i = 0; i < 3; ++i) {
@@ -155,8 +154,8 @@ TEST(CliRepo, BackupServerPullsOverMutualTls)
 
 	const client::Target t = daemon.tls_target();
 	auto remote = [&](const std::string &token_file, std::vector<std::string> args) {
-		args.insert(args.begin(), {"--agent", t.address, "--ca", t.ca_file, "--cert", t.cert_file, "--key",
-					   t.key_file, "--token-file", token_file});
+		args.insert(args.begin(), {"--agent", t.address, "--ca", t.ca_file, "--cert", t.cert_file, "--key", t.key_file,
+					   "--token-file", token_file});
 		return bkagent(daemon, std::move(args));
 	};
 	const std::string token = daemon.certs().token_file;

@@ -20,11 +20,11 @@ namespace {
 
 struct Outcome {
 	bool killed = false;
-	long crash_points = 0;  // reported by a run that finished
+	long crash_points = 0; // reported by a run that finished
 	double seconds = 0;
 };
 
-Outcome run_tool(const std::vector<std::string>& args, long crash_after, long kill_after_us)
+Outcome run_tool(const std::vector<std::string> &args, long crash_after, long kill_after_us)
 {
 	int out[2];
 	if (::pipe(out) != 0)
@@ -36,11 +36,11 @@ Outcome run_tool(const std::vector<std::string>& args, long crash_after, long ki
 		::close(out[0]);
 		if (crash_after > 0)
 			::setenv("BK_TEST_CRASH_AFTER", std::to_string(crash_after).c_str(), 1);
-		std::vector<char*> argv;
+		std::vector<char *> argv;
 		std::string tool = BK_CRASH_TOOL;
 		argv.push_back(tool.data());
-		for (const std::string& a : args)
-			argv.push_back(const_cast<char*>(a.c_str()));
+		for (const std::string &a : args)
+			argv.push_back(const_cast<char *>(a.c_str()));
 		argv.push_back(nullptr);
 		::execv(tool.c_str(), argv.data());
 		::_exit(127);
@@ -69,11 +69,10 @@ Outcome run_tool(const std::vector<std::string>& args, long crash_after, long ki
 
 class CrashHarness {
 public:
-	CrashHarness()
-		: repo_path_(dir_ / "repo"), rng_(static_cast<std::uint64_t>(::testing::UnitTest::GetInstance()->random_seed()))
+	CrashHarness() : repo_path_(dir_ / "repo"), rng_(static_cast<std::uint64_t>(::testing::UnitTest::GetInstance()->random_seed()))
 	{
 		Repository::init(repo_path_, small_repo_options());
-		for (const char* dev : {"a", "b"}) {
+		for (const char *dev : {"a", "b"}) {
 			current_[dev] = make_image(Fill::mixed, 20 * kChunk + 1234, rng_);
 			Repository repo = open();
 			commit_in_process(repo, dev);
@@ -83,7 +82,7 @@ public:
 	Repository open() { return Repository::open(repo_path_, kPass); }
 
 	// Runs a backup of `dev` with a fresh change in a child process.
-	Outcome backup_child(const std::string& dev, long crash_after, long kill_after_us)
+	Outcome backup_child(const std::string &dev, long crash_after, long kill_after_us)
 	{
 		auto [base, image, changed] = next_state(dev);
 		fs::path file = dir_ / ("img-" + std::to_string(++time_));
@@ -92,9 +91,9 @@ public:
 		std::string list = "-";
 		for (std::uint64_t c : changed)
 			list = (list == "-" ? "" : list + ",") + std::to_string(c);
-		Outcome o = run_tool({"backup", repo_path_.string(), file.string(), dev, std::to_string(time_),
-				      base.empty() ? "-" : base, list},
-				     crash_after, kill_after_us);
+		Outcome o = run_tool(
+			{"backup", repo_path_.string(), file.string(), dev, std::to_string(time_), base.empty() ? "-" : base, list},
+			crash_after, kill_after_us);
 		fs::remove(file);
 		return o;
 	}
@@ -106,13 +105,13 @@ public:
 
 	// Checks the repository after an interrupted operation; `must_survive` are the points
 	// that cannot have disappeared. A point we did not know of is the pending backup.
-	void check(const std::set<std::string>& must_survive, const std::string& context)
+	void check(const std::set<std::string> &must_survive, const std::string &context)
 	{
 		Repository repo = open();
 		VerifyReport v = repo.verify();
 		ASSERT_TRUE(v.ok()) << context << ": " << (v.errors.empty() ? "" : v.errors.front());
 		std::set<std::string> now;
-		for (const PointInfo& p : repo.points()) {
+		for (const PointInfo &p : repo.points()) {
 			now.insert(p.id);
 			if (!images_.contains(p.id)) {
 				ASSERT_EQ(p.device, pending_.device) << context;
@@ -120,7 +119,7 @@ public:
 				times_[p.id] = p.time;
 			}
 		}
-		for (const std::string& id : must_survive)
+		for (const std::string &id : must_survive)
 			ASSERT_TRUE(now.contains(id)) << context << ": point " << id << " lost";
 		for (auto it = images_.begin(); it != images_.end();) {
 			if (!now.contains(it->first)) {
@@ -140,7 +139,7 @@ public:
 	std::set<std::string> all_points() const
 	{
 		std::set<std::string> ids;
-		for (const auto& [id, img] : images_)
+		for (const auto &[id, img] : images_)
 			ids.insert(id);
 		return ids;
 	}
@@ -157,8 +156,8 @@ public:
 	}
 
 	std::size_t point_count() const { return images_.size(); }
-	std::mt19937_64& rng() { return rng_; }
-	const fs::path& repo_path() const { return repo_path_; }
+	std::mt19937_64 &rng() { return rng_; }
+	const fs::path &repo_path() const { return repo_path_; }
 
 private:
 	struct Image {
@@ -172,17 +171,17 @@ private:
 	};
 
 	// The device's latest point and a new image derived from it.
-	NextState next_state(const std::string& dev)
+	NextState next_state(const std::string &dev)
 	{
 		NextState s;
 		std::int64_t newest = -1;
-		for (const auto& [id, img] : images_)
+		for (const auto &[id, img] : images_)
 			if (img.device == dev && times_[id] > newest)
 				newest = times_[id], s.base = id;
 		s.image = s.base.empty() ? current_[dev] : images_[s.base].bytes;
 		mutate(s.image, 1 + static_cast<int>(rng_() % 3), rng_);
 		if (!s.base.empty()) {
-			const auto& old = images_[s.base].bytes;
+			const auto &old = images_[s.base].bytes;
 			for (std::uint64_t c = 0; c * kChunk < old.size(); ++c) {
 				auto from = static_cast<std::ptrdiff_t>(c * kChunk);
 				auto to = static_cast<std::ptrdiff_t>(std::min<std::uint64_t>(old.size(), (c + 1) * kChunk));
@@ -193,11 +192,10 @@ private:
 		return s;
 	}
 
-	void commit_in_process(Repository& repo, const std::string& dev)
+	void commit_in_process(Repository &repo, const std::string &dev)
 	{
 		auto [base, image, changed] = next_state(dev);
-		PointInfo p = backup_image(repo, dir_ / "src", image, dev, base, base.empty() ? nullptr : &changed,
-					   ++time_);
+		PointInfo p = backup_image(repo, dir_ / "src", image, dev, base, base.empty() ? nullptr : &changed, ++time_);
 		images_[p.id] = {dev, image};
 		times_[p.id] = p.time;
 	}
@@ -226,7 +224,7 @@ TEST(CrashSafety, KillNineDuringBackupAndPruneLeavesASoundRepository)
 	int killed = 0;
 	for (int iter = 0; iter < 40; ++iter) {
 		const bool by_hook = iter % 3 != 2;
-		auto plan = [&](const Outcome& cal, long& crash_after, long& kill_us) {
+		auto plan = [&](const Outcome &cal, long &crash_after, long &kill_us) {
 			crash_after = by_hook ? 1 + static_cast<long>(h.rng()() % static_cast<std::uint64_t>(cal.crash_points)) : 0;
 			kill_us = by_hook ? 0 : 1 + static_cast<long>(h.rng()() % static_cast<std::uint64_t>(cal.seconds * 1.2e6));
 		};
@@ -237,19 +235,19 @@ TEST(CrashSafety, KillNineDuringBackupAndPruneLeavesASoundRepository)
 			std::set<std::string> before = h.all_points();
 			Outcome o = h.backup_child(iter % 4 ? "a" : "b", crash_after, kill_us);
 			killed += o.killed;
-			what = "backup iter " + std::to_string(iter) + " crash_after " + std::to_string(crash_after) +
-			       " kill_us " + std::to_string(kill_us);
+			what = "backup iter " + std::to_string(iter) + " crash_after " + std::to_string(crash_after) + " kill_us " +
+			       std::to_string(kill_us);
 			h.check(before, what);
 		} else {
 			while (h.point_count() < 6)
-				h.check(h.all_points(), "refill");  // check() adds one backup
+				h.check(h.all_points(), "refill"); // check() adds one backup
 			plan(prune, crash_after, kill_us);
 			unsigned keep_last = 1 + static_cast<unsigned>(h.rng()() % 2);
 			std::set<std::string> must = h.kept_by(keep_last);
 			Outcome o = h.prune_child(keep_last, crash_after, kill_us);
 			killed += o.killed;
-			what = "prune iter " + std::to_string(iter) + " crash_after " + std::to_string(crash_after) +
-			       " kill_us " + std::to_string(kill_us);
+			what = "prune iter " + std::to_string(iter) + " crash_after " + std::to_string(crash_after) + " kill_us " +
+			       std::to_string(kill_us);
 			h.check(must, what);
 		}
 		if (HasFatalFailure())
@@ -268,5 +266,5 @@ TEST(CrashSafety, KillNineDuringBackupAndPruneLeavesASoundRepository)
 	EXPECT_TRUE(fs::is_empty(h.repo_path() / "tmp"));
 }
 
-}  // namespace
-}  // namespace bk::storage::test
+} // namespace
+} // namespace bk::storage::test

@@ -15,7 +15,7 @@
 
 using namespace bk::storage;
 
-int main(int argc, char** argv)
+int main(int argc, char **argv)
 {
 	const std::string op = argc > 1 ? argv[1] : "";
 	try {
@@ -42,7 +42,7 @@ int main(int argc, char** argv)
 			std::fprintf(stderr, "usage: see crash_tool.cpp\n");
 			return 2;
 		}
-	} catch (const std::exception& e) {
+	} catch (const std::exception &e) {
 		std::fprintf(stderr, "crash_tool: %s\n", e.what());
 		return 1;
 	}

@@ -19,10 +19,7 @@
 namespace bk::storage::test {
 namespace {
 
-ByteView bytes_of(const std::string& s)
-{
-	return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
-}
+ByteView bytes_of(const std::string &s) { return {reinterpret_cast<const std::uint8_t *>(s.data()), s.size()}; }
 
 // A held lock whose file holds garbage: the refusal must neither read a huge file nor
 // echo its bytes as a pid.
@@ -41,7 +38,7 @@ TEST(Decoders, LockFileNamesItsHolderOnlyWhenItHoldsAPid)
 	try {
 		FileLock contender(path, FileLock::Mode::shared);
 		FAIL() << "a held lock must refuse";
-	} catch (const Error& e) {
+	} catch (const Error &e) {
 		EXPECT_EQ(e.code(), Errc::locked);
 		EXPECT_EQ(std::string(e.what()).find("by pid"), std::string::npos) << e.what();
 	}
@@ -57,7 +54,7 @@ TEST(Decoders, ConfigFieldsOutOfRangeAreCorrupt)
 	const auto raw = read_file(dir / "repo" / "config");
 	const std::string good(raw.begin(), raw.end());
 	EXPECT_NO_THROW(parse_config(bytes_of(good)));
-	auto with = [&](const std::string& from, const std::string& to) {
+	auto with = [&](const std::string &from, const std::string &to) {
 		std::string text = good;
 		const auto at = text.find(from);
 		EXPECT_NE(at, std::string::npos) << from;
@@ -73,21 +70,21 @@ TEST(Decoders, ConfigFieldsOutOfRangeAreCorrupt)
 		{"\"encryption\": \"aes-256-gcm\"", "\"encryption\": \"aes-256-gcn\""},
 		{"\"format\": 1", "\"format\": 1.5"},
 	};
-	for (const auto& [from, to] : bad) {
+	for (const auto &[from, to] : bad) {
 		try {
 			parse_config(bytes_of(with(from, to)));
 			ADD_FAILURE() << to << " was accepted";
-		} catch (const Error& e) {
+		} catch (const Error &e) {
 			EXPECT_EQ(e.code(), Errc::corrupt) << to;
 		}
 	}
 }
 
-std::optional<Errc> decode_error(const PointInfo& p)
+std::optional<Errc> decode_error(const PointInfo &p)
 {
 	try {
 		decode_point_header(encode_point_header(p));
-	} catch (const Error& e) {
+	} catch (const Error &e) {
 		return e.code();
 	}
 	return std::nullopt;
@@ -141,15 +138,15 @@ TEST(Decoders, RecordLongerThanAnyChunkIsCorrupt)
 	EXPECT_EQ(out, plain);
 	Bytes huge = rec.header;
 	const std::uint32_t raw = kMaxChunkSize + 1;
-	std::memcpy(huge.data() + 40, &raw, 4);  // little-endian host, as the format
+	std::memcpy(huge.data() + 40, &raw, 4); // little-endian host, as the format
 	try {
 		decode_record(crypto, huge, id, raw, out);
 		FAIL() << "accepted";
-	} catch (const Error& e) {
+	} catch (const Error &e) {
 		EXPECT_EQ(e.code(), Errc::corrupt);
 		EXPECT_NE(std::string(e.what()).find("longer than any chunk size"), std::string::npos) << e.what();
 	}
 }
 
-}  // namespace
-}  // namespace bk::storage::test
+} // namespace
+} // namespace bk::storage::test

@@ -35,7 +35,7 @@ InitOptions small_repo_options(bool encrypted)
 	return o;
 }
 
-std::vector<std::uint8_t> make_image(Fill fill, std::size_t size, std::mt19937_64& rng)
+std::vector<std::uint8_t> make_image(Fill fill, std::size_t size, std::mt19937_64 &rng)
 {
 	std::vector<std::uint8_t> img(size);
 	auto random_bytes = [&](std::size_t from, std::size_t to) {
@@ -43,10 +43,10 @@ std::vector<std::uint8_t> make_image(Fill fill, std::size_t size, std::mt19937_6
 			img[i] = static_cast<std::uint8_t>(rng());
 	};
 	auto text = [&](std::size_t from, std::size_t to) {
-		static const std::string words[] = {"block ", "device ", "backup ", "chunk ", "the ", "of ",
-						    "restore\n", "snapshot ", "ext4 ", "journal "};
+		static const std::string words[] = {"block ", "device ",   "backup ",   "chunk ", "the ",
+						    "of ",    "restore\n", "snapshot ", "ext4 ",  "journal "};
 		for (std::size_t i = from; i < to;) {
-			const std::string& w = words[rng() % std::size(words)];
+			const std::string &w = words[rng() % std::size(words)];
 			for (char c : w)
 				if (i < to)
 					img[i++] = static_cast<std::uint8_t>(c);
@@ -56,7 +56,7 @@ std::vector<std::uint8_t> make_image(Fill fill, std::size_t size, std::mt19937_6
 	case Fill::random: random_bytes(0, size); break;
 	case Fill::text: text(0, size); break;
 	case Fill::zeros: break;
-	case Fill::sparse:  // a few islands of data in zeros, not chunk aligned
+	case Fill::sparse: // a few islands of data in zeros, not chunk aligned
 		for (int k = 0; k < 4 && size > 0; ++k) {
 			std::size_t at = rng() % size;
 			random_bytes(at, std::min(size, at + 5000 + rng() % 40000));
@@ -76,7 +76,7 @@ std::vector<std::uint8_t> make_image(Fill fill, std::size_t size, std::mt19937_6
 	return img;
 }
 
-std::vector<std::uint64_t> mutate(std::vector<std::uint8_t>& image, int count, std::mt19937_64& rng)
+std::vector<std::uint64_t> mutate(std::vector<std::uint8_t> &image, int count, std::mt19937_64 &rng)
 {
 	std::vector<std::uint64_t> touched;
 	for (int k = 0; k < count; ++k) {
@@ -93,21 +93,21 @@ std::vector<std::uint64_t> mutate(std::vector<std::uint8_t>& image, int count, s
 	return touched;
 }
 
-void write_file(const fs::path& path, const std::vector<std::uint8_t>& data)
+void write_file(const fs::path &path, const std::vector<std::uint8_t> &data)
 {
 	std::ofstream out(path, std::ios::binary | std::ios::trunc);
-	out.write(reinterpret_cast<const char*>(data.data()), static_cast<std::streamsize>(data.size()));
+	out.write(reinterpret_cast<const char *>(data.data()), static_cast<std::streamsize>(data.size()));
 	if (!out)
 		throw std::runtime_error("cannot write " + path.string());
 }
 
-std::vector<std::uint8_t> read_file(const fs::path& path)
+std::vector<std::uint8_t> read_file(const fs::path &path)
 {
 	std::ifstream in(path, std::ios::binary);
 	return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-std::string sha256(const std::vector<std::uint8_t>& data)
+std::string sha256(const std::vector<std::uint8_t> &data)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned len = 0;
@@ -121,14 +121,10 @@ std::string sha256(const std::vector<std::uint8_t>& data)
 	return hex;
 }
 
-std::string sha256_file(const fs::path& path)
-{
-	return sha256(read_file(path));
-}
+std::string sha256_file(const fs::path &path) { return sha256(read_file(path)); }
 
-PointInfo backup_image(Repository& repo, const fs::path& file, const std::vector<std::uint8_t>& image,
-		       const std::string& device, const std::string& base,
-		       const std::vector<std::uint64_t>* changed, std::int64_t time)
+PointInfo backup_image(Repository &repo, const fs::path &file, const std::vector<std::uint8_t> &image, const std::string &device,
+		       const std::string &base, const std::vector<std::uint64_t> *changed, std::int64_t time)
 {
 	write_file(file, image);
 	int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
@@ -149,4 +145,4 @@ PointInfo backup_image(Repository& repo, const fs::path& file, const std::vector
 	}
 }
 
-}  // namespace bk::storage::test
+} // namespace bk::storage::test

@@ -12,18 +12,18 @@ namespace bk::storage::test {
 
 namespace fs = std::filesystem;
 
-inline constexpr std::uint32_t kChunk = 64 << 10;  // small chunks keep the tests fast
-inline constexpr const char* kPass = "correct horse battery staple";
+inline constexpr std::uint32_t kChunk = 64 << 10; // small chunks keep the tests fast
+inline constexpr const char *kPass = "correct horse battery staple";
 
 // A fresh directory under $TMPDIR, removed with its contents on destruction.
 class ScratchDir {
 public:
 	ScratchDir();
-	ScratchDir(const ScratchDir&) = delete;
-	ScratchDir& operator=(const ScratchDir&) = delete;
+	ScratchDir(const ScratchDir &) = delete;
+	ScratchDir &operator=(const ScratchDir &) = delete;
 	~ScratchDir();
-	const fs::path& path() const { return path_; }
-	fs::path operator/(const std::string& name) const { return path_ / name; }
+	const fs::path &path() const { return path_; }
+	fs::path operator/(const std::string &name) const { return path_ / name; }
 
 private:
 	fs::path path_;
@@ -32,19 +32,18 @@ private:
 InitOptions small_repo_options(bool encrypted = true);
 
 enum class Fill { random, text, zeros, sparse, mixed };
-std::vector<std::uint8_t> make_image(Fill fill, std::size_t size, std::mt19937_64& rng);
+std::vector<std::uint8_t> make_image(Fill fill, std::size_t size, std::mt19937_64 &rng);
 // Overwrites `count` random byte ranges (up to 3 chunks long, sometimes with zeros) and
 // returns the chunk indexes they touch.
-std::vector<std::uint64_t> mutate(std::vector<std::uint8_t>& image, int count, std::mt19937_64& rng);
+std::vector<std::uint64_t> mutate(std::vector<std::uint8_t> &image, int count, std::mt19937_64 &rng);
 
-void write_file(const fs::path& path, const std::vector<std::uint8_t>& data);
-std::vector<std::uint8_t> read_file(const fs::path& path);
-std::string sha256(const std::vector<std::uint8_t>& data);
-std::string sha256_file(const fs::path& path);
+void write_file(const fs::path &path, const std::vector<std::uint8_t> &data);
+std::vector<std::uint8_t> read_file(const fs::path &path);
+std::string sha256(const std::vector<std::uint8_t> &data);
+std::string sha256_file(const fs::path &path);
 
 // Backs up `image` (written to a file next to the repository first).
-PointInfo backup_image(Repository& repo, const fs::path& file, const std::vector<std::uint8_t>& image,
-		       const std::string& device, const std::string& base = "",
-		       const std::vector<std::uint64_t>* changed = nullptr, std::int64_t time = 0);
+PointInfo backup_image(Repository &repo, const fs::path &file, const std::vector<std::uint8_t> &image, const std::string &device,
+		       const std::string &base = "", const std::vector<std::uint64_t> *changed = nullptr, std::int64_t time = 0);
 
-}  // namespace bk::storage::test
+} // namespace bk::storage::test

@@ -13,22 +13,21 @@
 namespace bk::storage::test {
 namespace {
 
-std::vector<std::uint8_t> read_range(const PointReader& r, std::uint64_t offset, std::size_t length)
+std::vector<std::uint8_t> read_range(const PointReader &r, std::uint64_t offset, std::size_t length)
 {
 	std::vector<std::uint8_t> out(length, 0xa5);
 	r.read(offset, out);
 	return out;
 }
 
-bool equals_image(const std::vector<std::uint8_t>& got, const std::vector<std::uint8_t>& image,
-		  std::uint64_t offset)
+bool equals_image(const std::vector<std::uint8_t> &got, const std::vector<std::uint8_t> &image, std::uint64_t offset)
 {
 	return std::equal(got.begin(), got.end(), image.begin() + static_cast<std::ptrdiff_t>(offset));
 }
 
 // A random range inside an image of `size` bytes: often chunk-aligned, often crossing
 // chunk boundaries, sometimes empty.
-std::pair<std::uint64_t, std::size_t> random_range(std::uint64_t size, std::mt19937_64& rng)
+std::pair<std::uint64_t, std::size_t> random_range(std::uint64_t size, std::mt19937_64 &rng)
 {
 	std::uint64_t offset = rng() % size;
 	if (rng() % 3 == 0)
@@ -47,11 +46,11 @@ TEST_P(PointReaderTest, RandomRangesOfFullAndIncrementalPointsEqualTheImage)
 	auto image = make_image(Fill::mixed, 23 * kChunk + 777, rng);
 	std::vector<std::pair<std::string, std::vector<std::uint8_t>>> points;
 	points.emplace_back(backup_image(repo, dir / "src", image, "d").id, image);
-	for (int gen = 0; gen < 2; ++gen) {  // incrementals: only the changed chunks are read
+	for (int gen = 0; gen < 2; ++gen) { // incrementals: only the changed chunks are read
 		auto changed = mutate(image, 6, rng);
 		points.emplace_back(backup_image(repo, dir / "src", image, "d", points.back().first, &changed).id, image);
 	}
-	for (const auto& [id, content] : points) {
+	for (const auto &[id, content] : points) {
 		PointReader r = repo.open_point(id, {.cache_bytes = 3 * kChunk});
 		ASSERT_EQ(r.size(), content.size());
 		EXPECT_EQ(r.info().id, id);
@@ -65,23 +64,23 @@ TEST_P(PointReaderTest, RandomRangesOfFullAndIncrementalPointsEqualTheImage)
 }
 
 INSTANTIATE_TEST_SUITE_P(Storage, PointReaderTest, ::testing::Values(true, false),
-			 [](const auto& info) { return info.param ? "encrypted" : "plain"; });
+			 [](const auto &info) { return info.param ? "encrypted" : "plain"; });
 
 TEST(PointReader, ExtentsAlternateAndMatchTheZeroChunks)
 {
 	ScratchDir dir;
 	Repository repo = Repository::init(dir / "repo", small_repo_options());
 	std::mt19937_64 rng(12);
-	const std::uint64_t size = 30 * kChunk + 100;  // ragged last chunk
+	const std::uint64_t size = 30 * kChunk + 100; // ragged last chunk
 	std::vector<std::uint8_t> image(size, 0);
-	for (std::uint64_t c : {3, 4, 9, 17, 30})  // data chunks; the rest are zero
+	for (std::uint64_t c : {3, 4, 9, 17, 30}) // data chunks; the rest are zero
 		for (std::uint64_t b = c * kChunk; b < std::min(size, (c + 1) * kChunk); b += 4096)
 			image[b] = static_cast<std::uint8_t>(1 + rng() % 255);
 	PointReader r = repo.open_point(backup_image(repo, dir / "src", image, "d").id);
 
 	const std::vector<ImageExtent> all = r.extents(0, size);
-	const std::vector<std::pair<std::uint64_t, bool>> want = {
-		{3, true}, {2, false}, {4, true}, {1, false}, {7, true}, {1, false}, {12, true}};
+	const std::vector<std::pair<std::uint64_t, bool>> want = {{3, true}, {2, false}, {4, true}, {1, false},
+								  {7, true}, {1, false}, {12, true}};
 	ASSERT_EQ(all.size(), want.size() + 1);
 	std::uint64_t pos = 0;
 	for (std::size_t i = 0; i < want.size(); ++i) {
@@ -107,7 +106,7 @@ TEST(PointReader, ExtentsAlternateAndMatchTheZeroChunks)
 	EXPECT_EQ(tail[0].length, 50u);
 	EXPECT_TRUE(r.extents(size, 10).empty());
 	// Every extent reads back as it claims.
-	for (const ImageExtent& e : all)
+	for (const ImageExtent &e : all)
 		if (e.zero) {
 			auto got = read_range(r, e.offset, e.length);
 			EXPECT_TRUE(std::all_of(got.begin(), got.end(), [](std::uint8_t b) { return b == 0; }));
@@ -132,7 +131,7 @@ TEST(PointReader, ParallelReadersThroughATinyCacheGetTheirBytes)
 				wrong += equals_image(read_range(r, offset, length), image, offset) ? 0 : 1;
 			}
 		});
-	for (auto& t : threads)
+	for (auto &t : threads)
 		t.join();
 	EXPECT_EQ(wrong, 0);
 }
@@ -145,7 +144,7 @@ TEST(PointReader, ACorruptChunkFailsAloneAndIsNotCached)
 	const auto image = make_image(Fill::random, 8 * kChunk, rng);
 	PointReader r = repo.open_point(backup_image(repo, dir / "src", image, "d").id);
 	std::vector<fs::path> packs;
-	for (const auto& e : fs::recursive_directory_iterator(dir / "repo" / "packs"))
+	for (const auto &e : fs::recursive_directory_iterator(dir / "repo" / "packs"))
 		if (e.is_regular_file())
 			packs.push_back(e.path());
 	ASSERT_FALSE(packs.empty());
@@ -159,14 +158,14 @@ TEST(PointReader, ACorruptChunkFailsAloneAndIsNotCached)
 	for (std::uint64_t c = 0; c < 8; ++c) {
 		try {
 			EXPECT_TRUE(equals_image(read_range(r, c * kChunk, kChunk), image, c * kChunk));
-		} catch (const Error& e) {
+		} catch (const Error &e) {
 			EXPECT_EQ(e.code(), Errc::corrupt) << e.what();
 			++failed;
 		}
 	}
-	EXPECT_EQ(failed, 1);  // the one record holding the flipped byte
+	EXPECT_EQ(failed, 1); // the one record holding the flipped byte
 
-	bytes[at] ^= 0x10;  // repaired: the failure was not remembered
+	bytes[at] ^= 0x10; // repaired: the failure was not remembered
 	write_file(packs.front(), bytes);
 	EXPECT_TRUE(read_range(r, 0, image.size()) == image);
 }
@@ -181,7 +180,7 @@ TEST(PointReader, RefusesUnknownPointsAndRangesAndHoldsOffPrune)
 	try {
 		repo.open_point("0123456789abcdef");
 		ADD_FAILURE() << "opened a point that does not exist";
-	} catch (const Error& e) {
+	} catch (const Error &e) {
 		EXPECT_EQ(e.code(), Errc::not_found);
 	}
 	PointReader r = repo.open_point(p.id);
@@ -191,10 +190,10 @@ TEST(PointReader, RefusesUnknownPointsAndRangesAndHoldsOffPrune)
 	try {
 		repo.prune({.keep = {.last = 1}});
 		ADD_FAILURE() << "prune ran while a point was open";
-	} catch (const Error& e) {
+	} catch (const Error &e) {
 		EXPECT_EQ(e.code(), Errc::locked);
 	}
 }
 
-}  // namespace
-}  // namespace bk::storage::test
+} // namespace
+} // namespace bk::storage::test

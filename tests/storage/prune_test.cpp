@@ -14,9 +14,9 @@ namespace {
 // The oracle states the policy the way the documentation does, with gmtime(3) for the
 // calendar: a point survives a period rule when it is the newest point of its period and
 // fewer than N newer periods have points.
-std::set<std::string> oracle(const std::vector<PointInfo>& points, const KeepPolicy& keep)
+std::set<std::string> oracle(const std::vector<PointInfo> &points, const KeepPolicy &keep)
 {
-	auto newer = [](const PointInfo& a, const PointInfo& b) {
+	auto newer = [](const PointInfo &a, const PointInfo &b) {
 		if (a.time != b.time)
 			return a.time > b.time;
 		return a.nanos != b.nanos ? a.nanos > b.nanos : a.id > b.id;
@@ -33,7 +33,7 @@ std::set<std::string> oracle(const std::vector<PointInfo>& points, const KeepPol
 		gmtime_r(&tt, &tm);
 		return std::to_string(tm.tm_year) + "-" + std::to_string(tm.tm_mon);
 	};
-	auto week = [](std::int64_t t) {  // the Monday that starts the week, as a day string
+	auto week = [](std::int64_t t) { // the Monday that starts the week, as a day string
 		std::time_t tt = t;
 		std::tm tm{};
 		gmtime_r(&tt, &tm);
@@ -43,18 +43,18 @@ std::set<std::string> oracle(const std::vector<PointInfo>& points, const KeepPol
 		return std::to_string(m.tm_year) + "-" + std::to_string(m.tm_yday);
 	};
 	std::set<std::string> kept;
-	for (const PointInfo& p : points) {
-		std::vector<const PointInfo*> newer_same_dev;
-		for (const PointInfo& q : points)
+	for (const PointInfo &p : points) {
+		std::vector<const PointInfo *> newer_same_dev;
+		for (const PointInfo &q : points)
 			if (q.device == p.device && newer(q, p))
 				newer_same_dev.push_back(&q);
 		if (newer_same_dev.size() < keep.last)
 			kept.insert(p.id);
 		auto rule = [&](unsigned n, auto period) {
 			std::set<std::string> newer_periods;
-			for (const PointInfo* q : newer_same_dev) {
+			for (const PointInfo *q : newer_same_dev) {
 				if (period(q->time) == period(p.time))
-					return;  // not the newest of its period
+					return; // not the newest of its period
 				newer_periods.insert(period(q->time));
 			}
 			if (newer_periods.size() < n)
@@ -82,8 +82,8 @@ TEST(PrunePolicy, MatchesTheDocumentedSemanticsOnRandomHistories)
 			// Many share a second; the sub-second part decides which is newest.
 			points[i].nanos = static_cast<std::uint32_t>(rng() % 3) * 300000000;
 		}
-		KeepPolicy keep{static_cast<unsigned>(rng() % 4), static_cast<unsigned>(rng() % 8),
-				static_cast<unsigned>(rng() % 5), static_cast<unsigned>(rng() % 4)};
+		KeepPolicy keep{static_cast<unsigned>(rng() % 4), static_cast<unsigned>(rng() % 8), static_cast<unsigned>(rng() % 5),
+				static_cast<unsigned>(rng() % 4)};
 		std::vector<bool> got = select_kept(points, keep);
 		std::set<std::string> got_ids;
 		for (std::size_t i = 0; i < points.size(); ++i)
@@ -95,7 +95,7 @@ TEST(PrunePolicy, MatchesTheDocumentedSemanticsOnRandomHistories)
 
 TEST(PrunePolicy, KeepsNewestOfEachDay)
 {
-	const std::int64_t d0 = 1700006400;  // 2023-11-15 00:00:00 UTC, a Wednesday
+	const std::int64_t d0 = 1700006400; // 2023-11-15 00:00:00 UTC, a Wednesday
 	std::vector<PointInfo> p(5);
 	const std::int64_t times[] = {d0 + 100, d0 + 200, d0 + 86400 + 5, d0 + 2 * 86400, d0 + 2 * 86400 + 9};
 	for (int i = 0; i < 5; ++i) {
@@ -116,11 +116,11 @@ TEST(Prune, RemovesExactlyWhatThePolicyDropsAndReclaimsSpace)
 	std::mt19937_64 rng(12);
 	const std::int64_t t0 = 1700006400;
 	std::map<std::string, std::string> sha;
-	std::map<std::string, std::vector<std::uint8_t>> images{
-		{"a", make_image(Fill::mixed, 24 * kChunk + 5, rng)}, {"b", make_image(Fill::random, 16 * kChunk, rng)}};
+	std::map<std::string, std::vector<std::uint8_t>> images{{"a", make_image(Fill::mixed, 24 * kChunk + 5, rng)},
+								{"b", make_image(Fill::random, 16 * kChunk, rng)}};
 	std::map<std::string, std::string> last;
 	for (int day = 0; day < 20; ++day) {
-		for (auto& [dev, image] : images) {
+		for (auto &[dev, image] : images) {
 			std::vector<std::uint64_t> changed = mutate(image, 2, rng);
 			bool full = last[dev].empty();
 			PointInfo p = backup_image(repo, dir / "src", image, dev, last[dev], full ? nullptr : &changed,
@@ -146,13 +146,13 @@ TEST(Prune, RemovesExactlyWhatThePolicyDropsAndReclaimsSpace)
 	EXPECT_EQ(std::set<std::string>(preview.kept.begin(), preview.kept.end()), expect_kept);
 
 	std::uint64_t bytes_before = 0, bytes_after = 0;
-	for (const auto& e : fs::recursive_directory_iterator(dir / "repo" / "packs"))
+	for (const auto &e : fs::recursive_directory_iterator(dir / "repo" / "packs"))
 		bytes_before += e.is_regular_file() ? e.file_size() : 0;
 	PruneReport r = repo.prune(opt);
-	for (const auto& e : fs::recursive_directory_iterator(dir / "repo" / "packs"))
+	for (const auto &e : fs::recursive_directory_iterator(dir / "repo" / "packs"))
 		bytes_after += e.is_regular_file() ? e.file_size() : 0;
 	std::set<std::string> left;
-	for (const PointInfo& p : repo.points())
+	for (const PointInfo &p : repo.points())
 		left.insert(p.id);
 	EXPECT_EQ(left, expect_kept);
 	EXPECT_EQ(r.removed.size(), before.size() - expect_kept.size());
@@ -162,7 +162,7 @@ TEST(Prune, RemovesExactlyWhatThePolicyDropsAndReclaimsSpace)
 	VerifyReport v = repo.verify();
 	EXPECT_TRUE(v.ok());
 	EXPECT_EQ(v.orphan_packs, 0u);
-	for (const std::string& id : left) {
+	for (const std::string &id : left) {
 		repo.restore(id, dir / "out");
 		EXPECT_EQ(sha256_file(dir / "out"), sha[id]) << id;
 	}
@@ -180,10 +180,10 @@ TEST(Prune, RefusesAPolicyThatKeepsNothing)
 	try {
 		repo.prune(PruneOptions{});
 		FAIL() << "prune accepted an empty policy";
-	} catch (const Error& e) {
+	} catch (const Error &e) {
 		EXPECT_EQ(e.code(), Errc::invalid_argument);
 	}
 }
 
-}  // namespace
-}  // namespace bk::storage::test
+} // namespace
+} // namespace bk::storage::test

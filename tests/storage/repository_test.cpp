@@ -14,20 +14,20 @@ namespace bk::storage::test {
 namespace {
 
 // The code of the Error that fn throws, or nullopt when it succeeds.
-std::optional<Errc> error_code_of(const std::function<void()>& fn)
+std::optional<Errc> error_code_of(const std::function<void()> &fn)
 {
 	try {
 		fn();
-	} catch (const Error& e) {
+	} catch (const Error &e) {
 		return e.code();
 	}
 	return std::nullopt;
 }
 
-std::uint64_t packs_bytes(const fs::path& repo)
+std::uint64_t packs_bytes(const fs::path &repo)
 {
 	std::uint64_t n = 0;
-	for (const auto& e : fs::recursive_directory_iterator(repo / "packs"))
+	for (const auto &e : fs::recursive_directory_iterator(repo / "packs"))
 		if (e.is_regular_file())
 			n += e.file_size();
 	return n;
@@ -45,21 +45,20 @@ TEST_P(RoundTrip, EveryKindOfImageRestoresBitExact)
 		std::size_t size;
 	};
 	// Sizes include less than one chunk, exact multiples and ragged tails.
-	const Case cases[] = {{Fill::random, 5 * kChunk + 123}, {Fill::text, 8 * kChunk},
-			      {Fill::zeros, 7 * kChunk - 1},     {Fill::sparse, 20 * kChunk + 4097},
-			      {Fill::mixed, 13 * kChunk + 1},     {Fill::random, 1000}};
+	const Case cases[] = {{Fill::random, 5 * kChunk + 123},   {Fill::text, 8 * kChunk},       {Fill::zeros, 7 * kChunk - 1},
+			      {Fill::sparse, 20 * kChunk + 4097}, {Fill::mixed, 13 * kChunk + 1}, {Fill::random, 1000}};
 	std::vector<std::pair<PointInfo, std::string>> points;
 	int n = 0;
-	for (const Case& c : cases) {
+	for (const Case &c : cases) {
 		auto image = make_image(c.fill, c.size, rng);
 		PointInfo p = backup_image(repo, dir / "src", image, "dev" + std::to_string(n++));
 		EXPECT_EQ(p.size, c.size);
 		EXPECT_EQ(p.stats.bytes_read, c.size);
 		points.emplace_back(p, sha256(image));
 	}
-	for (const auto& [p, sha] : points) {
+	for (const auto &[p, sha] : points) {
 		fs::path out = dir / ("restore-" + p.id);
-		write_file(out, std::vector<std::uint8_t>(3 * kChunk, 0xee));  // stale content must go
+		write_file(out, std::vector<std::uint8_t>(3 * kChunk, 0xee)); // stale content must go
 		RestoreStats s = repo.restore(p.id, out);
 		EXPECT_EQ(sha256_file(out), sha) << p.device;
 		EXPECT_EQ(fs::file_size(out), p.size);
@@ -74,7 +73,7 @@ TEST_P(RoundTrip, EveryKindOfImageRestoresBitExact)
 }
 
 INSTANTIATE_TEST_SUITE_P(Storage, RoundTrip, ::testing::Values(true, false),
-			 [](const auto& info) { return info.param ? "encrypted" : "plain"; });
+			 [](const auto &info) { return info.param ? "encrypted" : "plain"; });
 
 TEST(Storage, ZeroAndIncompressibleDataAreStoredEfficiently)
 {
@@ -85,7 +84,7 @@ TEST(Storage, ZeroAndIncompressibleDataAreStoredEfficiently)
 	EXPECT_EQ(z.stats.chunks_zero, 40u);
 	EXPECT_EQ(packs_bytes(dir / "repo"), 0u);
 	PointInfo t = backup_image(repo, dir / "src", make_image(Fill::text, 40 * kChunk, rng), "text");
-	EXPECT_LT(t.stats.bytes_stored, t.stats.bytes_new / 3);  // text compresses
+	EXPECT_LT(t.stats.bytes_stored, t.stats.bytes_new / 3); // text compresses
 	PointInfo r = backup_image(repo, dir / "src", make_image(Fill::random, 40 * kChunk, rng), "rand");
 	// Random data is stored raw: only the record framing and GCM overhead are added.
 	EXPECT_LE(r.stats.bytes_stored, r.stats.bytes_new + 40 * (48 + 28));
@@ -98,7 +97,7 @@ TEST(Storage, DeduplicatesWithinAndAcrossDevices)
 	std::mt19937_64 rng(3);
 	auto half = make_image(Fill::random, 10 * kChunk, rng);
 	auto image = half;
-	image.insert(image.end(), half.begin(), half.end());  // the same 10 chunks twice
+	image.insert(image.end(), half.begin(), half.end()); // the same 10 chunks twice
 	PointInfo a = backup_image(repo, dir / "src", image, "/dev/sda");
 	EXPECT_EQ(a.stats.chunks_new, 10u);
 	EXPECT_EQ(a.stats.chunks_dedup, 10u);
@@ -134,7 +133,7 @@ TEST(Storage, IncrementalChainEveryPointRestoresBitExact)
 		expect.emplace_back(p.id, sha256(image));
 		prev = p;
 	}
-	for (const auto& [id, sha] : expect) {
+	for (const auto &[id, sha] : expect) {
 		repo.restore(id, dir / "out");
 		EXPECT_EQ(sha256_file(dir / "out"), sha) << id;
 	}
@@ -153,9 +152,9 @@ TEST(Storage, RestoreOnlyDifferencesWritesOnlyChangedChunks)
 	std::size_t really_differ = 0;
 	for (std::uint64_t c : touched) {
 		std::size_t from = c * kChunk, to = std::min(image.size(), from + kChunk);
-		really_differ += !std::equal(image.begin() + static_cast<std::ptrdiff_t>(from),
-					     image.begin() + static_cast<std::ptrdiff_t>(to),
-					     target.begin() + static_cast<std::ptrdiff_t>(from));
+		really_differ +=
+			!std::equal(image.begin() + static_cast<std::ptrdiff_t>(from), image.begin() + static_cast<std::ptrdiff_t>(to),
+				    target.begin() + static_cast<std::ptrdiff_t>(from));
 	}
 	write_file(dir / "target", target);
 	RestoreOptions opt;
@@ -177,12 +176,12 @@ TEST_P(RoundTrip, FlippedPackByteIsDetectedByVerifyAndRestore)
 	for (Fill f : {Fill::random, Fill::text, Fill::mixed})
 		ids.push_back(backup_image(repo, dir / "src", make_image(f, 9 * kChunk + 99, rng), "d").id);
 	std::vector<fs::path> packs;
-	for (const auto& e : fs::recursive_directory_iterator(dir / "repo" / "packs"))
+	for (const auto &e : fs::recursive_directory_iterator(dir / "repo" / "packs"))
 		if (e.is_regular_file())
 			packs.push_back(e.path());
 	ASSERT_FALSE(packs.empty());
 	for (int trial = 0; trial < 12; ++trial) {
-		const fs::path& pack = packs[rng() % packs.size()];
+		const fs::path &pack = packs[rng() % packs.size()];
 		auto bytes = read_file(pack);
 		std::size_t at = rng() % bytes.size();
 		const std::uint8_t mask = static_cast<std::uint8_t>(1u << (rng() % 8));
@@ -191,7 +190,7 @@ TEST_P(RoundTrip, FlippedPackByteIsDetectedByVerifyAndRestore)
 
 		EXPECT_FALSE(repo.verify().ok()) << pack << " byte " << at;
 		int failed = 0;
-		for (const std::string& id : ids)
+		for (const std::string &id : ids)
 			failed += error_code_of([&] { repo.restore(id, dir / "out"); }) == Errc::corrupt;
 		EXPECT_GE(failed, 1) << pack << " byte " << at;
 
@@ -223,7 +222,7 @@ TEST(Storage, UnencryptedOnlyWhenAskedAndNoPassphraseMeansNoRepository)
 	EXPECT_FALSE(plain.encrypted());
 	EXPECT_TRUE(Repository::open(dir / "b", "anything").points().empty());
 	EXPECT_EQ(error_code_of([&] { Repository::init(dir / "b", small_repo_options()); }),
-		  Errc::invalid_argument);  // never over an existing repository
+		  Errc::invalid_argument); // never over an existing repository
 }
 
 TEST(Storage, EncryptedRepositoryHidesContent)
@@ -237,7 +236,7 @@ TEST(Storage, EncryptedRepositoryHidesContent)
 		std::copy(secret.begin(), secret.end(), image.begin() + static_cast<std::ptrdiff_t>(i));
 	repo.restore(backup_image(repo, dir / "src", image, "d").id, dir / "out");
 	EXPECT_EQ(sha256_file(dir / "out"), sha256(image));
-	for (const auto& e : fs::recursive_directory_iterator(dir / "repo")) {
+	for (const auto &e : fs::recursive_directory_iterator(dir / "repo")) {
 		if (!e.is_regular_file())
 			continue;
 		auto bytes = read_file(e.path());
@@ -265,7 +264,7 @@ TEST(Storage, WritersExcludeEachOtherButReadersRunBesideABackup)
 	PruneOptions prune;
 	prune.keep.last = 1;
 	EXPECT_EQ(error_code_of([&] { other.prune(prune); }), Errc::locked);
-	other.restore(first.id, dir / "out");  // readers are not blocked by a backup
+	other.restore(first.id, dir / "out"); // readers are not blocked by a backup
 	EXPECT_EQ(sha256_file(dir / "out"), sha256(image));
 	writer.put(0, std::vector<std::uint8_t>(kChunk, 1));
 	writer.put_zero(1);
@@ -293,9 +292,9 @@ TEST(Storage, BackupWriterRejectsMisuse)
 		EXPECT_EQ(error_code_of([&] { w.put(0, std::vector<std::uint8_t>(10)); }), Errc::invalid_argument);
 		w.put(2, std::vector<std::uint8_t>(10, 7));
 		EXPECT_EQ(error_code_of([&] { w.put(2, std::vector<std::uint8_t>(10, 7)); }), Errc::invalid_argument);
-		EXPECT_EQ(error_code_of([&] { w.commit(); }), Errc::invalid_argument);  // chunks 0, 1 missing
+		EXPECT_EQ(error_code_of([&] { w.commit(); }), Errc::invalid_argument); // chunks 0, 1 missing
 	}
-	EXPECT_TRUE(repo.points().empty());  // an abandoned backup leaves no point
+	EXPECT_TRUE(repo.points().empty()); // an abandoned backup leaves no point
 	req.base = "0123456789abcdef";
 	EXPECT_EQ(error_code_of([&] { repo.begin_backup(req); }), Errc::not_found);
 	EXPECT_EQ(error_code_of([&] { repo.restore("0123456789abcdef", dir / "out"); }), Errc::not_found);
@@ -311,7 +310,10 @@ TEST(Storage, VerifySampleChecksASubset)
 	VerifyOptions opt;
 	opt.sample = 0.25;
 	std::uint64_t last = 0;
-	opt.progress = [&](const Progress& p) { last = p.done; EXPECT_LE(p.done, p.total); };
+	opt.progress = [&](const Progress &p) {
+		last = p.done;
+		EXPECT_LE(p.done, p.total);
+	};
 	VerifyReport r = repo.verify(opt);
 	EXPECT_TRUE(r.ok());
 	EXPECT_EQ(r.chunks_referenced, 40u);
@@ -332,7 +334,10 @@ TEST(Storage, ProgressReachesTheTotal)
 	req.size = image.size();
 	Progress last;
 	int calls = 0;
-	req.progress = [&](const Progress& p) { last = p; ++calls; };
+	req.progress = [&](const Progress &p) {
+		last = p;
+		++calls;
+	};
 	backup_fd(repo, req, fd);
 	::close(fd);
 	EXPECT_EQ(last.done, image.size());
@@ -340,5 +345,5 @@ TEST(Storage, ProgressReachesTheTotal)
 	EXPECT_EQ(calls, 18);
 }
 
-}  // namespace
-}  // namespace bk::storage::test
+} // namespace
+} // namespace bk::storage::test

@@ -30,10 +30,10 @@ struct Output {
 };
 
 // Runs a shell command with the CLI's environment; stdout is captured.
-Output shell(const std::string& cmd)
+Output shell(const std::string &cmd)
 {
 	Output r;
-	FILE* p = ::popen(cmd.c_str(), "r");
+	FILE *p = ::popen(cmd.c_str(), "r");
 	if (!p)
 		return r;
 	char buf[4096];
@@ -44,12 +44,9 @@ Output shell(const std::string& cmd)
 	return r;
 }
 
-std::string quoted(const std::string& s)
-{
-	return "'" + s + "'";
-}
+std::string quoted(const std::string &s) { return "'" + s + "'"; }
 
-std::string text_of(const fs::path& path)
+std::string text_of(const fs::path &path)
 {
 	std::ifstream in(path);
 	return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
@@ -58,29 +55,29 @@ std::string text_of(const fs::path& path)
 // One NBD connection through libnbd.
 class Nbd {
 public:
-	explicit Nbd(const std::string& uri) : h_(nbd_create())
+	explicit Nbd(const std::string &uri) : h_(nbd_create())
 	{
 		if (!h_ || nbd_connect_uri(h_, uri.c_str()) == -1)
 			throw std::runtime_error(std::string("nbd connect: ") + nbd_get_error());
 	}
 	~Nbd() { nbd_close(h_); }
-	Nbd(const Nbd&) = delete;
-	Nbd& operator=(const Nbd&) = delete;
+	Nbd(const Nbd &) = delete;
+	Nbd &operator=(const Nbd &) = delete;
 
 	std::int64_t size() { return nbd_get_size(h_); }
 	// 0 on success, else the errno the server sent.
-	int pread(std::vector<std::uint8_t>& buf, std::uint64_t offset)
+	int pread(std::vector<std::uint8_t> &buf, std::uint64_t offset)
 	{
 		return nbd_pread(h_, buf.data(), buf.size(), offset, 0) == 0 ? 0 : nbd_get_errno();
 	}
-	int pwrite(const std::vector<std::uint8_t>& buf, std::uint64_t offset)
+	int pwrite(const std::vector<std::uint8_t> &buf, std::uint64_t offset)
 	{
 		return nbd_pwrite(h_, buf.data(), buf.size(), offset, 0) == 0 ? 0 : nbd_get_errno();
 	}
 	bool read_only() { return nbd_is_read_only(h_) == 1; }
 
 private:
-	nbd_handle* h_;
+	nbd_handle *h_;
 };
 
 class ServeTest : public ::testing::Test {
@@ -104,19 +101,20 @@ protected:
 
 	void TearDown() override { stop(); }
 
-	std::string cli(const std::string& args) const { return std::string(BK_CLI) + " --json " + args; }
+	std::string cli(const std::string &args) const { return std::string(BK_CLI) + " --json " + args; }
 
 	// `bkagent serve` in the foreground, up once its pid file exists.
-	std::string serve(const std::string& point, const std::string& extra = "")
+	std::string serve(const std::string &point, const std::string &extra = "")
 	{
 		const fs::path sock = dir_ / ("s" + std::to_string(++servers_));
 		const fs::path pid = dir_ / "pid";
 		fs::remove(pid);
 		server_ = ::fork();
 		if (server_ == 0) {
-			const std::string cmd = "exec " + cli("serve " + point + " --repo " + quoted(repo_dir_) +
-							   " --listen unix:" + quoted(sock) + " --pid-file " + quoted(pid) +
-							   " " + extra) + " > " + quoted(dir_ / "serve.out");
+			const std::string cmd = "exec " +
+						cli("serve " + point + " --repo " + quoted(repo_dir_) + " --listen unix:" + quoted(sock) +
+						    " --pid-file " + quoted(pid) + " " + extra) +
+						" > " + quoted(dir_ / "serve.out");
 			::execl("/bin/sh", "sh", "-c", cmd.c_str(), nullptr);
 			::_exit(127);
 		}
@@ -156,7 +154,7 @@ protected:
 		server_ = -1;
 	}
 
-	std::string restored(const std::string& point) const
+	std::string restored(const std::string &point) const
 	{
 		const fs::path out = dir_ / ("restore-" + point);
 		EXPECT_EQ(shell(cli("restore " + point + " " + quoted(out) + " --repo " + quoted(repo_dir_))).code, 0);
@@ -173,9 +171,9 @@ protected:
 
 TEST_F(ServeTest, ExportsOfFullAndIncrementalPointsEqualRestore)
 {
-	for (const std::string& point : {full_, incremental_}) {
+	for (const std::string &point : {full_, incremental_}) {
 		const std::string restore = restored(point);
-		const std::string uri = serve(point.substr(0, 6));  // a unique prefix serves too
+		const std::string uri = serve(point.substr(0, 6)); // a unique prefix serves too
 		const fs::path copy = dir_ / "copy";
 		ASSERT_EQ(shell("nbdcopy " + quoted(uri) + " " + quoted(copy)).code, 0);
 		EXPECT_EQ(sha256_file(copy), sha256_file(restore)) << point;
@@ -201,9 +199,9 @@ TEST_F(ServeTest, MapShowsTheZeroChunksAsHoles)
 	const std::string uri = serve(full_);
 	const Output map = shell("nbdinfo --map --json " + quoted(uri));
 	ASSERT_EQ(map.code, 0);
-	std::vector<std::pair<std::uint64_t, std::uint64_t>> holes;  // offset, length of type 3
+	std::vector<std::pair<std::uint64_t, std::uint64_t>> holes; // offset, length of type 3
 	std::uint64_t covered = 0;
-	for (const auto& e : nlohmann::json::parse(map.out)) {
+	for (const auto &e : nlohmann::json::parse(map.out)) {
 		EXPECT_EQ(e["offset"].get<std::uint64_t>(), covered);
 		covered += e["length"].get<std::uint64_t>();
 		if (e["type"] == 3)
@@ -219,7 +217,7 @@ TEST_F(ServeTest, MapShowsTheZeroChunksAsHoles)
 
 TEST_F(ServeTest, EightParallelReadersGetTheirRanges)
 {
-	const std::string uri = serve(incremental_, "--cache-mib 1");  // 16 chunks for 8 readers
+	const std::string uri = serve(incremental_, "--cache-mib 1"); // 16 chunks for 8 readers
 	std::atomic<int> wrong{0}, failed{0};
 	std::vector<std::thread> readers;
 	for (int t = 0; t < 8; ++t)
@@ -229,19 +227,19 @@ TEST_F(ServeTest, EightParallelReadersGetTheirRanges)
 				Nbd nbd(uri);
 				for (int i = 0; i < 150; ++i) {
 					const std::uint64_t offset = rng() % incremental_image_.size();
-					std::vector<std::uint8_t> buf(std::min<std::uint64_t>(
-						incremental_image_.size() - offset, 1 + rng() % (4 * kChunk)));
+					std::vector<std::uint8_t> buf(
+						std::min<std::uint64_t>(incremental_image_.size() - offset, 1 + rng() % (4 * kChunk)));
 					if (nbd.pread(buf, offset) != 0)
 						++failed;
 					else if (!std::equal(buf.begin(), buf.end(),
 							     incremental_image_.begin() + static_cast<std::ptrdiff_t>(offset)))
 						++wrong;
 				}
-			} catch (const std::exception&) {
+			} catch (const std::exception &) {
 				++failed;
 			}
 		});
-	for (auto& r : readers)
+	for (auto &r : readers)
 		r.join();
 	EXPECT_EQ(failed, 0);
 	EXPECT_EQ(wrong, 0);
@@ -250,18 +248,18 @@ TEST_F(ServeTest, EightParallelReadersGetTheirRanges)
 TEST_F(ServeTest, ACorruptPackFailsReadsOfItsChunksWithEioOnly)
 {
 	std::vector<fs::path> packs;
-	for (const auto& e : fs::recursive_directory_iterator(repo_dir_ / "packs"))
+	for (const auto &e : fs::recursive_directory_iterator(repo_dir_ / "packs"))
 		if (e.is_regular_file())
 			packs.push_back(e.path());
 	ASSERT_FALSE(packs.empty());
 	std::sort(packs.begin(), packs.end());
 	auto bytes = read_file(packs.front());
-	bytes[bytes.size() / 3] ^= 0x01;  // inside one chunk record
+	bytes[bytes.size() / 3] ^= 0x01; // inside one chunk record
 	write_file(packs.front(), bytes);
 
 	const Repository repo = Repository::open(repo_dir_, kPass);
 	int damaged = 0;
-	for (const auto& [point, image] : {std::pair(full_, image_), std::pair(incremental_, incremental_image_)}) {
+	for (const auto &[point, image] : {std::pair(full_, image_), std::pair(incremental_, incremental_image_)}) {
 		// The chunks the library refuses are exactly the ones NBD reads fail with EIO.
 		const PointReader reader = repo.open_point(point);
 		const std::string uri = serve(point);
@@ -272,15 +270,15 @@ TEST_F(ServeTest, ACorruptPackFailsReadsOfItsChunksWithEioOnly)
 				bool corrupt = false;
 				try {
 					reader.read(c * kChunk, buf);
-				} catch (const Error&) {
+				} catch (const Error &) {
 					corrupt = true;
 				}
 				damaged += corrupt;
 				const int err = nbd.pread(buf, c * kChunk);
 				EXPECT_EQ(err, corrupt ? EIO : 0) << point << " chunk " << c;
 				if (!corrupt) {
-					EXPECT_TRUE(std::equal(buf.begin(), buf.end(),
-							       image.begin() + static_cast<std::ptrdiff_t>(c * kChunk)))
+					EXPECT_TRUE(
+						std::equal(buf.begin(), buf.end(), image.begin() + static_cast<std::ptrdiff_t>(c * kChunk)))
 						<< point << " chunk " << c;
 				}
 			}
@@ -295,8 +293,7 @@ TEST_F(ServeTest, RefusesUnknownPointWrongPassphraseAndExistingTargets)
 	const std::string repo = " --repo " + quoted(repo_dir_);
 	const fs::path sock = dir_ / "taken.sock";
 	EXPECT_EQ(shell(cli("serve 0123456789abcdef" + repo + " --listen unix:" + quoted(sock))).code, 4);
-	EXPECT_EQ(shell("BKAGENT_PASSPHRASE=wrong " + cli("serve " + full_ + repo + " --listen unix:" + quoted(sock))).code,
-		  6);
+	EXPECT_EQ(shell("BKAGENT_PASSPHRASE=wrong " + cli("serve " + full_ + repo + " --listen unix:" + quoted(sock))).code, 6);
 	write_file(sock, {});
 	const Output taken = shell(cli("serve " + full_ + repo + " --listen unix:" + quoted(sock) + " 2>&1"));
 	EXPECT_EQ(taken.code, 7);
@@ -307,11 +304,10 @@ TEST_F(ServeTest, RefusesUnknownPointWrongPassphraseAndExistingTargets)
 	addr.sin_family = AF_INET;
 	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	socklen_t len = sizeof addr;
-	ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+	ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr), 0);
 	ASSERT_EQ(::listen(fd, 1), 0);
-	ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-	const Output busy = shell(cli("serve " + full_ + repo + " --listen 127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) +
-				   " 2>&1"));
+	ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len), 0);
+	const Output busy = shell(cli("serve " + full_ + repo + " --listen 127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + " 2>&1"));
 	::close(fd);
 	EXPECT_EQ(busy.code, 7);
 	EXPECT_NE(busy.out.find("in use"), std::string::npos) << busy.out;
@@ -321,7 +317,7 @@ TEST_F(ServeTest, WritesGoToOverlaysNeverToTheRepository)
 {
 	const std::vector<std::uint8_t> ones(2 * kChunk, 0x5a);
 	{
-		Nbd nbd(serve(full_, "--writable"));  // nbdkit's cow filter
+		Nbd nbd(serve(full_, "--writable")); // nbdkit's cow filter
 		EXPECT_FALSE(nbd.read_only());
 		EXPECT_EQ(nbd.pwrite(ones, 5 * kChunk + 100), 0);
 		std::vector<std::uint8_t> back(ones.size());
@@ -333,17 +329,15 @@ TEST_F(ServeTest, WritesGoToOverlaysNeverToTheRepository)
 	const fs::path overlay = dir_ / "vm.qcow2";
 	const std::string uri = serve(full_, "--writable-overlay " + quoted(overlay));
 	EXPECT_EQ(shell("qemu-io -f qcow2 -c 'write -P 0x5a 65536 131072' " + quoted(overlay) + " >/dev/null").code, 0);
-	EXPECT_EQ(shell("qemu-io -f qcow2 -c 'read -P 0x5a 65536 131072' " + quoted(overlay) + " | grep -q 'read 131072'")
-			  .code,
-		  0);
+	EXPECT_EQ(shell("qemu-io -f qcow2 -c 'read -P 0x5a 65536 131072' " + quoted(overlay) + " | grep -q 'read 131072'").code, 0);
 	EXPECT_NE(shell("qemu-img compare -q -f qcow2 -F raw " + quoted(overlay) + " " + quoted(uri)).code, 0);
 	const fs::path copy = dir_ / "copy";
 	ASSERT_EQ(shell("nbdcopy " + quoted(uri) + " " + quoted(copy)).code, 0);
 	EXPECT_EQ(sha256_file(copy), sha256(image_));
 	stop();
 	// Serving again refuses to replace the overlay.
-	EXPECT_EQ(shell(cli("serve " + full_ + " --repo " + quoted(repo_dir_) + " --listen unix:" +
-			    quoted(dir_ / "other.sock") + " --writable-overlay " + quoted(overlay)))
+	EXPECT_EQ(shell(cli("serve " + full_ + " --repo " + quoted(repo_dir_) + " --listen unix:" + quoted(dir_ / "other.sock") +
+			    " --writable-overlay " + quoted(overlay)))
 			  .code,
 		  7);
 	EXPECT_TRUE(Repository::open(repo_dir_, kPass).verify().ok());
@@ -357,8 +351,8 @@ TEST_F(ServeTest, TlsPskAndDaemonMode)
 		std::ofstream(psk) << "alice:000102030405060708090a0b0c0d0e0f\n";
 	}
 	const fs::path sock = dir_ / "tls.sock", pid = dir_ / "daemon.pid";
-	ASSERT_EQ(shell(cli("serve " + full_ + " --repo " + quoted(repo_dir_) + " --listen unix:" + quoted(sock) +
-			    " --tls-psk " + quoted(psk) + " --daemon --pid-file " + quoted(pid) + " >/dev/null"))
+	ASSERT_EQ(shell(cli("serve " + full_ + " --repo " + quoted(repo_dir_) + " --listen unix:" + quoted(sock) + " --tls-psk " +
+			    quoted(psk) + " --daemon --pid-file " + quoted(pid) + " >/dev/null"))
 			  .code,
 		  0);
 	for (int i = 0; i < 400 && !fs::exists(pid); ++i)
@@ -373,5 +367,5 @@ TEST_F(ServeTest, TlsPskAndDaemonMode)
 	::kill(daemon, SIGTERM);
 }
 
-}  // namespace
-}  // namespace bk::storage::test
+} // namespace
+} // namespace bk::storage::test

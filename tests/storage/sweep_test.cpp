@@ -31,13 +31,13 @@ struct Original {
 	ScratchDir dir;
 	fs::path repo = dir / "repo";
 	std::map<std::string, Image> images;          // point id -> device content
-	std::map<std::string, std::string> device_of;  // point id -> device
+	std::map<std::string, std::string> device_of; // point id -> device
 };
 
-const Original& original()
+const Original &original()
 {
-	static Original* o = [] {
-		auto* o = new Original;
+	static Original *o = [] {
+		auto *o = new Original;
 		Repository repo = Repository::init(o->repo, small_repo_options());
 		std::mt19937_64 rng(5);
 		const Fill fills[] = {Fill::mixed, Fill::text, Fill::sparse};
@@ -52,17 +52,17 @@ const Original& original()
 				o->images[base.id] = image;
 			}
 		}
-		for (const PointInfo& p : repo.points())
+		for (const PointInfo &p : repo.points())
 			o->device_of[p.id] = p.device;
 		return o;
 	}();
 	return *o;
 }
 
-std::map<std::string, std::string> snapshot(const fs::path& repo)
+std::map<std::string, std::string> snapshot(const fs::path &repo)
 {
 	std::map<std::string, std::string> files;
-	for (const auto& e : fs::recursive_directory_iterator(repo))
+	for (const auto &e : fs::recursive_directory_iterator(repo))
 		if (e.is_regular_file())
 			files[fs::relative(e.path(), repo).string()] = sha256_file(e.path());
 	return files;
@@ -70,14 +70,14 @@ std::map<std::string, std::string> snapshot(const fs::path& repo)
 
 enum class Kind { config, index, pack, point, lock };
 enum class Op { flip, zero, truncate, remove, duplicate, swap };
-const char* const kKinds[] = {"config", "index", "pack", "point", "lock"};
-const char* const kOps[] = {"flip", "zero", "truncate", "delete", "duplicate", "swap"};
+const char *const kKinds[] = {"config", "index", "pack", "point", "lock"};
+const char *const kOps[] = {"flip", "zero", "truncate", "delete", "duplicate", "swap"};
 
-std::vector<fs::path> files_of(const fs::path& repo, Kind kind)
+std::vector<fs::path> files_of(const fs::path &repo, Kind kind)
 {
 	std::vector<fs::path> out;
-	auto add_dir = [&](const fs::path& dir, const std::string& ext) {
-		for (const auto& e : fs::recursive_directory_iterator(dir))
+	auto add_dir = [&](const fs::path &dir, const std::string &ext) {
+		for (const auto &e : fs::recursive_directory_iterator(dir))
 			if (e.is_regular_file() && e.path().extension() == ext)
 				out.push_back(e.path());
 	};
@@ -93,7 +93,7 @@ std::vector<fs::path> files_of(const fs::path& repo, Kind kind)
 }
 
 // A name for a copy of `file` that readers of its kind will pick up.
-fs::path duplicate_name(const fs::path& file, Kind kind, std::mt19937_64& rng)
+fs::path duplicate_name(const fs::path &file, Kind kind, std::mt19937_64 &rng)
 {
 	char hex[40];
 	switch (kind) {
@@ -112,7 +112,7 @@ fs::path duplicate_name(const fs::path& file, Kind kind, std::mt19937_64& rng)
 }
 
 // Damages one file; returns a description (empty when the case does not apply).
-std::string damage(const fs::path& repo, Kind kind, Op op, std::mt19937_64& rng)
+std::string damage(const fs::path &repo, Kind kind, Op op, std::mt19937_64 &rng)
 {
 	std::vector<fs::path> files = files_of(repo, kind);
 	if (files.empty())
@@ -164,22 +164,21 @@ std::string damage(const fs::path& repo, Kind kind, Op op, std::mt19937_64& rng)
 
 struct Counts {
 	int cases = 0, refused = 0, damaged = 0, detected = 0, harmless = 0, false_alarms = 0, missed = 0;
-	std::map<std::string, std::pair<int, int>> by_kind;  // kind -> cases, detected
+	std::map<std::string, std::pair<int, int>> by_kind; // kind -> cases, detected
 };
 
 // The oracle: does point `id` restore, and if not, did it write only its own chunks?
 enum class Restored { exact, corrupt, absent };
 
-Restored restore_oracle(Repository& repo, const std::string& id, const Image* image, const fs::path& target,
-			const std::string& where)
+Restored restore_oracle(Repository &repo, const std::string &id, const Image *image, const fs::path &target, const std::string &where)
 {
 	const Image stale(3 * kChunk, 0xee);
 	write_file(target, stale);
 	try {
-		RestoreOptions one_thread;  // the cases are small: threads cost more than they save
+		RestoreOptions one_thread; // the cases are small: threads cost more than they save
 		one_thread.threads = 1;
 		repo.restore(id, target, one_thread);
-	} catch (const Error& e) {
+	} catch (const Error &e) {
 		if (e.code() == Errc::not_found)
 			return Restored::absent;
 		EXPECT_EQ(e.code(), Errc::corrupt) << where << ": restore " << id << ": " << e.what();
@@ -189,7 +188,7 @@ Restored restore_oracle(Repository& repo, const std::string& id, const Image* im
 		EXPECT_EQ(got.size(), image->size()) << where;
 		for (std::size_t off = 0; off < std::min(got.size(), image->size()); off += kChunk) {
 			const std::size_t len = std::min<std::size_t>(kChunk, got.size() - off);
-			const auto* g = got.data() + off;
+			const auto *g = got.data() + off;
 			const bool own = std::equal(g, g + len, image->data() + off);
 			const bool untouched = std::all_of(g, g + len, [](std::uint8_t b) { return b == 0; });
 			EXPECT_TRUE(own || untouched) << where << ": restore " << id << " wrote an unauthenticated chunk at " << off;
@@ -200,9 +199,9 @@ Restored restore_oracle(Repository& repo, const std::string& id, const Image* im
 	return Restored::exact;
 }
 
-void run_case(const fs::path& work, std::mt19937_64& rng, Counts& n)
+void run_case(const fs::path &work, std::mt19937_64 &rng, Counts &n)
 {
-	const Original& o = original();
+	const Original &o = original();
 	const fs::path repo_dir = work / "repo";
 	fs::remove_all(work);
 	fs::create_directories(work);
@@ -211,9 +210,9 @@ void run_case(const fs::path& work, std::mt19937_64& rng, Counts& n)
 	const Op op = static_cast<Op>(rng() % 6);
 	const std::string where = kKinds[static_cast<int>(kind)] + std::string(": ") + damage(repo_dir, kind, op, rng);
 	if (where.ends_with(": "))
-		return;  // does not apply (e.g. swap of the only file)
+		return; // does not apply (e.g. swap of the only file)
 	++n.cases;
-	auto& [kind_cases, kind_detected] = n.by_kind[kKinds[static_cast<int>(kind)]];
+	auto &[kind_cases, kind_detected] = n.by_kind[kKinds[static_cast<int>(kind)]];
 	++kind_cases;
 	SCOPED_TRACE(where);
 	const auto damaged_files = snapshot(repo_dir);
@@ -221,9 +220,9 @@ void run_case(const fs::path& work, std::mt19937_64& rng, Counts& n)
 	std::optional<Repository> opened;
 	try {
 		opened.emplace(Repository::open(repo_dir, kPass));
-	} catch (const Error& e) {
-		EXPECT_TRUE(e.code() == Errc::corrupt || e.code() == Errc::bad_passphrase ||
-			    e.code() == Errc::unsupported_format || e.code() == Errc::not_found)
+	} catch (const Error &e) {
+		EXPECT_TRUE(e.code() == Errc::corrupt || e.code() == Errc::bad_passphrase || e.code() == Errc::unsupported_format ||
+			    e.code() == Errc::not_found)
 			<< where << ": " << e.what();
 		EXPECT_EQ(snapshot(repo_dir), damaged_files) << where << ": a refused open modified the repository";
 		++n.refused;
@@ -231,21 +230,21 @@ void run_case(const fs::path& work, std::mt19937_64& rng, Counts& n)
 		++kind_detected;
 		return;
 	}
-	Repository& repo = *opened;
+	Repository &repo = *opened;
 
 	// Points present after the damage: the originals and any duplicate.
 	std::set<std::string> ids;
-	for (const auto& [id, image] : o.images)
+	for (const auto &[id, image] : o.images)
 		ids.insert(id);
-	for (const auto& e : fs::directory_iterator(repo_dir / "points"))
+	for (const auto &e : fs::directory_iterator(repo_dir / "points"))
 		ids.insert(e.path().stem().string());
 	std::set<std::string> bad, good;
-	for (const std::string& id : ids) {
+	for (const std::string &id : ids) {
 		auto it = o.images.find(id);
 		switch (restore_oracle(repo, id, it == o.images.end() ? nullptr : &it->second, work / "out", where)) {
 		case Restored::exact: good.insert(id); break;
 		case Restored::corrupt: bad.insert(id); break;
-		case Restored::absent: break;  // a deleted point file: undetectable, like a pruned point
+		case Restored::absent: break; // a deleted point file: undetectable, like a pruned point
 		}
 	}
 
@@ -253,12 +252,12 @@ void run_case(const fs::path& work, std::mt19937_64& rng, Counts& n)
 	one_thread.threads = 1;
 	const VerifyReport v = repo.verify(one_thread);
 	const std::set<std::string> named(v.damaged_points.begin(), v.damaged_points.end());
-	for (const std::string& id : bad)
+	for (const std::string &id : bad)
 		if (!named.contains(id)) {
 			++n.missed;
 			ADD_FAILURE() << where << ": verify does not name damaged point " << id;
 		}
-	for (const std::string& id : named)
+	for (const std::string &id : named)
 		if (good.contains(id)) {
 			++n.false_alarms;
 			ADD_FAILURE() << where << ": verify names point " << id << ", which restores bit-exact";
@@ -284,25 +283,24 @@ void run_case(const fs::path& work, std::mt19937_64& rng, Counts& n)
 		dry.dry_run = true;
 		const PruneReport r = repo.prune(dry);
 		kept.emplace(r.kept.begin(), r.kept.end());
-	} catch (const Error& e) {
+	} catch (const Error &e) {
 		EXPECT_NE(e.code(), Errc::invalid_argument) << where << ": prune: " << e.what();
 	}
 	try {
 		repo.prune(keep);
-	} catch (const Error& e) {
+	} catch (const Error &e) {
 		EXPECT_NE(e.code(), Errc::invalid_argument) << where << ": prune: " << e.what();
 	}
-	for (const std::string& id : good) {
+	for (const std::string &id : good) {
 		if (!kept || kept->contains(id)) {
-			EXPECT_EQ(restore_oracle(repo, id, &o.images.at(id), work / "out", where + " after prune"),
-				  Restored::exact);
+			EXPECT_EQ(restore_oracle(repo, id, &o.images.at(id), work / "out", where + " after prune"), Restored::exact);
 		}
 	}
 }
 
 TEST(Sweep, EveryDamageIsRefusedOrNamedAndNothingElseIsLost)
 {
-	const char* env = std::getenv("BK_SWEEP_CASES");
+	const char *env = std::getenv("BK_SWEEP_CASES");
 	const int cases = env ? std::atoi(env) : 100;
 	std::mt19937_64 rng(test_seed());
 	ScratchDir work;
@@ -312,7 +310,7 @@ TEST(Sweep, EveryDamageIsRefusedOrNamedAndNothingElseIsLost)
 	std::printf("sweep: %d cases: %d refused at open, %d with points that fail to restore, %d detected by open or verify, "
 		    "%d without effect, %d false alarms, %d missed\n",
 		    n.cases, n.refused, n.damaged, n.detected, n.harmless, n.false_alarms, n.missed);
-	for (const auto& [kind, c] : n.by_kind)
+	for (const auto &[kind, c] : n.by_kind)
 		std::printf("sweep: %s: %d cases, %d detected\n", kind.c_str(), c.first, c.second);
 	EXPECT_EQ(n.false_alarms, 0);
 	EXPECT_EQ(n.missed, 0);
@@ -324,10 +322,10 @@ TEST(Sweep, NewerFormatAndWrongPassphraseAreRefusedUntouched)
 	ScratchDir work;
 	fs::copy(original().repo, work / "repo", fs::copy_options::recursive);
 	const auto before = snapshot(work / "repo");
-	auto code_of_open = [&](const std::string& pass) -> std::optional<Errc> {
+	auto code_of_open = [&](const std::string &pass) -> std::optional<Errc> {
 		try {
 			Repository::open(work / "repo", pass);
-		} catch (const Error& e) {
+		} catch (const Error &e) {
 			return e.code();
 		}
 		return std::nullopt;
@@ -344,5 +342,5 @@ TEST(Sweep, NewerFormatAndWrongPassphraseAreRefusedUntouched)
 	EXPECT_EQ(snapshot(work / "repo"), newer);
 }
 
-}  // namespace
-}  // namespace bk::storage::test
+} // namespace
+} // namespace bk::storage::test

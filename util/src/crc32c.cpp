@@ -32,9 +32,6 @@ std::uint32_t crc32c_zeroes(std::size_t len)
 	return c;
 }
 
-bool all_zero(const void *data, std::size_t len)
-{
-	return len == 0 || isal_zero_detect(const_cast<void *>(data), len) == 0;
-}
+bool all_zero(const void *data, std::size_t len) { return len == 0 || isal_zero_detect(const_cast<void *>(data), len) == 0; }
 
 } // namespace bk::util

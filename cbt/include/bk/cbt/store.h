@@ -27,10 +27,7 @@ const char *reason_name(FullReason reason);
 
 class FullReadNeeded : public std::runtime_error {
 public:
-	FullReadNeeded(FullReason reason, const std::string &what)
-		: std::runtime_error(what), reason_(reason)
-	{
-	}
+	FullReadNeeded(FullReason reason, const std::string &what) : std::runtime_error(what), reason_(reason) {}
 	FullReason reason() const { return reason_; }
 
 private:
@@ -54,8 +51,8 @@ struct Geometry {
 struct Chain {
 	Generation generation{};
 	Geometry geometry;
-	std::uint32_t last_sequence = 0;      // newest recorded snapshot
-	std::uint32_t committed_sequence = 0; // 0: nothing committed
+	std::uint32_t last_sequence = 0;         // newest recorded snapshot
+	std::uint32_t committed_sequence = 0;    // 0: nothing committed
 	std::array<std::uint64_t, 4> recorded{}; // bit s: snapshot s recorded
 	bool has(std::uint32_t sequence) const;
 };
@@ -94,15 +91,13 @@ public:
 	// A snapshot of `device` named `token` was taken: fold the kernel map's
 	// changes since the chain's last snapshot into a persisted delta.
 	// `read_map` reads the kernel map of token.generation. Synced.
-	void record_snapshot(const std::string &device, const Token &token, const Geometry &geometry,
-			     const MapReader &read_map);
+	void record_snapshot(const std::string &device, const Token &token, const Geometry &geometry, const MapReader &read_map);
 
 	// Blocks in [first_block, end_block) that may differ between the images
 	// named `since` and `upto`, as maximal ascending runs. `sink` returns
 	// false to stop early. Throws FullReadNeeded when that cannot be proven.
-	void changed_since(const std::string &device, const Token &since, const Token &upto,
-			   std::uint64_t first_block, std::uint64_t end_block,
-			   const std::function<bool(const BlockRun &)> &sink) const;
+	void changed_since(const std::string &device, const Token &since, const Token &upto, std::uint64_t first_block,
+			   std::uint64_t end_block, const std::function<bool(const BlockRun &)> &sink) const;
 
 	// The server holds a durable copy of `token`'s image: it becomes the
 	// baseline; deltas it no longer needs are dropped. Returns the baseline
@@ -127,7 +122,7 @@ private:
 
 	std::unique_ptr<rocksdb::DB> db_;
 	bool previous_clean_ = true;
-	std::mutex mutex_; // serializes read-modify-write of chains
+	std::mutex mutex_;                // serializes read-modify-write of chains
 	std::set<std::string> confirmed_; // devices whose generation this run saw
 };
 

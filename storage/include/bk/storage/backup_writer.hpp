@@ -19,15 +19,15 @@ struct RepoState;
 }
 
 struct BackupRequest {
-	std::string device;                 // identity of the device (dedup works across devices)
-	std::uint64_t size = 0;             // device size in bytes
-	std::string base;                   // point to start from; "" = full (every chunk is put)
-	std::int64_t time = 0;              // unix seconds the point represents; 0 = now
-	std::uint32_t nanos = 0;            // nanoseconds within `time` (ignored when time is 0)
-	std::string token;                  // stored as PointInfo::token
-	std::uint64_t expected_bytes = 0;   // Progress::total (0 = unknown)
+	std::string device;               // identity of the device (dedup works across devices)
+	std::uint64_t size = 0;           // device size in bytes
+	std::string base;                 // point to start from; "" = full (every chunk is put)
+	std::int64_t time = 0;            // unix seconds the point represents; 0 = now
+	std::uint32_t nanos = 0;          // nanoseconds within `time` (ignored when time is 0)
+	std::string token;                // stored as PointInfo::token
+	std::uint64_t expected_bytes = 0; // Progress::total (0 = unknown)
 	ProgressFn progress;
-	unsigned threads = 0;               // workers; 0 = one per core
+	unsigned threads = 0; // workers; 0 = one per core
 };
 
 // A byte range of a device, as CBT reports changes.
@@ -41,9 +41,9 @@ std::vector<std::uint64_t> chunks_touched(std::span<const Extent> extents, std::
 
 class BackupWriter {
 public:
-	BackupWriter(std::shared_ptr<detail::RepoState> repo, const BackupRequest& request);
-	BackupWriter(BackupWriter&&) noexcept;
-	BackupWriter& operator=(BackupWriter&&) noexcept;
+	BackupWriter(std::shared_ptr<detail::RepoState> repo, const BackupRequest &request);
+	BackupWriter(BackupWriter &&) noexcept;
+	BackupWriter &operator=(BackupWriter &&) noexcept;
 	// Destroying an uncommitted writer abandons the backup (no point is created).
 	~BackupWriter();
 
@@ -55,7 +55,7 @@ public:
 	// A buffer to fill and hand back through put() (recycled to avoid allocations).
 	Bytes buffer();
 	// Each chunk index at most once; data.size() must equal chunk_length(index).
-	void put(std::uint64_t index, Bytes&& data);
+	void put(std::uint64_t index, Bytes &&data);
 	void put(std::uint64_t index, ByteView data);
 	// The chunk is known to be all zeros (e.g. a zero extent reported by the agent).
 	void put_zero(std::uint64_t index);
@@ -68,4 +68,4 @@ private:
 	std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace bk::storage
+} // namespace bk::storage

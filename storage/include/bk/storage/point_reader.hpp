@@ -20,7 +20,7 @@
 namespace bk::storage {
 
 struct PointReaderOptions {
-	std::uint64_t cache_bytes = 64u << 20;  // plaintext chunks kept (at least one chunk)
+	std::uint64_t cache_bytes = 64u << 20; // plaintext chunks kept (at least one chunk)
 };
 
 // A run of chunks that are all zero or all data, clipped to the range asked for.
@@ -34,11 +34,11 @@ class PointReader {
 public:
 	struct Impl;
 	explicit PointReader(std::unique_ptr<Impl> impl);
-	PointReader(PointReader&&) noexcept;
-	PointReader& operator=(PointReader&&) noexcept;
+	PointReader(PointReader &&) noexcept;
+	PointReader &operator=(PointReader &&) noexcept;
 	~PointReader();
 
-	const PointInfo& info() const;
+	const PointInfo &info() const;
 	std::uint64_t size() const;
 
 	// Fills `out` with the image bytes at [offset, offset + out.size()), which must lie
@@ -53,4 +53,4 @@ private:
 	std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace bk::storage
+} // namespace bk::storage

@@ -24,6 +24,6 @@ struct KeepPolicy {
 };
 
 // Returns, for each element of `points`, whether the policy keeps it.
-std::vector<bool> select_kept(const std::vector<PointInfo>& points, const KeepPolicy& policy);
+std::vector<bool> select_kept(const std::vector<PointInfo> &points, const KeepPolicy &policy);
 
-}  // namespace bk::storage
+} // namespace bk::storage

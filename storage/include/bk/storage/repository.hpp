@@ -25,43 +25,43 @@ struct RepoState;
 }
 
 struct InitOptions {
-	bool encrypted = true;                  // false only when asked for explicitly
-	std::string passphrase;                 // required when encrypted
-	std::uint32_t chunk_size = 1u << 20;    // power of two, 64 KiB .. 64 MiB
-	std::uint64_t pack_size = 32u << 20;    // target size of a pack file
+	bool encrypted = true;               // false only when asked for explicitly
+	std::string passphrase;              // required when encrypted
+	std::uint32_t chunk_size = 1u << 20; // power of two, 64 KiB .. 64 MiB
+	std::uint64_t pack_size = 32u << 20; // target size of a pack file
 	int zstd_level = 3;
-	std::uint64_t scrypt_n = 1u << 15;      // KDF cost (power of two); lower only in tests
+	std::uint64_t scrypt_n = 1u << 15; // KDF cost (power of two); lower only in tests
 };
 
 struct RestoreOptions {
-	bool only_differences = false;  // read the target and write only chunks that differ
+	bool only_differences = false; // read the target and write only chunks that differ
 	ProgressFn progress;
-	unsigned threads = 0;           // 0: one per core
+	unsigned threads = 0; // 0: one per core
 };
 
 struct RestoreStats {
 	std::uint64_t bytes_total = 0;
 	std::uint64_t bytes_written = 0;
 	std::uint64_t chunks_written = 0;
-	std::uint64_t chunks_unchanged = 0;  // skipped: already equal on the target
+	std::uint64_t chunks_unchanged = 0; // skipped: already equal on the target
 	double seconds = 0;
 };
 
 struct VerifyOptions {
-	double sample = 1.0;  // fraction of the referenced chunks to read back (0..1]
+	double sample = 1.0; // fraction of the referenced chunks to read back (0..1]
 	ProgressFn progress;
 	unsigned threads = 0;
 };
 
 struct VerifyReport {
 	std::uint64_t points = 0;
-	std::uint64_t chunks_referenced = 0;  // distinct non-zero chunks used by some point
-	std::uint64_t chunks_checked = 0;     // read, authenticated, decompressed and re-hashed
+	std::uint64_t chunks_referenced = 0; // distinct non-zero chunks used by some point
+	std::uint64_t chunks_checked = 0;    // read, authenticated, decompressed and re-hashed
 	std::uint64_t bytes_checked = 0;
-	std::uint64_t orphan_packs = 0;       // packs no index entry uses (left by a crash; prune removes)
-	std::vector<std::string> errors;      // empty when the repository is sound
-	std::vector<std::string> damaged_points;  // ids of points that cannot be restored, sorted
-	std::vector<std::string> damaged_chunks;  // hex ids of chunks that are missing or fail, sorted
+	std::uint64_t orphan_packs = 0;          // packs no index entry uses (left by a crash; prune removes)
+	std::vector<std::string> errors;         // empty when the repository is sound
+	std::vector<std::string> damaged_points; // ids of points that cannot be restored, sorted
+	std::vector<std::string> damaged_chunks; // hex ids of chunks that are missing or fail, sorted
 	bool ok() const { return errors.empty(); }
 };
 
@@ -82,12 +82,12 @@ struct PruneReport {
 
 class Repository {
 public:
-	static Repository init(const std::filesystem::path& dir, const InitOptions& options);
+	static Repository init(const std::filesystem::path &dir, const InitOptions &options);
 	// The passphrase is ignored for an unencrypted repository.
-	static Repository open(const std::filesystem::path& dir, const std::string& passphrase);
+	static Repository open(const std::filesystem::path &dir, const std::string &passphrase);
 
-	Repository(Repository&&) noexcept;
-	Repository& operator=(Repository&&) noexcept;
+	Repository(Repository &&) noexcept;
+	Repository &operator=(Repository &&) noexcept;
 	~Repository();
 
 	std::uint32_t chunk_size() const;
@@ -96,18 +96,17 @@ public:
 	// All restore points, oldest first.
 	std::vector<PointInfo> points() const;
 	// Resolves a full id or a unique prefix of one.
-	PointInfo point(const std::string& id_or_prefix) const;
+	PointInfo point(const std::string &id_or_prefix) const;
 
 	// Starts a backup; the writer holds the write lock until committed or destroyed.
-	BackupWriter begin_backup(const BackupRequest& request);
+	BackupWriter begin_backup(const BackupRequest &request);
 	// Writes the device image of a point to a file (created, sparse) or a block device.
-	RestoreStats restore(const std::string& id, const std::filesystem::path& target,
-			     const RestoreOptions& options = {});
+	RestoreStats restore(const std::string &id, const std::filesystem::path &target, const RestoreOptions &options = {});
 	// Random access to the image of a point (see point_reader.hpp); holds the shared
 	// delete lock while it lives.
-	PointReader open_point(const std::string& id, const PointReaderOptions& options = {}) const;
-	VerifyReport verify(const VerifyOptions& options = {});
-	PruneReport prune(const PruneOptions& options);
+	PointReader open_point(const std::string &id, const PointReaderOptions &options = {}) const;
+	VerifyReport verify(const VerifyOptions &options = {});
+	PruneReport prune(const PruneOptions &options);
 
 private:
 	explicit Repository(std::shared_ptr<detail::RepoState> state);
@@ -117,7 +116,6 @@ private:
 // Backs up the image readable through `fd` (a file or block device of request.size bytes).
 // With `changed` null every chunk is read; otherwise only the listed chunk indexes are read
 // and the others are taken from request.base.
-PointInfo backup_fd(Repository& repo, BackupRequest request, int fd,
-		    const std::vector<std::uint64_t>* changed = nullptr);
+PointInfo backup_fd(Repository &repo, BackupRequest request, int fd, const std::vector<std::uint64_t> *changed = nullptr);
 
-}  // namespace bk::storage
+} // namespace bk::storage
