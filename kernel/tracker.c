@@ -146,6 +146,14 @@ static bool bk_tracker_write(struct bk_tracker *t, struct bio *bio,
 		}
 		spin_unlock_irqrestore(&t->lock, irqflags);
 	}
+	/*
+	 * Its -ERANGE needs no action of its own: the part of the bio past
+	 * the map's end is not marked.  If the device grew, the capacity
+	 * check below replaces the map under a new generation (until then
+	 * the tracker reports CBT_ERROR); otherwise the bio runs past the
+	 * device's end and submit_bio_noacct(), which checks that after this
+	 * filter, fails it.  Either way no write is missed.
+	 */
 	bk_cbt_mark(&t->cbt, start, bio_sectors(bio));
 	if (unlikely(bdev_nr_sectors(t->handle.bdev) !=
 		     t->cbt.capacity_sectors) &&
@@ -537,10 +545,17 @@ int bk_tracker_cbt_read(struct bk_tracker *t, const struct bksnap_cbt_read *r)
 
 	lockdep_assert_held(&bk_config_mutex);
 	ret = bk_check_cbt_read(r, t->cbt.generation, t->cbt.block_count);
-	if (!ret && copy_to_user(u64_to_user_ptr(r->buf),
-				 t->cbt.map + r->first_block, r->count))
-		ret = -EFAULT;
-	return ret;
+	if (ret)
+		return ret;
+	/*
+	 * Writes go on being marked: each byte is copied before or after a
+	 * mark, and at worst a write newer than the copy is reported
+	 * (cbt_map.h, "Locking").
+	 */
+	if (data_race(copy_to_user(u64_to_user_ptr(r->buf),
+				   t->cbt.map + r->first_block, r->count)))
+		return -EFAULT;
+	return 0;
 }
 
 int bk_tracker_cbt_mark(struct bk_tracker *t, const struct bksnap_cbt_mark *mk)
