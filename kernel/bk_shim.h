@@ -15,6 +15,7 @@
 #include <linux/kdev_t.h>
 #include <linux/limits.h>
 #include <linux/minmax.h>
+#include <linux/compiler.h>
 
 #define BK_MINOR_BITS	MINORBITS
 #else
@@ -33,6 +34,8 @@ typedef u64 sector_t;
 #define U64_MAX		((u64)~0ULL)
 #define BIT(n)		(1UL << (n))
 #define BIT_ULL(n)	(1ULL << (n))
+/* A store the compiler may neither tear nor invent, as rwonce.h's. */
+#define WRITE_ONCE(x, val)	__atomic_store_n(&(x), (val), __ATOMIC_RELAXED)
 #define min_t(type, a, b) ({		\
 	type _a = (a), _b = (b);	\
 					\

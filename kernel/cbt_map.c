@@ -75,6 +75,23 @@ void bk_cbt_reset(struct bk_cbt_map *m, const u8 generation[BKSNAP_UUID_SIZE])
 	m->seq = 1;
 }
 
+/*
+ * memset() with marked stores, since marks race (cbt_map.h, "Locking"):
+ * aligned words in the middle, so that a long range costs about what
+ * memset() does; every byte of each store is @v.
+ */
+static void bk_cbt_fill(u8 *p, u8 v, u64 n)
+{
+	const unsigned long word = v * (~0UL / 0xff);
+
+	for (; n && ((unsigned long)p & (sizeof(word) - 1)); n--, p++)
+		WRITE_ONCE(*p, v);
+	for (; n >= sizeof(word); n -= sizeof(word), p += sizeof(word))
+		WRITE_ONCE(*(unsigned long *)p, word);
+	for (; n; n--, p++)
+		WRITE_ONCE(*p, v);
+}
+
 /**
  * bk_cbt_mark - record a write of sectors [sector, sector + nr_sectors)
  * @m: the map
@@ -103,7 +120,7 @@ int bk_cbt_mark(struct bk_cbt_map *m, sector_t sector, u64 nr_sectors)
 	}
 	first = sector >> shift;
 	last = (sector + nr_sectors - 1) >> shift;
-	memset(m->map + first, m->seq, last - first + 1);
+	bk_cbt_fill(m->map + first, m->seq, last - first + 1);
 	return ret;
 }
 

@@ -11,12 +11,22 @@
  * Locking: bk_cbt_init(), bk_cbt_reset() and bk_cbt_advance() need the map
  * to themselves: no other call on it may run (a lock, or a drain of the
  * device's writes).  bk_cbt_mark() calls may run concurrently with each
- * other and with readers of the map (they all store the same byte, seq);
- * whether a token is current, and a read's range, are ctl_args.c's checks
- * (bk_check_cbt_read()).  A write is marked before it is sent down, and the
- * snapshot take calls bk_cbt_advance() at the snapshot instant with writes
- * drained: a write marked before the advance must be in the image, or the
- * next incremental misses it.  Nothing here sleeps or allocates.
+ * other and with readers of the map: that race is by design, and safe
+ * because
+ *  - every concurrent mark stores the same value, seq, one byte at a time
+ *    with WRITE_ONCE(), and a byte only ever rises to seq (the invariant);
+ *  - so a reader copying the map while writes are marked sees each byte
+ *    either before or after a mark, never a torn or invented value: at
+ *    worst it reports a block written after its copy began (over-reporting
+ *    a later write), and it never misses a write marked before the map was
+ *    advanced, because advancing needs the map to itself.
+ * Readers therefore copy the map without a lock against marks, annotated
+ * data_race() for KCSAN (tracker.c).  Whether a token is current, and a
+ * read's range, are ctl_args.c's checks (bk_check_cbt_read()).  A write is
+ * marked before it is sent down, and the snapshot take calls
+ * bk_cbt_advance() at the snapshot instant with writes drained: a write
+ * marked before the advance must be in the image, or the next incremental
+ * misses it.  Nothing here sleeps or allocates.
  *
  * Memory: one byte per block, at most BK_CBT_MAX_BLOCKS (8 MiB) per device.
  * Devices up to 32 GiB get 4 KiB blocks (256 KiB of map per GiB); larger

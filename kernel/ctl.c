@@ -63,14 +63,17 @@ static long bk_ctl_version(struct bksnap_version_info *v)
 
 static long bk_ctl_attach(struct bksnap_attach *a, bool attach)
 {
+	struct bk_tracker *gone;
 	dev_t dev;
 	int ret = bk_check_attach(a) ?: bk_ctl_resolve(&a->dev, &dev);
 
 	if (ret)
 		return ret;
 	mutex_lock(&bk_config_mutex);
-	ret = attach ? bk_tracker_attach(dev) : bk_tracker_detach(dev);
+	ret = attach ? bk_tracker_attach(dev) : bk_tracker_detach(dev, &gone);
 	mutex_unlock(&bk_config_mutex);
+	if (!attach && !ret)
+		bk_tracker_release(gone);
 	/* No disk behind the number: the uAPI says ENODEV. */
 	return ret == -ENXIO ? -ENODEV : ret;
 }

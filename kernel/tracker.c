@@ -146,6 +146,14 @@ static bool bk_tracker_write(struct bk_tracker *t, struct bio *bio,
 		}
 		spin_unlock_irqrestore(&t->lock, irqflags);
 	}
+	/*
+	 * Its -ERANGE needs no action of its own: the part of the bio past
+	 * the map's end is not marked.  If the device grew, the capacity
+	 * check below replaces the map under a new generation (until then
+	 * the tracker reports CBT_ERROR); otherwise the bio runs past the
+	 * device's end and submit_bio_noacct(), which checks that after this
+	 * filter, fails it.  Either way no write is missed.
+	 */
 	bk_cbt_mark(&t->cbt, start, bio_sectors(bio));
 	if (unlikely(bdev_nr_sectors(t->handle.bdev) !=
 		     t->cbt.capacity_sectors) &&
@@ -242,7 +250,7 @@ static void bk_tracker_resize_work(struct work_struct *work)
 	int ret;
 
 	mutex_lock(&bk_config_mutex);
-	if (bk_tracker_find(t->dev) != t)
+	if (bk_tracker_find(t->dev) != t)	/* detached meanwhile */
 		goto out;
 	ret = bk_cbt_alloc(&fresh, bdev_nr_sectors(t->handle.bdev));
 	if (ret) {
@@ -266,6 +274,7 @@ static void bk_tracker_gone_work(struct work_struct *work)
 {
 	struct bk_tracker *t = container_of(work, struct bk_tracker, gone_work);
 	dev_t dev = t->dev;
+	bool gone = false;
 
 	mutex_lock(&bk_config_mutex);
 	if (bk_tracker_find(dev) == t) {
@@ -275,10 +284,13 @@ static void bk_tracker_gone_work(struct work_struct *work)
 			bk_snapshot_fail(t->snapshot, -ENODEV);
 			bk_snapshot_destroy(t->snapshot);
 		}
-		bk_tracker_detach(dev);
-		bk_event_device(BKSNAP_EVENT_DEVICE_GONE, dev, -ENODEV);
+		gone = !bk_tracker_detach(dev, &t);
 	}
 	mutex_unlock(&bk_config_mutex);
+	if (gone) {
+		bk_tracker_release(t);
+		bk_event_device(BKSNAP_EVENT_DEVICE_GONE, dev, -ENODEV);
+	}
 }
 
 void bk_tracker_disk_gone(struct gendisk *disk)
@@ -396,7 +408,12 @@ err_free:
 	return ret;
 }
 
-int bk_tracker_detach(dev_t dev)
+/*
+ * Unpublish the tracker; the caller then drops bk_config_mutex and calls
+ * bk_tracker_release().  Its work items take that mutex, so they are
+ * cancelled only after it is dropped: run now, they find the tracker gone.
+ */
+int bk_tracker_detach(dev_t dev, struct bk_tracker **gone)
 {
 	struct bk_tracker *t;
 
@@ -408,15 +425,21 @@ int bk_tracker_detach(dev_t dev)
 		return -EBUSY;
 	xa_erase(&bk_trackers, dev);
 	bk_tracker_count--;
+	*gone = t;
+	return 0;
+}
+
+void bk_tracker_release(struct bk_tracker *t)
+{
+	lockdep_assert_not_held(&bk_config_mutex);
 	synchronize_rcu_expedited();	/* no filter or callback sees it now */
 	cancel_work_sync(&t->resize_work);
 	if (current_work() != &t->gone_work)
 		cancel_work_sync(&t->gone_work);
 	bk_tracker_quiesce(t);	/* its writes in flight have completed */
 	WARN_ON_ONCE(!bio_list_empty(&t->held));
-	pr_info("stopped tracking %u:%u\n", MAJOR(dev), MINOR(dev));
+	pr_info("stopped tracking %u:%u\n", MAJOR(t->dev), MINOR(t->dev));
 	bk_tracker_free(t);
-	return 0;
 }
 
 unsigned int bk_tracker_list(dev_t *devs, unsigned int max)
@@ -522,10 +545,17 @@ int bk_tracker_cbt_read(struct bk_tracker *t, const struct bksnap_cbt_read *r)
 
 	lockdep_assert_held(&bk_config_mutex);
 	ret = bk_check_cbt_read(r, t->cbt.generation, t->cbt.block_count);
-	if (!ret && copy_to_user(u64_to_user_ptr(r->buf),
-				 t->cbt.map + r->first_block, r->count))
-		ret = -EFAULT;
-	return ret;
+	if (ret)
+		return ret;
+	/*
+	 * Writes go on being marked: each byte is copied before or after a
+	 * mark, and at worst a write newer than the copy is reported
+	 * (cbt_map.h, "Locking").
+	 */
+	if (data_race(copy_to_user(u64_to_user_ptr(r->buf),
+				   t->cbt.map + r->first_block, r->count)))
+		return -EFAULT;
+	return 0;
 }
 
 int bk_tracker_cbt_mark(struct bk_tracker *t, const struct bksnap_cbt_mark *mk)

@@ -64,7 +64,9 @@ void bk_tracker_disk_gone(struct gendisk *disk);
 
 /* Control operations; callers hold bk_config_mutex. */
 int bk_tracker_attach(dev_t dev);
-int bk_tracker_detach(dev_t dev);
+int bk_tracker_detach(dev_t dev, struct bk_tracker **gone);
+/* After a successful detach, without bk_config_mutex: waits, then frees. */
+void bk_tracker_release(struct bk_tracker *gone);
 struct bk_tracker *bk_tracker_find(dev_t dev);
 unsigned int bk_tracker_list(dev_t *devs, unsigned int max);
 u32 bk_tracker_state(struct bk_tracker *t);
