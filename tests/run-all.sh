@@ -46,6 +46,13 @@ else
 	summary+=("clang-tidy: findings, see above")
 	failed=1
 fi
+echo "=== format: .clang-format over the C++ tree"
+if "$src/tests/format-check.sh"; then
+	summary+=("format: clean")
+else
+	summary+=("format: files out of style, see above")
+	failed=1
+fi
 run_ctest vm "$build" -L vm
 # The module on sid's 7.2 kernel (tests/vm/reach/README.md); needs Debian's mirror.
 run_ctest reach "$build" -L reach

@@ -21,25 +21,23 @@ struct GeometryCase {
 	std::uint64_t count;
 };
 
-int default_geometry(u64 capacity, u32 *shift,
-		     u64 *count)
+int default_geometry(u64 capacity, u32 *shift, u64 *count)
 {
-	return bk_cbt_geometry(capacity, BK_CBT_MAX_BLOCKS, BK_CBT_MIN_SHIFT,
-			       BK_CBT_MAX_SHIFT, shift, count);
+	return bk_cbt_geometry(capacity, BK_CBT_MAX_BLOCKS, BK_CBT_MIN_SHIFT, BK_CBT_MAX_SHIFT, shift, count);
 }
 
 TEST(CbtGeometry, DefaultTable)
 {
 	const GeometryCase cases[] = {
-		{1, 12, 1},			// one sector: one 4 KiB block
+		{1, 12, 1}, // one sector: one 4 KiB block
 		{8, 12, 1},
-		{9, 12, 2},			// partial last block
-		{32 * kSectorsPerGiB, 12, 1ULL << 23},	// cap reached exactly
+		{9, 12, 2},                            // partial last block
+		{32 * kSectorsPerGiB, 12, 1ULL << 23}, // cap reached exactly
 		{32 * kSectorsPerGiB + 1, 13, (1ULL << 22) + 1},
-		{1000000007, 16, 7812501},	// odd size, ~477 GiB
+		{1000000007, 16, 7812501}, // odd size, ~477 GiB
 		{(2 * kTiB) >> 9, 18, 1ULL << 23},
 		{(64 * kTiB) >> 9, 23, 1ULL << 23},
-		{1ULL << 44, 30, 1ULL << 23},	// 8 PiB: the largest block
+		{1ULL << 44, 30, 1ULL << 23}, // 8 PiB: the largest block
 	};
 	for (const auto &c : cases) {
 		u32 shift = 0;
@@ -82,12 +80,10 @@ TEST(CbtGeometry, HugeCapacityDoesNotOverflow)
 	u32 shift = 0;
 	u64 count = 0;
 
-	ASSERT_EQ(bk_cbt_geometry(UINT64_MAX, 1ULL << 23, 9, 63, &shift,
-				  &count), 0);
+	ASSERT_EQ(bk_cbt_geometry(UINT64_MAX, 1ULL << 23, 9, 63, &shift, &count), 0);
 	EXPECT_EQ(shift, 50U);
 	EXPECT_EQ(count, 1ULL << 23);
-	ASSERT_EQ(bk_cbt_geometry(UINT64_MAX, 1, 9, 63, &shift, &count),
-		  -E2BIG);
+	ASSERT_EQ(bk_cbt_geometry(UINT64_MAX, 1, 9, 63, &shift, &count), -E2BIG);
 }
 
 // For any capacity and cap: the blocks cover the device, the last block is
@@ -102,12 +98,9 @@ TEST(CbtGeometry, RandomizedProperties)
 		const std::uint32_t min_shift = 9 + rng() % 20;
 		u32 shift = 0;
 		u64 count = 0;
-		const int ret = bk_cbt_geometry(capacity, max_blocks, min_shift,
-						63, &shift, &count);
+		const int ret = bk_cbt_geometry(capacity, max_blocks, min_shift, 63, &shift, &count);
 
-		SCOPED_TRACE(testing::Message() << "capacity " << capacity
-			     << " max_blocks " << max_blocks << " min_shift "
-			     << min_shift);
+		SCOPED_TRACE(testing::Message() << "capacity " << capacity << " max_blocks " << max_blocks << " min_shift " << min_shift);
 		if (ret == -E2BIG)
 			continue;
 		ASSERT_EQ(ret, 0);
@@ -118,8 +111,7 @@ TEST(CbtGeometry, RandomizedProperties)
 		ASSERT_GE(covered, capacity);
 		ASSERT_LT(covered - (1ULL << s), capacity);
 		if (shift > min_shift) {
-			const std::uint64_t smaller = (capacity >> (s - 1)) +
-				!!(capacity & ((1ULL << (s - 1)) - 1));
+			const std::uint64_t smaller = (capacity >> (s - 1)) + !!(capacity & ((1ULL << (s - 1)) - 1));
 			ASSERT_GT(smaller, max_blocks);
 		}
 	}
@@ -128,18 +120,11 @@ TEST(CbtGeometry, RandomizedProperties)
 // 100 sectors in 4 KiB blocks: 13 blocks, the last one holding 4 sectors.
 class CbtMap : public testing::Test {
 protected:
-	void SetUp() override
-	{
-		bk_cbt_init(&m, bytes.data(), 100, 12, bytes.size(), gen_a.data());
-	}
+	void SetUp() override { bk_cbt_init(&m, bytes.data(), 100, 12, bytes.size(), gen_a.data()); }
 
-	std::vector<std::uint8_t> marked() const
-	{
-		return {bytes.begin(), bytes.end()};
-	}
+	std::vector<std::uint8_t> marked() const { return {bytes.begin(), bytes.end()}; }
 
-	static std::vector<std::uint8_t> with(std::initializer_list<int> blocks,
-					      std::uint8_t seq)
+	static std::vector<std::uint8_t> with(std::initializer_list<int> blocks, std::uint8_t seq)
 	{
 		std::vector<std::uint8_t> v(13, 0);
 		for (int b : blocks)
@@ -165,11 +150,11 @@ TEST_F(CbtMap, MarksEveryOverlappedBlock)
 {
 	EXPECT_EQ(bk_cbt_mark(&m, 0, 1), 0);
 	EXPECT_EQ(marked(), with({0}, 1));
-	EXPECT_EQ(bk_cbt_mark(&m, 7, 2), 0);	// straddles blocks 0 and 1
+	EXPECT_EQ(bk_cbt_mark(&m, 7, 2), 0); // straddles blocks 0 and 1
 	EXPECT_EQ(marked(), with({0, 1}, 1));
-	EXPECT_EQ(bk_cbt_mark(&m, 99, 1), 0);	// last sector, partial block
+	EXPECT_EQ(bk_cbt_mark(&m, 99, 1), 0); // last sector, partial block
 	EXPECT_EQ(marked(), with({0, 1, 12}, 1));
-	EXPECT_EQ(bk_cbt_mark(&m, 40, 0), 0);	// empty: nothing
+	EXPECT_EQ(bk_cbt_mark(&m, 40, 0), 0); // empty: nothing
 	EXPECT_EQ(marked(), with({0, 1, 12}, 1));
 }
 
@@ -178,9 +163,9 @@ TEST_F(CbtMap, PastTheEndMarksTheInRangePart)
 	EXPECT_EQ(bk_cbt_mark(&m, 95, 10), -ERANGE);
 	EXPECT_EQ(marked(), with({11, 12}, 1));
 	EXPECT_EQ(bk_cbt_mark(&m, 100, 1), -ERANGE);
-	EXPECT_EQ(bk_cbt_mark(&m, UINT64_MAX, 2), -ERANGE);	// wraps
+	EXPECT_EQ(bk_cbt_mark(&m, UINT64_MAX, 2), -ERANGE); // wraps
 	EXPECT_EQ(marked(), with({11, 12}, 1));
-	EXPECT_EQ(bk_cbt_mark(&m, 5, UINT64_MAX), -ERANGE);	// wraps
+	EXPECT_EQ(bk_cbt_mark(&m, 5, UINT64_MAX), -ERANGE); // wraps
 	EXPECT_EQ(marked(), with({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, 1));
 }
 
@@ -196,7 +181,7 @@ TEST_F(CbtMap, AdvanceReturnsTokenThenMarksHigher)
 	std::vector<std::uint8_t> expect = with({0}, 1);
 	expect[1] = 2;
 	EXPECT_EQ(marked(), expect);
-	ASSERT_EQ(bk_cbt_mark(&m, 0, 16), 0);	// rewrite raises block 0
+	ASSERT_EQ(bk_cbt_mark(&m, 0, 16), 0); // rewrite raises block 0
 	EXPECT_EQ(marked(), with({0, 1}, 2));
 }
 
@@ -210,8 +195,7 @@ TEST_F(CbtMap, WrapResetsBeforeReturningToken)
 	}
 	ASSERT_EQ(m.seq, unsigned{BKSNAP_SEQ_MAX});
 	ASSERT_EQ(bk_cbt_mark(&m, 0, 100), 0);
-	EXPECT_EQ(marked(), with({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12},
-				 BKSNAP_SEQ_MAX));
+	EXPECT_EQ(marked(), with({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, BKSNAP_SEQ_MAX));
 	EXPECT_TRUE(bk_cbt_advance(&m, gen_b.data(), &t));
 	EXPECT_EQ(t.seq, 1U);
 	EXPECT_EQ(0, memcmp(t.generation, gen_b.data(), BKSNAP_UUID_SIZE));
@@ -233,4 +217,4 @@ TEST_F(CbtMap, ResetStartsAnewGeneration)
 	EXPECT_FALSE(bk_test_token_current(m, gen_a.data()));
 }
 
-}  // namespace
+} // namespace

@@ -21,7 +21,7 @@ using Uuid = std::array<std::uint8_t, BKSNAP_UUID_SIZE>;
 
 struct Token {
 	bk_cbt_token token;
-	std::uint64_t epoch;	// model epoch captured by the token
+	std::uint64_t epoch; // model epoch captured by the token
 };
 
 struct Stats {
@@ -36,17 +36,15 @@ public:
 	CbtModel(std::uint64_t seed, Stats &stats) : rng_(seed), stats_(stats)
 	{
 		capacity_ = 1 + rng_() % (rng_() % 2 ? 64 : 4096);
-		resets_per_mille_ = rng_() % 2 ? 0 : 3;	// some cases wrap
+		resets_per_mille_ = rng_() % 2 ? 0 : 3; // some cases wrap
 		const std::uint64_t max_blocks = 1 + rng_() % 300;
 		u32 shift = 0;
 		u64 count = 0;
 
-		EXPECT_EQ(bk_cbt_geometry(capacity_, max_blocks, 9 + rng_() % 4,
-					  30, &shift, &count), 0);
-		bytes_.assign(count, 0xff);	// init must clear it
+		EXPECT_EQ(bk_cbt_geometry(capacity_, max_blocks, 9 + rng_() % 4, 30, &shift, &count), 0);
+		bytes_.assign(count, 0xff); // init must clear it
 		last_change_.assign(capacity_, 0);
-		bk_cbt_init(&map_, bytes_.data(), capacity_, shift, count,
-			    fresh_uuid().data());
+		bk_cbt_init(&map_, bytes_.data(), capacity_, shift, count, fresh_uuid().data());
 	}
 
 	void step()
@@ -76,9 +74,7 @@ public:
 				const bool changed = block_epoch[b] > t.epoch;
 
 				ASSERT_EQ(reported, changed)
-					<< "block " << b << " token seq "
-					<< t.token.seq << (changed ? " MISSED" :
-							   " over-reported");
+					<< "block " << b << " token seq " << t.token.seq << (changed ? " MISSED" : " over-reported");
 			}
 			if (measure)
 				count_sectors(t);
@@ -91,7 +87,7 @@ private:
 		Uuid u{};
 		for (auto &byte : u)
 			byte = static_cast<std::uint8_t>(rng_());
-		u[0] = static_cast<std::uint8_t>(++uuids_);	// distinct
+		u[0] = static_cast<std::uint8_t>(++uuids_); // distinct
 		return u;
 	}
 
@@ -102,7 +98,7 @@ private:
 		std::uint64_t len = 1 + rng_() % (rng_() % 4 ? 16 : capacity_ + 8);
 
 		if (rng_() % 50 == 0)
-			len = UINT64_MAX - rng_() % 4;	// wraps around
+			len = UINT64_MAX - rng_() % 4; // wraps around
 		return {sector, len};
 	}
 
@@ -150,8 +146,7 @@ private:
 		if (at_max) {
 			stats_.wraps++;
 			forget_tokens();
-			ASSERT_EQ(0, memcmp(t.token.generation, gen.data(),
-					    BKSNAP_UUID_SIZE));
+			ASSERT_EQ(0, memcmp(t.token.generation, gen.data(), BKSNAP_UUID_SIZE));
 		}
 		t.epoch = epoch_++;
 		tokens_.push_back(t);
@@ -198,7 +193,7 @@ private:
 	std::uint64_t capacity_ = 0;
 	unsigned resets_per_mille_ = 0;
 	std::vector<std::uint8_t> bytes_;
-	std::vector<std::uint64_t> last_change_;	// epoch of last change
+	std::vector<std::uint64_t> last_change_; // epoch of last change
 	std::uint64_t epoch_ = 1;
 	unsigned uuids_ = 0;
 	std::vector<Token> tokens_;
@@ -223,13 +218,11 @@ TEST(CbtModel, ChangedSinceEveryTokenIsExactAtBlockGranularity)
 		ASSERT_NO_FATAL_FAILURE(model.check(true));
 	}
 	EXPECT_GT(stats.wraps, 0U) << "no sequence wrap exercised";
-	const double over = static_cast<double>(stats.reported_sectors) /
-			    static_cast<double>(stats.changed_sectors);
-	std::cout << "over-report (block rounding): " << over
-		  << "x sectors reported per sector changed, over "
-		  << stats.checks << " checks, " << stats.wraps << " wraps\n";
+	const double over = static_cast<double>(stats.reported_sectors) / static_cast<double>(stats.changed_sectors);
+	std::cout << "over-report (block rounding): " << over << "x sectors reported per sector changed, over " << stats.checks
+		  << " checks, " << stats.wraps << " wraps\n";
 	RecordProperty("over_report_ratio", std::to_string(over));
 	EXPECT_GE(over, 1.0);
 }
 
-}  // namespace
+} // namespace

@@ -13,7 +13,7 @@ class Chunks : public testing::Test {
 protected:
 	void SetUp() override
 	{
-		mem.fill(bk_chunk{0xdead, 7, BK_CHUNK_COPIED});	// init clears
+		mem.fill(bk_chunk{0xdead, 7, BK_CHUNK_COPIED}); // init clears
 		bk_chunk_init(&t, mem.data(), 100, 12, mem.size());
 	}
 
@@ -48,10 +48,10 @@ TEST_F(Chunks, FirstWriteCopiesLaterWritesWaitThenGo)
 {
 	EXPECT_EQ(bk_chunk_write(&t, 3), BK_WRITE_COPY);
 	EXPECT_EQ(mem[3].state, BK_CHUNK_COPYING);
-	EXPECT_EQ(bk_chunk_write(&t, 3), BK_WRITE_WAIT);	// overlapping
+	EXPECT_EQ(bk_chunk_write(&t, 3), BK_WRITE_WAIT); // overlapping
 	bk_chunk_copy_read(&t, 3, 0);
 	bk_chunk_copy_done(&t, 3, 640, 0);
-	EXPECT_EQ(bk_chunk_write(&t, 3), BK_WRITE_GO);	// resubmitted too
+	EXPECT_EQ(bk_chunk_write(&t, 3), BK_WRITE_GO); // resubmitted too
 	EXPECT_EQ(bk_chunk_read(&t, 3, &pos), BK_READ_DIFF);
 	EXPECT_EQ(pos, 640U);
 	EXPECT_EQ(mem[3].readers, 0U);
@@ -62,10 +62,10 @@ TEST_F(Chunks, FirstWriteCopiesLaterWritesWaitThenGo)
 TEST_F(Chunks, StoringLetsWritesGoAndHoldsImageReads)
 {
 	EXPECT_EQ(bk_chunk_write(&t, 4), BK_WRITE_COPY);
-	EXPECT_EQ(bk_chunk_read(&t, 4, &pos), BK_READ_ORIGIN);	// origin intact
+	EXPECT_EQ(bk_chunk_read(&t, 4, &pos), BK_READ_ORIGIN); // origin intact
 	bk_chunk_copy_read(&t, 4, 0);
 	EXPECT_EQ(mem[4].state, BK_CHUNK_STORING);
-	EXPECT_FALSE(bk_chunk_write_free(&t, 4));	// reader left
+	EXPECT_FALSE(bk_chunk_write_free(&t, 4)); // reader left
 	EXPECT_EQ(bk_chunk_read_done(&t, 4), 0);
 	EXPECT_TRUE(bk_chunk_write_free(&t, 4));
 	EXPECT_EQ(bk_chunk_read(&t, 4, &pos), BK_READ_WAIT);
@@ -99,7 +99,7 @@ TEST_F(Chunks, OriginReadersHoldWritesUntilDone)
 {
 	EXPECT_EQ(bk_chunk_read(&t, 5, &pos), BK_READ_ORIGIN);
 	EXPECT_EQ(bk_chunk_write(&t, 5), BK_WRITE_COPY);
-	EXPECT_EQ(bk_chunk_read(&t, 5, &pos), BK_READ_ORIGIN);	// still there
+	EXPECT_EQ(bk_chunk_read(&t, 5, &pos), BK_READ_ORIGIN); // still there
 	EXPECT_EQ(mem[5].readers, 2U);
 	bk_chunk_copy_read(&t, 5, 0);
 	EXPECT_EQ(bk_chunk_write(&t, 5), BK_WRITE_WAIT);
@@ -120,13 +120,13 @@ TEST_F(Chunks, FailureReleasesWritesAndFailsReads)
 	bk_chunk_copy_done(&t, 2, 0, -ENOSPC);
 	EXPECT_EQ(mem[2].state, BK_CHUNK_FAILED);
 	EXPECT_EQ(t.error, -ENOSPC);
-	EXPECT_EQ(bk_chunk_write(&t, 1), BK_WRITE_GO);	// COPYING
-	EXPECT_EQ(bk_chunk_write(&t, 9), BK_WRITE_GO);	// EMPTY
+	EXPECT_EQ(bk_chunk_write(&t, 1), BK_WRITE_GO); // COPYING
+	EXPECT_EQ(bk_chunk_write(&t, 9), BK_WRITE_GO); // EMPTY
 	EXPECT_EQ(mem[9].state, BK_CHUNK_EMPTY);
 	EXPECT_EQ(bk_chunk_read(&t, 9, &pos), -EIO);
-	EXPECT_EQ(bk_chunk_read_done(&t, 1), -EIO);	// in flight: torn
+	EXPECT_EQ(bk_chunk_read_done(&t, 1), -EIO); // in flight: torn
 	bk_chunk_fail(&t, -EIO);
 	EXPECT_EQ(t.error, -ENOSPC) << "the first error stays";
 }
 
-}  // namespace
+} // namespace

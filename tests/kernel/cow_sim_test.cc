@@ -30,10 +30,10 @@
 namespace {
 
 constexpr std::uint64_t kNever = ~0ULL;
-constexpr std::uint64_t kInitialStamp = 1ULL << 40;	// + sector
+constexpr std::uint64_t kInitialStamp = 1ULL << 40; // + sector
 constexpr std::uint64_t kStorageSectors = 1 << 12;
 constexpr std::uint32_t kMaxExtents = 48;
-constexpr unsigned kMaxBatch = 32;	// the module's BK_DECIDE_BATCH
+constexpr unsigned kMaxBatch = 32; // the module's BK_DECIDE_BATCH
 
 struct Stats {
 	std::uint64_t schedules = 0, copies = 0, waits = 0, reader_waits = 0;
@@ -45,12 +45,12 @@ struct Stats {
 
 struct Config {
 	std::uint64_t capacity;
-	u32 per_copy;			// chunks in one copy at most
-	unsigned batch;			// runs planned per pass
+	u32 per_copy;   // chunks in one copy at most
+	unsigned batch; // runs planned per pass
 	int writes, reads, max_inflight, take_after;
-	std::uint64_t initial_storage;	// sectors
-	bool ample;			// storage for every chunk: no overflow
-	unsigned agent_per_mille;	// answers a low-space event
+	std::uint64_t initial_storage; // sectors
+	bool ample;                    // storage for every chunk: no overflow
+	unsigned agent_per_mille;      // answers a low-space event
 	unsigned cow_error_per_mille;
 	unsigned nowait_percent;
 };
@@ -69,13 +69,13 @@ struct Piece {
 struct Io {
 	enum Kind { kOriginWrite, kCowRead, kCowWrite, kImageOrigin, kImageDiff };
 	Kind kind;
-	std::uint64_t ref;	// write index or chunk
-	std::uint64_t where;	// origin sector or difference storage position
+	std::uint64_t ref;   // write index or chunk
+	std::uint64_t where; // origin sector or difference storage position
 	std::uint64_t len;
-	std::uint64_t to;	// image reads: sector of data[0]
+	std::uint64_t to; // image reads: sector of data[0]
 	bool executed = false;
 	std::vector<std::uint64_t> data;
-	u32 chunks = 1;		// copies: the run's length
+	u32 chunks = 1; // copies: the run's length
 };
 
 class CowSim {
@@ -135,23 +135,19 @@ private:
 		u64 count = 0;
 
 		cfg_.capacity = 8 + pick(505);
-		EXPECT_EQ(bk_cbt_geometry(cfg_.capacity, 1 + pick(200), 9 + pick(5),
-					  20, &shift, &count), 0);
+		EXPECT_EQ(bk_cbt_geometry(cfg_.capacity, 1 + pick(200), 9 + pick(5), 20, &shift, &count), 0);
 		chunk_mem_.resize(count);
 		extent_mem_.resize(kMaxExtents);
-		bk_chunk_init(&table_, chunk_mem_.data(), cfg_.capacity, shift,
-			      count);
+		bk_chunk_init(&table_, chunk_mem_.data(), cfg_.capacity, shift, count);
 		// The module's run length, or short runs to hit their boundaries.
-		cfg_.per_copy = pick(2) ? bk_cow_chunks_per_copy(&table_) :
-					  static_cast<u32>(1 + pick(4));
+		cfg_.per_copy = pick(2) ? bk_cow_chunks_per_copy(&table_) : static_cast<u32>(1 + pick(4));
 		cfg_.batch = static_cast<unsigned>(1 + pick(kMaxBatch));
 		cfg_.writes = 20 + static_cast<int>(pick(60));
 		cfg_.reads = 5 + static_cast<int>(pick(25));
 		cfg_.max_inflight = 1 + static_cast<int>(pick(6));
 		cfg_.take_after = static_cast<int>(pick(cfg_.writes / 2));
 		cfg_.ample = pick(10) < 7;
-		cfg_.initial_storage = cfg_.ample ?
-			cfg_.capacity + pick(64) : pick(4) << (shift - 9);
+		cfg_.initial_storage = cfg_.ample ? cfg_.capacity + pick(64) : pick(4) << (shift - 9);
 		cfg_.agent_per_mille = cfg_.ample ? 0 : pick(1001);
 		cfg_.cow_error_per_mille = pick(20) == 0 ? 50 : 0;
 		cfg_.nowait_percent = pick(10) == 0 ? 30 : 0;
@@ -162,14 +158,13 @@ private:
 	{
 		while (sectors) {
 			const unsigned dev = static_cast<unsigned>(pick(3));
-			const std::uint64_t len = std::min<std::uint64_t>(
-				sectors, 1 + pick(sectors));
+			const std::uint64_t len = std::min<std::uint64_t>(sectors, 1 + pick(sectors));
 			std::uint64_t start = cursors_[dev] + (pick(2) ? 0 : pick(8));
 
 			if (start + len > kStorageSectors)
 				return;
 			if (bk_diff_add(&store_, dev, start, len))
-				return;	// extent array full: the storage stays
+				return; // extent array full: the storage stays
 			cursors_[dev] = start + len;
 			sectors -= len;
 		}
@@ -189,21 +184,16 @@ private:
 		const int issued = static_cast<int>(writes_.size());
 
 		if (issued >= cfg_.writes || (!taken_ && issued >= cfg_.take_after))
-			return false;	// done, or frozen for the take
+			return false; // done, or frozen for the take
 		return inflight_writes_below(cfg_.max_inflight);
 	}
 
-	bool may_take() const
-	{
-		return !taken_ && static_cast<int>(writes_.size()) >= cfg_.take_after &&
-		       inflight_writes_below(1);
-	}
+	bool may_take() const { return !taken_ && static_cast<int>(writes_.size()) >= cfg_.take_after && inflight_writes_below(1); }
 
 	void take()
 	{
 		expected_ = origin_;
-		bk_diff_init(&store_, extent_mem_.data(), kMaxExtents,
-			     cfg_.ample ? 0 : pick(64));
+		bk_diff_init(&store_, extent_mem_.data(), kMaxExtents, cfg_.ample ? 0 : pick(64));
 		add_storage(cfg_.initial_storage);
 		initial_total_ = store_.total;
 		taken_ = true;
@@ -214,8 +204,7 @@ private:
 		Write w{};
 
 		w.sector = pick(cfg_.capacity);
-		w.len = 1 + pick(std::min<std::uint64_t>(
-			cfg_.capacity - w.sector, pick(3) ? 8 : 64));
+		w.len = 1 + pick(std::min<std::uint64_t>(cfg_.capacity - w.sector, pick(3) ? 8 : 64));
 		w.stamp = writes_.size() + 1;
 		w.submitted = now_;
 		w.nowait = pick(100) < cfg_.nowait_percent;
@@ -243,11 +232,9 @@ private:
 
 			if (!bk_chunk_write_free(&table_, c)) {
 				stats_.waits++;
-				stats_.reader_waits += state == BK_CHUNK_COPIED ||
-						       state == BK_CHUNK_STORING;
+				stats_.reader_waits += state == BK_CHUNK_COPIED || state == BK_CHUNK_STORING;
 			} else {
-				stats_.writes_while_storing +=
-					state == BK_CHUNK_STORING;
+				stats_.writes_while_storing += state == BK_CHUNK_STORING;
 			}
 		}
 	}
@@ -275,9 +262,7 @@ private:
 		while (next <= last) {
 			std::vector<bk_copy_run> runs(cfg_.batch);
 			const u64 before = next;
-			const unsigned n = bk_cow_plan(&table_, &next, last,
-						       cfg_.per_copy, runs.data(),
-						       cfg_.batch);
+			const unsigned n = bk_cow_plan(&table_, &next, last, cfg_.per_copy, runs.data(), cfg_.batch);
 
 			ASSERT_GT(next, before) << "the planner made no progress";
 			for (unsigned k = 0; k < n; k++)
@@ -316,8 +301,7 @@ private:
 	{
 		if (!taken_)
 			return;
-		ASSERT_TRUE(bk_cow_write_free(&table_, w.sector, w.len))
-			<< "a resubmitted write was held";
+		ASSERT_TRUE(bk_cow_write_free(&table_, w.sector, w.len)) << "a resubmitted write was held";
 	}
 
 	void submit_origin_write(std::uint64_t i)
@@ -331,10 +315,8 @@ private:
 	{
 		const u64 last = run.first + run.count - 1;
 		const u64 start = bk_chunk_start(&table_, run.first);
-		Io io{Io::kCowRead, run.first, start,
-		      bk_chunk_start(&table_, last) - start +
-			      bk_chunk_sectors(&table_, last),
-		      0, false, {}};
+		Io io{Io::kCowRead, run.first, start, bk_chunk_start(&table_, last) - start + bk_chunk_sectors(&table_, last), 0,
+		      false,        {}};
 
 		stats_.copies++;
 		io.chunks = run.count;
@@ -358,9 +340,9 @@ private:
 				ASSERT_EQ(table_.chunks[c].state, BK_CHUNK_STORING);
 			}
 		}
-		recheck_held();	// failed: every held write goes
+		recheck_held(); // failed: every held write goes
 		if (!was_failed && table_.error)
-			retry_parked();	// and every parked read fails
+			retry_parked(); // and every parked read fails
 		if (error)
 			return;
 		const int ret = bk_diff_alloc(&store_, io.len, &pos, &low);
@@ -375,8 +357,7 @@ private:
 			copy_done(io, 0, ret);
 			return;
 		}
-		Io store{Io::kCowWrite, io.ref, pos, io.len, 0, false,
-			 std::move(io.data)};
+		Io store{Io::kCowWrite, io.ref, pos, io.len, 0, false, std::move(io.data)};
 
 		store.chunks = io.chunks;
 		ios_.push_back(std::move(store));
@@ -388,9 +369,7 @@ private:
 		const u64 start = bk_chunk_start(&table_, io.ref);
 
 		for (u64 c = io.ref; c < io.ref + io.chunks; c++) {
-			bk_chunk_copy_done(&table_, c,
-					   pos + bk_chunk_start(&table_, c) - start,
-					   error);
+			bk_chunk_copy_done(&table_, c, pos + bk_chunk_start(&table_, c) - start, error);
 			if (error) {
 				ASSERT_EQ(table_.chunks[c].state, BK_CHUNK_FAILED);
 			}
@@ -412,8 +391,7 @@ private:
 	void issue_read()
 	{
 		const std::uint64_t sector = pick(cfg_.capacity);
-		const std::uint64_t len = 1 + pick(std::min<std::uint64_t>(
-			cfg_.capacity - sector, 24));
+		const std::uint64_t len = 1 + pick(std::min<std::uint64_t>(cfg_.capacity - sector, 24));
 		u64 first = 0, last = 0;
 
 		reads_issued_++;
@@ -422,9 +400,7 @@ private:
 		for (u64 c = first; c <= last; c++) {
 			const u64 start = bk_chunk_start(&table_, c);
 
-			read_piece({c, std::max<u64>(sector, start),
-				    std::min<u64>(sector + len,
-						  start + bk_chunk_sectors(&table_, c))});
+			read_piece({c, std::max<u64>(sector, start), std::min<u64>(sector + len, start + bk_chunk_sectors(&table_, c))});
 		}
 	}
 
@@ -439,16 +415,14 @@ private:
 			ASSERT_NE(table_.error, 0);
 			stats_.eio_reads++;
 		} else if (d == BK_READ_DIFF) {
-			ios_.push_back({Io::kImageDiff, p.chunk, pos + p.lo - start,
-					p.hi - p.lo, p.lo, false, {}});
+			ios_.push_back({Io::kImageDiff, p.chunk, pos + p.lo - start, p.hi - p.lo, p.lo, false, {}});
 		} else if (d == BK_READ_WAIT) {
 			ASSERT_EQ(table_.chunks[p.chunk].state, BK_CHUNK_STORING);
 			stats_.parked_reads++;
 			parked_.push_back(p);
 		} else {
 			ASSERT_EQ(d, BK_READ_ORIGIN);
-			ios_.push_back({Io::kImageOrigin, p.chunk, p.lo, p.hi - p.lo,
-					p.lo, false, {}});
+			ios_.push_back({Io::kImageOrigin, p.chunk, p.lo, p.hi - p.lo, p.lo, false, {}});
 		}
 	}
 
@@ -482,17 +456,14 @@ private:
 		switch (io.kind) {
 		case Io::kOriginWrite:
 			ASSERT_NO_FATAL_FAILURE(seen_again(writes_[io.ref]));
-			std::fill_n(origin_.begin() + static_cast<std::ptrdiff_t>(io.where),
-				    io.len, writes_[io.ref].stamp);
+			std::fill_n(origin_.begin() + static_cast<std::ptrdiff_t>(io.where), io.len, writes_[io.ref].stamp);
 			break;
 		case Io::kCowRead:
 		case Io::kImageOrigin:
 			io.data.assign(origin_.begin() + static_cast<std::ptrdiff_t>(io.where),
 				       origin_.begin() + static_cast<std::ptrdiff_t>(io.where + io.len));
 			break;
-		case Io::kCowWrite:
-			transfer_diff(io.where, io.data, true);
-			break;
+		case Io::kCowWrite: transfer_diff(io.where, io.data, true); break;
 		case Io::kImageDiff:
 			io.data.resize(io.len);
 			transfer_diff(io.where, io.data, false);
@@ -503,16 +474,9 @@ private:
 	void complete(Io &io)
 	{
 		switch (io.kind) {
-		case Io::kOriginWrite:
-			writes_[io.ref].completed = now_;
-			break;
-		case Io::kCowRead:
-			copy_read(io);
-			break;
-		case Io::kCowWrite:
-			copy_done(io, io.where,
-				  chance(cfg_.cow_error_per_mille) ? -EIO : 0);
-			break;
+		case Io::kOriginWrite: writes_[io.ref].completed = now_; break;
+		case Io::kCowRead: copy_read(io); break;
+		case Io::kCowWrite: copy_done(io, io.where, chance(cfg_.cow_error_per_mille) ? -EIO : 0); break;
 		case Io::kImageDiff:
 			stats_.diff_reads++;
 			check_image(io.to, io.data);
@@ -531,8 +495,7 @@ private:
 	}
 
 	// Moves @data to or from linear position @pos, piece by piece.
-	void transfer_diff(std::uint64_t pos, std::vector<std::uint64_t> &data,
-			   bool write)
+	void transfer_diff(std::uint64_t pos, std::vector<std::uint64_t> &data, bool write)
 	{
 		std::uint64_t done = 0;
 
@@ -541,8 +504,7 @@ private:
 			sector_t start = 0;
 			u64 run = 0;
 
-			ASSERT_EQ(bk_diff_map(&store_, pos + done, data.size() - done,
-					      &dev, &start, &run), 0);
+			ASSERT_EQ(bk_diff_map(&store_, pos + done, data.size() - done, &dev, &start, &run), 0);
 			ASSERT_LT(dev, storages_.size());
 			ASSERT_LE(start + run, kStorageSectors);
 			for (u64 k = 0; k < run; k++) {
@@ -560,8 +522,7 @@ private:
 	void check_image(std::uint64_t sector, const std::vector<std::uint64_t> &data)
 	{
 		for (std::size_t k = 0; k < data.size(); k++)
-			ASSERT_EQ(data[k], expected_[sector + k])
-				<< "image sector " << sector + k << " differs from take time";
+			ASSERT_EQ(data[k], expected_[sector + k]) << "image sector " << sector + k << " differs from take time";
 	}
 
 	void check_origin() const
@@ -586,8 +547,7 @@ private:
 			ASSERT_FALSE(w.rejected);
 			ASSERT_TRUE(w.sector <= s && s < w.sector + w.len);
 			ASSERT_NE(w.completed, kNever);
-			ASSERT_GT(w.completed, last_submit)
-				<< "sector " << s << " lost a later write";
+			ASSERT_GT(w.completed, last_submit) << "sector " << s << " lost a later write";
 		}
 	}
 
@@ -596,8 +556,7 @@ private:
 	{
 		for (u64 c = 0; c < table_.count; c++) {
 			const std::uint64_t start = bk_chunk_start(&table_, c);
-			Io io{Io::kImageDiff, c, 0, bk_chunk_sectors(&table_, c), start,
-			      false, {}};
+			Io io{Io::kImageDiff, c, 0, bk_chunk_sectors(&table_, c), start, false, {}};
 			u64 pos = 0;
 			const int d = bk_chunk_read(&table_, c, &pos);
 
@@ -648,17 +607,12 @@ TEST(CowSim, ImageEqualsTakeTimeUnderRandomSchedules)
 
 		ASSERT_NO_FATAL_FAILURE(sim.run());
 	}
-	std::cout << stats.schedules << " schedules: " << stats.copies
-		  << " copies, " << stats.waits << " held (" << stats.reader_waits
-		  << " by image readers), " << stats.image_reads << " image reads ("
-		  << stats.diff_reads << " diff, " << stats.origin_reads
-		  << " origin, " << stats.eio_reads << " EIO), "
-		  << stats.failed_snapshots << " failed snapshots, "
-		  << stats.low_space << " low-space events, " << stats.storage_adds
-		  << " additions, " << stats.grown << " snapshots outgrew their "
-		  << "first storage, " << stats.nowait_rejects << " NOWAIT refusals, "
-		  << stats.parked_reads << " image reads parked on STORING chunks, "
-		  << stats.writes_while_storing << " writes let through while "
+	std::cout << stats.schedules << " schedules: " << stats.copies << " copies, " << stats.waits << " held (" << stats.reader_waits
+		  << " by image readers), " << stats.image_reads << " image reads (" << stats.diff_reads << " diff, " << stats.origin_reads
+		  << " origin, " << stats.eio_reads << " EIO), " << stats.failed_snapshots << " failed snapshots, " << stats.low_space
+		  << " low-space events, " << stats.storage_adds << " additions, " << stats.grown << " snapshots outgrew their "
+		  << "first storage, " << stats.nowait_rejects << " NOWAIT refusals, " << stats.parked_reads
+		  << " image reads parked on STORING chunks, " << stats.writes_while_storing << " writes let through while "
 		  << "their chunk was being stored\n";
 	// Each path must have been exercised, or the test proves nothing.
 	EXPECT_GT(stats.copies, 0U);
@@ -675,4 +629,4 @@ TEST(CowSim, ImageEqualsTakeTimeUnderRandomSchedules)
 	EXPECT_GT(stats.writes_while_storing, 0U);
 }
 
-}  // namespace
+} // namespace

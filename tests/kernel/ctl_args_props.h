@@ -26,8 +26,7 @@ extern const unsigned int bk_ctl_args_checks;
  * against, runs the check, and returns NULL if every property holds, else
  * what failed.  Bytes past @size read as zero.  @out may be NULL.
  */
-const char *bk_ctl_args_violation(const uint8_t *data, size_t size,
-				  struct bk_ctl_args_outcome *out);
+const char *bk_ctl_args_violation(const uint8_t *data, size_t size, struct bk_ctl_args_outcome *out);
 
 #ifdef __cplusplus
 }

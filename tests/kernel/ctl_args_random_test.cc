@@ -25,11 +25,8 @@ TEST(CtlArgsRandom, PropertiesHoldForRandomBytes)
 
 		for (std::size_t k = 0; k < size; k++)
 			bytes[k] = static_cast<std::uint8_t>(rng());
-		const char *violation =
-			bk_ctl_args_violation(bytes.data(), size, &out);
-		ASSERT_EQ(violation, nullptr)
-			<< violation << " (iteration " << i << ", BK_SEED="
-			<< test_seed() << ")";
+		const char *violation = bk_ctl_args_violation(bytes.data(), size, &out);
+		ASSERT_EQ(violation, nullptr) << violation << " (iteration " << i << ", BK_SEED=" << test_seed() << ")";
 		(out.ret ? rejected : accepted)[out.check]++;
 	}
 	// The random input must have reached both outcomes of every check.
@@ -39,4 +36,4 @@ TEST(CtlArgsRandom, PropertiesHoldForRandomBytes)
 	}
 }
 
-}  // namespace
+} // namespace

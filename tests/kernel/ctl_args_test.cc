@@ -21,7 +21,7 @@ TEST(CtlArgs, DevIdByPathOrNumber)
 {
 	bksnap_dev_id d{};
 
-	EXPECT_EQ(bk_check_dev_id(&d), 0);	// 0:0, the lookup says ENODEV
+	EXPECT_EQ(bk_check_dev_id(&d), 0); // 0:0, the lookup says ENODEV
 	d.major = 4095;
 	d.minor = (1U << 20) - 1;
 	EXPECT_EQ(bk_check_dev_id(&d), 0);
@@ -33,7 +33,7 @@ TEST(CtlArgs, DevIdByPathOrNumber)
 	d = {};
 	d.path = 0x1000;
 	EXPECT_EQ(bk_check_dev_id(&d), 0);
-	d.minor = 1;	// a path and a number: ambiguous
+	d.minor = 1; // a path and a number: ambiguous
 	EXPECT_EQ(bk_check_dev_id(&d), -EINVAL);
 	d.minor = 0;
 	d.major = 8;
@@ -48,7 +48,7 @@ TEST(CtlArgs, Attach)
 	a.version = 2;
 	EXPECT_EQ(bk_check_attach(&a), -EPROTO);
 	a.version = 0;
-	a.flags = 1;	// EPROTO wins over everything else
+	a.flags = 1; // EPROTO wins over everything else
 	EXPECT_EQ(bk_check_attach(&a), -EPROTO);
 	a.version = BKSNAP_UAPI_VERSION;
 	EXPECT_EQ(bk_check_attach(&a), -EINVAL);
@@ -69,7 +69,7 @@ TEST(CtlArgs, VersionAndTrackerInfoReserved)
 	v.version = 0;
 	EXPECT_EQ(bk_check_version_info(&v), -EPROTO);
 
-	t.sequence = 7;	// out fields are ignored
+	t.sequence = 7; // out fields are ignored
 	t.block_count = 99;
 	EXPECT_EQ(bk_check_tracker_info(&t), 0);
 	t.reserved = 1;
@@ -119,14 +119,14 @@ TEST(CtlArgs, CbtRead)
 	r.count = 1;
 	EXPECT_EQ(bk_check_cbt_read(&r, kGen.data(), 16), -ERANGE);
 	r.first_block = 2;
-	r.count = UINT64_MAX;	// first + count wraps to 1
+	r.count = UINT64_MAX; // first + count wraps to 1
 	EXPECT_EQ(bk_check_cbt_read(&r, kGen.data(), 16), -ERANGE);
 	r.count = 0;
 	EXPECT_EQ(bk_check_cbt_read(&r, kGen.data(), 16), -EINVAL);
 	r.count = 1;
 	r.generation[15] ^= 1;
 	EXPECT_EQ(bk_check_cbt_read(&r, kGen.data(), 16), -ESTALE);
-	r.first_block = 99;	// stale wins over range: sizes change with it
+	r.first_block = 99; // stale wins over range: sizes change with it
 	EXPECT_EQ(bk_check_cbt_read(&r, kGen.data(), 16), -ESTALE);
 	r.flags = 2;
 	EXPECT_EQ(bk_check_cbt_read(&r, kGen.data(), 16), -EINVAL);
@@ -145,7 +145,7 @@ TEST(CtlArgs, CbtMark)
 	m.sector = 1;
 	EXPECT_EQ(bk_check_cbt_mark(&m, kGen.data(), 100), -ERANGE);
 	m.sector = UINT64_MAX;
-	m.nr_sectors = 2;	// wraps to 1
+	m.nr_sectors = 2; // wraps to 1
 	EXPECT_EQ(bk_check_cbt_mark(&m, kGen.data(), 100), -ERANGE);
 	m.sector = 5;
 	m.nr_sectors = 0;
@@ -206,4 +206,4 @@ TEST(CtlArgs, SnapshotStorageAndId)
 	EXPECT_EQ(bk_check_snapshot_id(&i), -EPROTO);
 }
 
-}  // namespace
+} // namespace

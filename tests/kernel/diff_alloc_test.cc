@@ -28,9 +28,9 @@ TEST_F(DiffStore, AddsMergesAndRefuses)
 	EXPECT_EQ(bk_diff_add(&d, 0, 100, 0), -EINVAL);
 	EXPECT_EQ(bk_diff_add(&d, 0, UINT64_MAX, 2), -EINVAL);
 	ASSERT_EQ(bk_diff_add(&d, 0, 100, 50), 0);
-	ASSERT_EQ(bk_diff_add(&d, 0, 150, 50), 0);	// continues: merged
+	ASSERT_EQ(bk_diff_add(&d, 0, 150, 50), 0); // continues: merged
 	EXPECT_EQ(d.nr_extents, 1U);
-	ASSERT_EQ(bk_diff_add(&d, 1, 200, 10), 0);	// other storage
+	ASSERT_EQ(bk_diff_add(&d, 1, 200, 10), 0); // other storage
 	ASSERT_EQ(bk_diff_add(&d, 0, 0, 10), 0);
 	EXPECT_EQ(bk_diff_add(&d, 0, 500, 10), -E2BIG);
 	EXPECT_EQ(d.nr_extents, 3U);
@@ -48,7 +48,7 @@ TEST_F(DiffStore, AllocatesInOrderUntilFull)
 	EXPECT_EQ(bk_diff_alloc(&d, 0, &pos, &low), -EINVAL);
 	EXPECT_EQ(bk_diff_alloc(&d, 33, &pos, &low), -ENOSPC);
 	EXPECT_EQ(bk_diff_free(&d), 32U) << "a refused allocation takes nothing";
-	ASSERT_EQ(bk_diff_add(&d, 1, 0, 8), 0);	// grown later
+	ASSERT_EQ(bk_diff_add(&d, 1, 0, 8), 0); // grown later
 	ASSERT_EQ(bk_diff_alloc(&d, 40, &pos, &low), 0);
 	EXPECT_EQ(pos, 32U);
 	EXPECT_EQ(bk_diff_free(&d), 0U);
@@ -56,14 +56,14 @@ TEST_F(DiffStore, AllocatesInOrderUntilFull)
 
 TEST_F(DiffStore, LowSpaceOncePerCrossingReArmedByAdd)
 {
-	ASSERT_EQ(bk_diff_add(&d, 0, 0, 80), 0);	// low water: 80 / 8 = 10
+	ASSERT_EQ(bk_diff_add(&d, 0, 0, 80), 0); // low water: 80 / 8 = 10
 	ASSERT_EQ(bk_diff_alloc(&d, 70, &pos, &low), 0);
-	EXPECT_FALSE(low);	// 10 free: not below
+	EXPECT_FALSE(low); // 10 free: not below
 	ASSERT_EQ(bk_diff_alloc(&d, 1, &pos, &low), 0);
 	EXPECT_TRUE(low);
 	ASSERT_EQ(bk_diff_alloc(&d, 1, &pos, &low), 0);
 	EXPECT_FALSE(low) << "once per crossing";
-	ASSERT_EQ(bk_diff_add(&d, 0, 1000, 8), 0);	// 16 free of 88: 11 mark
+	ASSERT_EQ(bk_diff_add(&d, 0, 1000, 8), 0); // 16 free of 88: 11 mark
 	ASSERT_EQ(bk_diff_alloc(&d, 4, &pos, &low), 0);
 	EXPECT_FALSE(low);
 	ASSERT_EQ(bk_diff_alloc(&d, 2, &pos, &low), 0);
@@ -113,8 +113,7 @@ TEST(DiffStoreRandom, AllocationsMapToDistinctAddedSectors)
 		bk_diff_store d{};
 		u64 cursor[2] = {0, 0};
 
-		SCOPED_TRACE(testing::Message() << "BK_SEED=" << test_seed()
-			     << " round " << round);
+		SCOPED_TRACE(testing::Message() << "BK_SEED=" << test_seed() << " round " << round);
 		bk_diff_init(&d, ext.data(), static_cast<u32>(ext.size()), 0);
 		for (int op = 0; op < 200; op++) {
 			if (rng() % 3 == 0) {
@@ -142,13 +141,11 @@ TEST(DiffStoreRandom, AllocationsMapToDistinctAddedSectors)
 				sector_t start = 0;
 				u64 run = 0;
 
-				ASSERT_EQ(bk_diff_map(&d, pos + done, n - done, &dev,
-						      &start, &run), 0);
+				ASSERT_EQ(bk_diff_map(&d, pos + done, n - done, &dev, &start, &run), 0);
 				ASSERT_GT(run, 0U);
 				for (u64 s = start; s < start + run; s++) {
 					ASSERT_TRUE(added.count({dev, s}));
-					ASSERT_TRUE(mapped.insert({dev, s}).second)
-						<< "storage sector given twice";
+					ASSERT_TRUE(mapped.insert({dev, s}).second) << "storage sector given twice";
 				}
 				done += run;
 			}
@@ -158,4 +155,4 @@ TEST(DiffStoreRandom, AllocationsMapToDistinctAddedSectors)
 	}
 }
 
-}  // namespace
+} // namespace
