@@ -18,6 +18,15 @@ apt_install() {
 	bk_log "apt-get install took $((SECONDS - t0)) s (DKMS build included)"
 }
 
+# DKMS built bksnap VERSION for the running kernel; logs how long make took
+# (its log starts with the date; the file is last written when make ends).
+dkms_built() {
+	local log=/var/lib/dkms/bksnap/$1/$(uname -r)/$(uname -m)/log/make.log
+	[[ $(dkms status "bksnap/$1" -k "$(uname -r)") == *installed* ]] ||
+		bk_fail "dkms status: $(dkms status bksnap)"
+	bk_log "DKMS built bksnap $1 in $(($(stat -c %Y "$log") - $(date -d "$(sed -n 2p "$log")" +%s))) s"
+}
+
 # Type=notify: active only after READY=1; the CLI answers over the socket.
 agent_ready() {
 	systemctl is-active -q bkagentd || {
@@ -33,11 +42,10 @@ agent_ready() {
 rm -f /var/lib/man-db/auto-update
 bk_mark_module_load "bksnap from bksnap-dkms"
 apt_install "$BK_DEBS"/old/bkagent_*.deb "$BK_DEBS"/old/bksnap-dkms_*.deb
-dkms=$(dkms status bksnap)
-[[ $dkms == *installed* ]] || bk_fail "dkms status: $dkms"
+old=$(dpkg-query -W -f='${Version}' bkagent)
+dkms_built "$old"
 grep -q '^bksnap ' /proc/modules || bk_fail "bksnap is not loaded"
 agent_ready
-old=$(dpkg-query -W -f='${Version}' bkagent)
 
 # State and a conffile edit that the upgrade must keep; a repository outside.
 bkagent track add "$dev" >/dev/null
@@ -51,6 +59,7 @@ state=$(stat -c %i /var/lib/bkagent/cbt)
 apt_install "$BK_DEBS"/new/bkagent_*.deb "$BK_DEBS"/new/bksnap-dkms_*.deb
 new=$(dpkg-query -W -f='${Version}' bkagent)
 dpkg --compare-versions "$new" gt "$old" || bk_fail "upgrade: $old -> $new"
+dkms_built "$new"
 grep -q '"log_level": "debug"' $conf || bk_fail "upgrade lost the edit of $conf"
 [ "$(stat -c %i /var/lib/bkagent/cbt)" = "$state" ] || bk_fail "upgrade replaced the state"
 agent_ready
