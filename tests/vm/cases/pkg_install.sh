@@ -10,6 +10,10 @@ export DEBIAN_FRONTEND=noninteractive BKAGENT_PASSPHRASE=guest-secret
 dev=$(bk_disk 1)
 conf=/etc/bkagent/bkagentd.conf
 repo=/srv/bkrepo
+# Difference storage is an O_TMPFILE on a block device's filesystem (the
+# module writes to its extents): the guest's overlay root (6.1: no O_TMPFILE
+# on overlayfs, EOPNOTSUPP) cannot hold it, so it goes on scratch disk 2.
+diff=/srv/bkdiff
 
 apt_install() {
 	local t0=$SECONDS
@@ -50,6 +54,10 @@ agent_ready
 # State and a conffile edit that the upgrade must keep; a repository outside.
 bkagent track add "$dev" >/dev/null
 sed -i 's/"log_level": "info"/"log_level": "debug"/' $conf
+mkfs.ext4 -q "$(bk_disk 2)" || bk_fail "mkfs.ext4 for $diff"
+mkdir -p $diff && mount "$(bk_disk 2)" $diff || bk_fail "mount $diff"
+sed -i "s|\"diff_dir\": \"[^\"]*\"|\"diff_dir\": \"$diff\"|" $conf
+grep -q "\"diff_dir\": \"$diff\"" $conf || bk_fail "diff_dir not set in $conf"
 systemctl restart bkagentd
 bkagent init --repo $repo >/dev/null
 bkagent backup --repo $repo "$dev" >/dev/null
