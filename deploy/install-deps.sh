@@ -9,6 +9,7 @@ BUILD="build-essential cmake ninja-build pkg-config git
   libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev
   libzstd-dev libsystemd-dev libisal-dev uuid-dev clang-tidy clang libclang-rt-14-dev
   nbdkit nbdkit-plugin-dev libnbd-bin libnbd-dev qemu-utils
+  python3 python3-prometheus-client
   linux-source-6.1
   debhelper dh-dkms dkms lintian fakeroot dpkg-dev"
 VM="qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod

@@ -132,6 +132,8 @@ BackupResult back_up(client::Client &agent, st::Repository &repo, const BackupOp
 	if (opts.lease)
 		req.mutable_lease()->set_seconds(opts.lease->count());
 	req.set_label(opts.label);
+	req.set_pre_freeze_hook(opts.pre_freeze_hook);
+	req.set_post_thaw_hook(opts.post_thaw_hook);
 	const client::SnapshotHold snap(agent, req);
 	BackupResult result{snap.get().id(), {}};
 	for (const v1::SnapshotDevice &dev : snap.get().devices())

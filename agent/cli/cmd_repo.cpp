@@ -254,8 +254,8 @@ void setup_prune(CLI::App &app, Context &ctx)
 	auto opt = std::make_shared<st::PruneOptions>();
 	auto *cmd = app.add_subcommand("prune", "Delete restore points the keep policy drops; reclaim space");
 	cmd->footer(R"(
-Per device: --keep-last N keeps the N newest points; --keep-daily/weekly/monthly N
-keep the newest point of each of the N newest UTC days / weeks (Monday start) /
+Per device: --keep-last N keeps the N newest points; --keep-hourly/daily/weekly/monthly N
+keep the newest point of each of the N newest UTC hours / days / weeks (Monday start) /
 months that have points. A point is kept when any rule keeps it. Then chunks no
 remaining point uses are deleted (packs mostly unused are rewritten).
 
@@ -263,6 +263,7 @@ Example:
   bkagent prune --repo /backup/repo --keep-last 3 --keep-daily 7 --keep-weekly 4 --keep-monthly 12)");
 	add_repo_options(cmd, *repo);
 	cmd->add_option("--keep-last", opt->keep.last, "newest points to keep");
+	cmd->add_option("--keep-hourly", opt->keep.hourly, "hours to keep the newest point of");
 	cmd->add_option("--keep-daily", opt->keep.daily, "days to keep the newest point of");
 	cmd->add_option("--keep-weekly", opt->keep.weekly, "weeks to keep the newest point of");
 	cmd->add_option("--keep-monthly", opt->keep.monthly, "months to keep the newest point of");

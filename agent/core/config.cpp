@@ -1,69 +1,20 @@
 #include "core/config.h"
-
-#include <nlohmann/json.hpp>
+#include "conf/json_keys.h"
 
 #include <fstream>
-#include <limits>
-#include <set>
 #include <sstream>
 #include <stdexcept>
-#include <type_traits>
 
 namespace bk::agent {
 
-namespace {
-
 using nlohmann::json;
-
-// Reads key `name` of `obj` into `out` when present, rejecting wrong types.
-template <typename T> void take(const json &obj, const char *name, T &out)
-{
-	if (!obj.contains(name))
-		return;
-	if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
-		// get<T>() casts a float or an out-of-range number (1e40: undefined behaviour).
-		const json &v = obj.at(name);
-		const bool ok = std::is_signed_v<T> ? v.is_number_integer() && v.get<std::int64_t>() >= std::numeric_limits<T>::min() &&
-							      v.get<std::int64_t>() <= std::numeric_limits<T>::max()
-						    : v.is_number_unsigned() && v.get<std::uint64_t>() <= std::numeric_limits<T>::max();
-		if (!ok)
-			throw std::invalid_argument(std::string("config key '") + name + "': not an integer in range");
-	}
-	try {
-		out = obj.at(name).get<T>();
-	} catch (const json::exception &e) {
-		throw std::invalid_argument(std::string("config key '") + name + "': " + e.what());
-	}
-}
-
-void take_seconds(const json &obj, const char *name, std::chrono::seconds &out)
-{
-	std::int64_t s = out.count();
-	take(obj, name, s);
-	if (s < 0)
-		throw std::invalid_argument(std::string("config key '") + name + "' must be >= 0");
-	out = std::chrono::seconds(s);
-}
-
-void reject_unknown(const json &obj, const std::set<std::string> &known, const std::string &where)
-{
-	for (const auto &[key, value] : obj.items())
-		if (!known.contains(key))
-			throw std::invalid_argument("unknown config key '" + where + key + "'");
-}
-
-} // namespace
+using conf::reject_unknown;
+using conf::take;
+using conf::take_seconds;
 
 Config Config::parse(const std::string &text)
 {
-	json j;
-	try {
-		j = json::parse(text, nullptr, true, /*ignore_comments=*/true);
-	} catch (const json::exception &e) {
-		throw std::invalid_argument(std::string("config is not valid JSON: ") + e.what());
-	}
-	if (!j.is_object())
-		throw std::invalid_argument("config must be a JSON object");
+	const json j = conf::parse_object(text);
 	reject_unknown(j,
 		       {"unix_socket", "unix_allowed_uids", "tcp", "reflection", "state_dir", "diff_dir", "lease_default_seconds",
 			"lease_min_seconds", "lease_max_seconds", "diff_storage_percent", "diff_storage_min_bytes",

@@ -12,6 +12,8 @@ namespace {
 
 std::int64_t floor_div(std::int64_t a, std::int64_t b) { return a / b - (a % b != 0 && (a < 0) != (b < 0)); }
 
+std::int64_t hour_of(std::int64_t t) { return floor_div(t, 3600); }
+
 std::int64_t day_of(std::int64_t t) { return floor_div(t, 86400); }
 
 std::int64_t week_of(std::int64_t t)
@@ -51,6 +53,7 @@ std::vector<bool> select_kept(const std::vector<PointInfo> &points, const KeepPo
 		std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return older(points[b], points[a]); });
 		for (std::size_t k = 0; k < order.size() && k < policy.last; ++k)
 			kept[order[k]] = true;
+		keep_per_period(points, order, policy.hourly, hour_of, kept);
 		keep_per_period(points, order, policy.daily, day_of, kept);
 		keep_per_period(points, order, policy.weekly, week_of, kept);
 		keep_per_period(points, order, policy.monthly, month_of, kept);

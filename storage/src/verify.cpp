@@ -36,7 +36,13 @@ VerifyReport verify_repository(const RepoState &repo, const VerifyOptions &optio
 	// Points first, then the index: see restore_point.
 	std::map<std::string, std::vector<ChunkId>> point_chunks;
 	std::unordered_set<ChunkId, ChunkIdHash> referenced;
-	for (const std::string &id : list_point_ids(repo.layout)) {
+	std::vector<std::string> ids = list_point_ids(repo.layout);
+	if (!options.point.empty()) {
+		if (std::find(ids.begin(), ids.end(), options.point) == ids.end())
+			throw Error(Errc::not_found, "no restore point " + options.point);
+		ids = {options.point};
+	}
+	for (const std::string &id : ids) {
 		try {
 			Manifest m = read_manifest(repo.layout, repo.crypto, id);
 			++report.points;
@@ -60,6 +66,8 @@ VerifyReport verify_repository(const RepoState &repo, const VerifyOptions &optio
 	std::unordered_set<PackId, PackIdHash> used;
 	for (const auto &[id, loc] : index.entries()) {
 		used.insert(loc.pack);
+		if (!options.point.empty() && !referenced.contains(id))
+			continue; // another point's chunk: not this verify's business
 		auto it = pack_sizes.find(loc.pack);
 		if (it == pack_sizes.end())
 			fail_chunk(id, "chunk " + id.hex() + ": pack " + pack_name(loc.pack) + " is missing");

@@ -21,6 +21,12 @@ std::set<std::string> oracle(const std::vector<PointInfo> &points, const KeepPol
 			return a.time > b.time;
 		return a.nanos != b.nanos ? a.nanos > b.nanos : a.id > b.id;
 	};
+	auto hour = [](std::int64_t t) {
+		std::time_t tt = t;
+		std::tm tm{};
+		gmtime_r(&tt, &tm);
+		return std::to_string(tm.tm_year) + "-" + std::to_string(tm.tm_yday) + "-" + std::to_string(tm.tm_hour);
+	};
 	auto day = [](std::int64_t t) {
 		std::time_t tt = t;
 		std::tm tm{};
@@ -60,6 +66,7 @@ std::set<std::string> oracle(const std::vector<PointInfo> &points, const KeepPol
 			if (newer_periods.size() < n)
 				kept.insert(p.id);
 		};
+		rule(keep.hourly, hour);
 		rule(keep.daily, day);
 		rule(keep.weekly, week);
 		rule(keep.monthly, month);
@@ -83,7 +90,7 @@ TEST(PrunePolicy, MatchesTheDocumentedSemanticsOnRandomHistories)
 			points[i].nanos = static_cast<std::uint32_t>(rng() % 3) * 300000000;
 		}
 		KeepPolicy keep{static_cast<unsigned>(rng() % 4), static_cast<unsigned>(rng() % 8), static_cast<unsigned>(rng() % 5),
-				static_cast<unsigned>(rng() % 4)};
+				static_cast<unsigned>(rng() % 4), static_cast<unsigned>(rng() % 6)};
 		std::vector<bool> got = select_kept(points, keep);
 		std::set<std::string> got_ids;
 		for (std::size_t i = 0; i < points.size(); ++i)
@@ -171,6 +178,26 @@ TEST(Prune, RemovesExactlyWhatThePolicyDropsAndReclaimsSpace)
 	PruneReport again = repo.prune(opt);
 	EXPECT_TRUE(again.removed.empty());
 	EXPECT_EQ(again.bytes_freed, 0u);
+}
+
+// A job prunes only its own devices in a repository other jobs share.
+TEST(Prune, LeavesOtherDevicesAlone)
+{
+	ScratchDir dir;
+	Repository repo = Repository::init(dir / "repo", small_repo_options());
+	std::mt19937_64 rng(13);
+	for (int i = 0; i < 3; ++i)
+		for (const char *dev : {"a", "b"})
+			backup_image(repo, dir / "src", make_image(Fill::random, 2 * kChunk, rng), dev, "", nullptr, 1700006400 + i * 60);
+	PruneOptions opt;
+	opt.keep.last = 1;
+	opt.devices = {"a"};
+	const PruneReport r = repo.prune(opt);
+	EXPECT_EQ(r.removed.size(), 2u);
+	std::map<std::string, int> left;
+	for (const PointInfo &p : repo.points())
+		++left[p.device];
+	EXPECT_EQ(left, (std::map<std::string, int>{{"a", 1}, {"b", 3}}));
 }
 
 TEST(Prune, RefusesAPolicyThatKeepsNothing)

@@ -321,6 +321,46 @@ TEST(Storage, VerifySampleChecksASubset)
 	EXPECT_EQ(last, 10u * kChunk);
 }
 
+// The job runner's check after a run: a sample of one point's chunks, blind to damage
+// only other points would see.
+TEST(Storage, VerifyOfOnePointChecksOnlyItsChunks)
+{
+	ScratchDir dir;
+	Repository repo = Repository::init(dir / "repo", small_repo_options());
+	std::mt19937_64 rng(12);
+	auto packs = [&] {
+		std::set<fs::path> all;
+		for (const auto &e : fs::recursive_directory_iterator(dir / "repo" / "packs"))
+			if (e.is_regular_file())
+				all.insert(e.path());
+		return all;
+	};
+	const std::string a = backup_image(repo, dir / "src", make_image(Fill::random, 8 * kChunk, rng), "d").id;
+	const std::set<fs::path> packs_of_a = packs();
+	const std::string b = backup_image(repo, dir / "src", make_image(Fill::random, 12 * kChunk, rng), "d").id;
+
+	VerifyOptions opt;
+	opt.point = b;
+	opt.sample = 0.25;
+	VerifyReport r = repo.verify(opt);
+	EXPECT_TRUE(r.ok());
+	EXPECT_EQ(r.points, 1u);
+	EXPECT_EQ(r.chunks_referenced, 12u);
+	EXPECT_EQ(r.chunks_checked, 3u);
+
+	for (const fs::path &p : packs_of_a)
+		fs::resize_file(p, 0);
+	opt.sample = 1;
+	EXPECT_TRUE(repo.verify(opt).ok()) << "b uses none of a's packs";
+	opt.point = a;
+	r = repo.verify(opt);
+	EXPECT_FALSE(r.ok());
+	EXPECT_EQ(r.damaged_points, std::vector<std::string>{a});
+	EXPECT_FALSE(repo.verify().ok());
+	opt.point = "0123456789abcdef";
+	EXPECT_EQ(error_code_of([&] { repo.verify(opt); }), Errc::not_found);
+}
+
 TEST(Storage, ProgressReachesTheTotal)
 {
 	ScratchDir dir;

@@ -1,5 +1,7 @@
 // Which restore points prune keeps. Points are grouped by device; within a group:
 //   last    N: the N newest points;
+//   hourly  N: for each of the N newest UTC clock hours that have points, the newest
+//              point of that hour;
 //   daily   N: for each of the N newest UTC calendar days that have points, the newest
 //              point of that day;
 //   weekly  N: the same per ISO-8601 week (weeks start Monday, UTC);
@@ -19,8 +21,9 @@ struct KeepPolicy {
 	unsigned daily = 0;
 	unsigned weekly = 0;
 	unsigned monthly = 0;
+	unsigned hourly = 0; // last, so positional initializers {last, daily, weekly, monthly} keep their meaning
 
-	bool keeps_nothing() const { return last == 0 && daily == 0 && weekly == 0 && monthly == 0; }
+	bool keeps_nothing() const { return last == 0 && hourly == 0 && daily == 0 && weekly == 0 && monthly == 0; }
 };
 
 // Returns, for each element of `points`, whether the policy keeps it.
