@@ -26,7 +26,7 @@ constexpr std::uint32_t kChunk = 64 << 10;
 // Job directories in a temp dir, passed to the CLI through its environment.
 struct JobDirs {
 	explicit JobDirs(const TempDir &dir)
-	    : jobs(dir / "jobs"), state(dir / "state"), metrics(dir / "metrics" / "bkagent.prom")
+	    : jobs(dir / "jobs"), state(dir / "state"), metrics(dir / "metrics/bkagent.prom")
 	{
 		fs::create_directories(jobs);
 		fs::create_directories(fs::path(metrics).parent_path());
@@ -50,7 +50,7 @@ std::map<std::string, double> parse_metrics(const std::string &file)
 		"        out[s.name + '|' + ','.join(k + '=' + v for k, v in sorted(s.labels.items()))] = s.value\n"
 		"print(json.dumps(out))\n";
 	const std::string out = file + ".json";
-	const std::string cmd = "python3 -c \"$BK_SCRIPT\" '" + file + "' > '" + out + "'";
+	const std::string cmd = "/usr/bin/python3 -c \"$BK_SCRIPT\" '" + file + "' > '" + out + "'";
 	::setenv("BK_SCRIPT", script.c_str(), 1);
 	if (std::system(cmd.c_str()) != 0)
 		return {};

@@ -49,7 +49,7 @@ struct RestoreStats {
 
 struct VerifyOptions {
 	double sample = 1.0; // fraction of the referenced chunks to read back (0..1]
-	std::string point;   // non-empty: only this point (full id) and the chunks it uses
+	std::string point{}; // non-empty: only this point (full id) and the chunks it uses
 	ProgressFn progress;
 	unsigned threads = 0;
 };
@@ -68,7 +68,7 @@ struct VerifyReport {
 
 struct PruneOptions {
 	KeepPolicy keep;
-	std::vector<std::string> devices; // non-empty: only these devices' points may go
+	std::vector<std::string> devices{}; // non-empty: only these devices' points may go
 	bool dry_run = false;
 	// A pack whose unreferenced bytes exceed this fraction is rewritten without them.
 	double repack_threshold = 0.2;
