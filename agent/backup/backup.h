@@ -19,12 +19,12 @@
 namespace bk::backup {
 
 struct BackupOptions {
-	std::vector<std::string> devices;          // tracked devices, snapshotted together
-	std::optional<std::chrono::seconds> lease; // of the run's snapshot; nullopt: the daemon's
-	std::string label = "bkagent backup";      // of the run's snapshot
+	std::vector<std::string> devices;            // tracked devices, snapshotted together
+	std::optional<std::chrono::seconds> lease;   // of the run's snapshot; nullopt: the daemon's
+	std::string label = "bkagent backup";        // of the run's snapshot
 	std::string pre_freeze_hook, post_thaw_hook; // names of hooks on the agent's host ("": none)
-	bool force_full = false;                   // read every chunk even when an incremental is possible
-	ProgressSink *progress = nullptr;          // per device, bytes read of bytes to read
+	bool force_full = false;                     // read every chunk even when an incremental is possible
+	ProgressSink *progress = nullptr;            // per device, bytes read of bytes to read
 };
 
 // The restore point one device's backup made.

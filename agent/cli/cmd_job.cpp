@@ -50,7 +50,8 @@ std::string record_text(const char *what, const std::optional<jb::RunRecord> &r)
 	if (!r)
 		return std::string("  ") + what + ": never\n";
 	std::string s = std::string("  ") + what + ": " + when(r->ended) + ", " + std::to_string(r->seconds).substr(0, 5) + " s, exit " +
-			std::to_string(r->exit_code) + ", read " + human_bytes(r->bytes_read) + ", stored " + human_bytes(r->bytes_stored) + "\n";
+			std::to_string(r->exit_code) + ", read " + human_bytes(r->bytes_read) + ", stored " + human_bytes(r->bytes_stored) +
+			"\n";
 	if (!r->message.empty())
 		s += "    " + r->message + "\n";
 	return s;
@@ -79,7 +80,8 @@ std::pair<nlohmann::json, std::string> status_of(const JobArgs &args, const std:
 		j["config_error"] = e.what();
 		text += "  BAD JOB FILE: " + std::string(e.what()) + "\n";
 	}
-	text += "  timer: " + std::string(timer.enabled ? "enabled, next run " + (timer.next.empty() ? "unknown" : timer.next) : "not enabled") +
+	text += "  timer: " +
+		std::string(timer.enabled ? "enabled, next run " + (timer.next.empty() ? "unknown" : timer.next) : "not enabled") +
 		"\n  points kept: " + std::to_string(st.points) + "\n" + record_text("last success", st.last_success) +
 		record_text("last failure", st.last_failure);
 	return {j, text};
@@ -101,8 +103,9 @@ void run(Context &ctx, const JobArgs &args)
 				  {"full_reason", d.full_reason},
 				  {"bytes_read", d.point.stats.bytes_read},
 				  {"bytes_stored", d.point.stats.bytes_stored}});
-	const std::string text = "job " + args.name + ": " + (r.exit_code == 0 ? std::string("OK") : "FAILED (exit " + std::to_string(r.exit_code) + ")") +
-				 " in " + std::to_string(r.seconds).substr(0, 5) + " s, read " + human_bytes(r.bytes_read) + ", stored " +
+	const std::string text = "job " + args.name + ": " +
+				 (r.exit_code == 0 ? std::string("OK") : "FAILED (exit " + std::to_string(r.exit_code) + ")") + " in " +
+				 std::to_string(r.seconds).substr(0, 5) + " s, read " + human_bytes(r.bytes_read) + ", stored " +
 				 human_bytes(r.bytes_stored) + ", " + std::to_string(s.points_kept) + " points kept\n" +
 				 (r.message.empty() ? "" : "  " + r.message + "\n");
 	ctx.print({{"job", args.name},
@@ -158,7 +161,8 @@ Examples:
 	});
 	name_command(job, args, "status", "A job's last success and failure, points kept, next run")->callback([&ctx, args] {
 		if (!jb::valid_job_name(args->name) || !std::filesystem::exists(args->paths.jobs_dir + "/" + args->name + ".conf"))
-			throw bk::client::CallError(grpc::Status(grpc::StatusCode::NOT_FOUND, "no job " + args->name + " in " + args->paths.jobs_dir));
+			throw bk::client::CallError(
+				grpc::Status(grpc::StatusCode::NOT_FOUND, "no job " + args->name + " in " + args->paths.jobs_dir));
 		auto [j, text] = status_of(*args, args->name);
 		ctx.print(j, text);
 	});
@@ -167,7 +171,8 @@ Examples:
 		jb::enable_timer(c, args->systemd_dir);
 		const jb::TimerInfo t = jb::timer_info(c.name);
 		ctx.print({{"job", c.name}, {"timer", jb::timer_unit(c.name)}, {"schedule", c.schedule}, {"next_run", t.next}},
-			  "enabled " + jb::timer_unit(c.name) + " (" + c.schedule + "), next run " + (t.next.empty() ? "unknown" : t.next) + "\n");
+			  "enabled " + jb::timer_unit(c.name) + " (" + c.schedule + "), next run " + (t.next.empty() ? "unknown" : t.next) +
+				  "\n");
 	});
 	name_command(job, args, "disable", "Stop scheduling a job")->callback([&ctx, args] {
 		jb::disable_timer(args->name, args->systemd_dir);

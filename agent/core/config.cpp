@@ -7,10 +7,10 @@
 
 namespace bk::agent {
 
-using nlohmann::json;
 using conf::reject_unknown;
 using conf::take;
 using conf::take_seconds;
+using nlohmann::json;
 
 Config Config::parse(const std::string &text)
 {

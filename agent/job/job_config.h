@@ -23,10 +23,10 @@ public:
 struct JobConfig {
 	std::string name;
 	std::string file;
-	std::vector<std::string> devices; // one consistency group
-	std::string repository;           // directory
-	std::string passphrase_file;      // "": $BKAGENT_PASSPHRASE (or an unencrypted repository)
-	std::string schedule = "daily";   // systemd OnCalendar
+	std::vector<std::string> devices;             // one consistency group
+	std::string repository;                       // directory
+	std::string passphrase_file;                  // "": $BKAGENT_PASSPHRASE (or an unencrypted repository)
+	std::string schedule = "daily";               // systemd OnCalendar
 	std::optional<storage::KeepPolicy> retention; // nullopt: never prune
 	std::string pre_freeze_hook, post_thaw_hook;  // hook names on the agent's host
 	double verify_sample = 0.02;                  // of the new points' chunks; 0: no verify

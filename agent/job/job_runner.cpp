@@ -39,7 +39,8 @@ std::string passphrase_of(const JobConfig &job)
 	std::ifstream in(job.passphrase_file);
 	std::string line;
 	if (!std::getline(in, line))
-		throw Failure{run_config, job.file + ": config key 'passphrase_file': cannot read a passphrase from " + job.passphrase_file};
+		throw Failure{run_config,
+			      job.file + ": config key 'passphrase_file': cannot read a passphrase from " + job.passphrase_file};
 	return line;
 }
 
@@ -98,8 +99,8 @@ void run_phases(client::Client &agent, const JobConfig &job, JobState &state, Ru
 		sum.devices = backup::back_up(agent, repo, opts).devices;
 	} catch (const client::CallError &e) {
 		const bool down = e.code() == grpc::StatusCode::UNAVAILABLE || e.code() == grpc::StatusCode::DEADLINE_EXCEEDED;
-		throw Failure{down ? run_unreachable : run_failed,
-			      std::string(down ? "agent unreachable: " : "backup failed: ") + e.what() + (e.reason().empty() ? "" : " [" + e.reason() + "]")};
+		throw Failure{down ? run_unreachable : run_failed, std::string(down ? "agent unreachable: " : "backup failed: ") +
+									   e.what() + (e.reason().empty() ? "" : " [" + e.reason() + "]")};
 	} catch (const std::exception &e) {
 		throw Failure{run_failed, std::string("backup failed: ") + e.what()};
 	}
@@ -111,8 +112,8 @@ void run_phases(client::Client &agent, const JobConfig &job, JobState &state, Ru
 		if (agent_reason_demands_full(d.full_reason))
 			++state.cbt_resets[d.device];
 		say("backup " + d.device + ": point " + d.point.id + " " +
-		    (d.incremental() ? "incremental from " + d.point.base : "full (" + d.full_reason + ")") + ", read " + human(s.bytes_read) +
-		    ", stored " + human(s.bytes_stored));
+		    (d.incremental() ? "incremental from " + d.point.base : "full (" + d.full_reason + ")") + ", read " +
+		    human(s.bytes_read) + ", stored " + human(s.bytes_stored));
 	}
 	say("backup: committed, snapshot released");
 

@@ -43,16 +43,15 @@ RunRecord record_of(const json &j)
 
 json to_json(const RunRecord &r)
 {
-	return {{"started", r.started},	    {"ended", r.ended},		  {"seconds", r.seconds},
-		{"exit_code", r.exit_code}, {"message", r.message},	  {"bytes_read", r.bytes_read},
-		{"bytes_stored", r.bytes_stored}, {"points", r.points}};
+	return {{"started", r.started}, {"ended", r.ended},           {"seconds", r.seconds},           {"exit_code", r.exit_code},
+		{"message", r.message}, {"bytes_read", r.bytes_read}, {"bytes_stored", r.bytes_stored}, {"points", r.points}};
 }
 
 json to_json(const JobState &s)
 {
 	json j = {{"points", s.points}, {"cbt_resets", s.cbt_resets}};
-	for (const auto &[key, rec] : {std::pair{"last_run", &s.last_run}, std::pair{"last_success", &s.last_success},
-				       std::pair{"last_failure", &s.last_failure}})
+	for (const auto &[key, rec] :
+	     {std::pair{"last_run", &s.last_run}, std::pair{"last_success", &s.last_success}, std::pair{"last_failure", &s.last_failure}})
 		j[key] = *rec ? to_json(**rec) : json();
 	return j;
 }
@@ -68,8 +67,8 @@ JobState load_state(const std::string &dir, const std::string &name)
 		const json j = json::parse(in);
 		s.points = j.at("points").get<std::uint64_t>();
 		s.cbt_resets = j.at("cbt_resets").get<std::map<std::string, std::uint64_t>>();
-		for (const auto &[key, rec] :
-		     {std::pair{"last_run", &s.last_run}, std::pair{"last_success", &s.last_success}, std::pair{"last_failure", &s.last_failure}})
+		for (const auto &[key, rec] : {std::pair{"last_run", &s.last_run}, std::pair{"last_success", &s.last_success},
+					       std::pair{"last_failure", &s.last_failure}})
 			if (!j.at(key).is_null())
 				*rec = record_of(j.at(key));
 	} catch (const json::exception &e) {

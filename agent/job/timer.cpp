@@ -43,9 +43,8 @@ void enable_timer(const JobConfig &job, const std::string &systemd_dir)
 	const fs::path dir = dropin_dir(job.name, systemd_dir);
 	fs::create_directories(dir);
 	// The empty assignment clears the template's OnCalendar.
-	write_atomically((dir / "schedule.conf").string(),
-			 "# Written by `bkagent job enable " + job.name + "` from " + job.file + ".\n[Timer]\nOnCalendar=\nOnCalendar=" +
-				 job.schedule + "\n");
+	write_atomically((dir / "schedule.conf").string(), "# Written by `bkagent job enable " + job.name + "` from " + job.file +
+								   ".\n[Timer]\nOnCalendar=\nOnCalendar=" + job.schedule + "\n");
 	systemctl({"daemon-reload"});
 	systemctl({"enable", "--now", timer_unit(job.name)});
 }

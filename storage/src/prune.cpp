@@ -91,7 +91,8 @@ PruneReport prune_repository(const RepoState &repo, const PruneOptions &options)
 	std::vector<PointInfo> points = sorted_points(repo);
 	std::vector<bool> keep = select_kept(points, options.keep);
 	for (std::size_t i = 0; i < points.size(); ++i)
-		if (!options.devices.empty() && std::find(options.devices.begin(), options.devices.end(), points[i].device) == options.devices.end())
+		if (!options.devices.empty() &&
+		    std::find(options.devices.begin(), options.devices.end(), points[i].device) == options.devices.end())
 			keep[i] = true;
 	for (std::size_t i = 0; i < points.size(); ++i)
 		(keep[i] ? report.kept : report.removed).push_back(points[i].id);

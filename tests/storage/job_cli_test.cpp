@@ -25,8 +25,7 @@ constexpr std::uint32_t kChunk = 64 << 10;
 
 // Job directories in a temp dir, passed to the CLI through its environment.
 struct JobDirs {
-	explicit JobDirs(const TempDir &dir)
-	    : jobs(dir / "jobs"), state(dir / "state"), metrics(dir / "metrics/bkagent.prom")
+	explicit JobDirs(const TempDir &dir) : jobs(dir / "jobs"), state(dir / "state"), metrics(dir / "metrics/bkagent.prom")
 	{
 		fs::create_directories(jobs);
 		fs::create_directories(fs::path(metrics).parent_path());
@@ -41,14 +40,13 @@ struct JobDirs {
 // Samples of the metrics file as prometheus_client parses them: "name|label=value,..." -> value.
 std::map<std::string, double> parse_metrics(const std::string &file)
 {
-	const std::string script =
-		"import sys, json\n"
-		"from prometheus_client.parser import text_string_to_metric_families as parse\n"
-		"out = {}\n"
-		"for fam in parse(open(sys.argv[1]).read()):\n"
-		"    for s in fam.samples:\n"
-		"        out[s.name + '|' + ','.join(k + '=' + v for k, v in sorted(s.labels.items()))] = s.value\n"
-		"print(json.dumps(out))\n";
+	const std::string script = "import sys, json\n"
+				   "from prometheus_client.parser import text_string_to_metric_families as parse\n"
+				   "out = {}\n"
+				   "for fam in parse(open(sys.argv[1]).read()):\n"
+				   "    for s in fam.samples:\n"
+				   "        out[s.name + '|' + ','.join(k + '=' + v for k, v in sorted(s.labels.items()))] = s.value\n"
+				   "print(json.dumps(out))\n";
 	const std::string out = file + ".json";
 	const std::string cmd = "/usr/bin/python3 -c \"$BK_SCRIPT\" '" + file + "' > '" + out + "'";
 	::setenv("BK_SCRIPT", script.c_str(), 1);
