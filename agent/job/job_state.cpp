@@ -91,7 +91,7 @@ void write_atomically(const std::string &path, const std::string &content)
 	if (!fd)
 		throw sys_error("cannot create a file in " + dir.string());
 	auto fail = [&](const std::string &what) {
-		const std::runtime_error e = sys_error(what + " " + tmp);
+		std::runtime_error e = sys_error(what + " " + tmp);
 		::unlink(tmp.c_str());
 		return e;
 	};
