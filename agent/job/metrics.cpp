@@ -1,5 +1,6 @@
 #include "job/metrics.h"
 
+#include <cmath>
 #include <cstdio>
 #include <functional>
 
@@ -26,7 +27,8 @@ std::string escape(const std::string &v)
 std::string number(double v)
 {
 	char buf[64];
-	std::snprintf(buf, sizeof buf, "%.17g", v);
+	// Integers (timestamps, bytes) exactly, durations to the microsecond or so.
+	std::snprintf(buf, sizeof buf, v == std::floor(v) ? "%.0f" : "%.9g", v);
 	return buf;
 }
 

@@ -71,14 +71,16 @@ TEST(JobCli, RunsBackupPruneVerifyAndRecordsStateAndMetrics)
 	auto cli = [&](std::vector<std::string> args) { return run_cli(daemon.socket(), std::move(args)); };
 	ASSERT_EQ(cli({"init", "--repo", repo, "--chunk-size", std::to_string(kChunk), "--passphrase-file", pass}).code, 0);
 	dirs.write_job("nightly", R"({
-  // two points kept, half of each new point's chunks read back
+  // two points kept, half of each new point's chunks read back; nice 0 so that
+  // a loaded test machine does not starve the run
   "devices": [")" + disk.path + R"("],
   "repository": ")" + repo + R"(",
   "passphrase_file": ")" + pass + R"(",
   "schedule": "*-*-* 02:00:00",
   "retention": {"keep_last": 2},
   "verify_sample": 0.5,
-  "io_class": "best-effort"
+  "io_class": "best-effort",
+  "nice": 0
 })");
 
 	std::map<std::string, std::string> content; // point id -> disk at its snapshot
