@@ -10,7 +10,7 @@ BUILD="build-essential cmake ninja-build pkg-config git
   libzstd-dev libsystemd-dev libisal-dev uuid-dev clang-tidy clang libclang-rt-14-dev
   nbdkit nbdkit-plugin-dev libnbd-bin libnbd-dev qemu-utils
   linux-source-6.1
-  debhelper dh-dkms dkms lintian fakeroot dpkg-dev"
+  debhelper dh-dkms dkms lintian fakeroot dpkg-dev ccache"
 VM="qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod
   e2fsprogs xfsprogs fio lvm2 util-linux fdisk xz-utils python3 openssl
   debootstrap zstd socat"
