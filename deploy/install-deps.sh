@@ -11,10 +11,10 @@ BUILD="build-essential cmake ninja-build pkg-config git
   nbdkit nbdkit-plugin-dev libnbd-bin libnbd-dev qemu-utils
   python3 python3-prometheus-client
   linux-source-6.1
-  debhelper dh-dkms dkms lintian fakeroot dpkg-dev"
+  debhelper dh-dkms dkms lintian fakeroot dpkg-dev ccache"
 VM="qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod
   e2fsprogs xfsprogs fio lvm2 util-linux fdisk xz-utils python3 openssl
-  debootstrap zstd socat"
+  debootstrap zstd socat prometheus-node-exporter curl"
 
 pkgs="$BUILD"
 [ "${1:-}" = "--no-vm" ] || pkgs="$pkgs $VM"

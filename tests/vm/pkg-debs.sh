@@ -8,6 +8,8 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 out=$1
 next=$(awk -F. '{ printf "%s.%s.%d\n", $1, $2, $3 + 1 }' "$top/VERSION")
 mkdir -p "$out/build"
+# A cache of its own unless the caller shares one (a fresh CI machine has none).
+export CCACHE_DIR="${CCACHE_DIR:-$out/ccache}"
 for v in old new; do
 	if [ $v = old ]; then
 		"$top/deploy/build-debs.sh" "$out/build"

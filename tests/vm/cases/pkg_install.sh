@@ -1,19 +1,26 @@
 #!/bin/bash
-# The Debian packages on a booted system (vmrun.py --systemd): install both
-# with apt from local files (the guest is offline: every dependency is on the
-# host root), DKMS builds the module for the running kernel, bkagentd reaches
-# READY; an upgrade to a newer build keeps conffile edits and state; purge
-# leaves no module, unit or state, and a repository stays intact.
+# The life of an installed agent on a booted system (vmrun.py --systemd):
+# install both packages with apt from local files (the guest is offline: every
+# dependency is on the host root), DKMS builds the module for the running
+# kernel, bkagentd reaches READY; a backup job on a busy ext4 makes points
+# started by its systemd timer, retention prunes them, each kept point restores
+# to a consistent file system; a job with a wrong passphrase fails its unit and
+# shows in the metrics that prometheus-node-exporter serves; a second run of a
+# running job is refused; an upgrade to a newer build keeps conffile edits,
+# state and jobs; purge leaves no module, unit or state, and a repository stays
+# intact.
 # BK_DEBS: directory with old/ and new/ builds (tests/vm/pkg-debs.sh).
 . "$(dirname "$0")/../lib/guest.sh"
-export DEBIAN_FRONTEND=noninteractive BKAGENT_PASSPHRASE=guest-secret
-dev=$(bk_disk 1)
+export DEBIAN_FRONTEND=noninteractive
+data=$(bk_disk 1)
 conf=/etc/bkagent/bkagentd.conf
+jobs=/etc/bkagent/jobs
 repo=/srv/bkrepo
 # Difference storage is an O_TMPFILE on a block device's filesystem (the
 # module writes to its extents): the guest's overlay root (6.1: no O_TMPFILE
 # on overlayfs, EOPNOTSUPP) cannot hold it, so it goes on scratch disk 2.
 diff=/srv/bkdiff
+restore_to=$(bk_disk 3)
 
 apt_install() {
 	local t0=$SECONDS
@@ -42,6 +49,57 @@ agent_ready() {
 	bk_log "bkagentd ready: $(head -n 2 /tmp/status.txt | tr '\n' ' ')"
 }
 
+# A busy file system whose consistency a restore can check: every file is
+# written to a temporary name, synced and renamed to the sha256 of its
+# content; old ones are deleted. In any crash-consistent image each file
+# not named *.tmp holds what its name says.
+writer() {
+	local i=0 f sum
+	while :; do
+		i=$((i + 1))
+		f=/srv/data/w/$i.tmp
+		head -c $(((RANDOM % 32 + 1) * 4096)) /dev/urandom >"$f"
+		sync "$f"
+		sum=$(sha256sum <"$f")
+		mv "$f" "/srv/data/w/${sum%% *}"
+		[ $((i % 3)) -ne 0 ] || find /srv/data/w -name '[0-9a-f]*' -mmin +1 -delete
+		sleep 0.2
+	done
+}
+
+# Restores POINT to the third disk and checks the file system it holds.
+check_point() {
+	local point=$1 n=0 f
+	bkagent restore --repo $repo --passphrase-file $jobs/nightly.pass "$point" "$restore_to" >/dev/null ||
+		bk_fail "restore $point"
+	e2fsck -fn "$restore_to" >/tmp/fsck.txt 2>&1 || bk_fail "point $point: e2fsck: $(tail -n 5 /tmp/fsck.txt)"
+	mkdir -p /mnt/point && mount -o ro,noload "$restore_to" /mnt/point || bk_fail "mount point $point"
+	for f in /mnt/point/w/*; do
+		[[ $f == *.tmp ]] && continue
+		[ "$(sha256sum <"$f" | cut -d' ' -f1)" = "${f##*/}" ] || bk_fail "point $point: $f does not hold its content"
+		n=$((n + 1))
+	done
+	umount /mnt/point
+	[ $n -gt 0 ] || bk_fail "point $point holds no file"
+	bk_log "point $point: e2fsck clean, $n files hold what their names say"
+}
+
+# Waits until unit UNIT has finished N runs (systemd logs "Finished" for each
+# successful run of a oneshot), at most LIMIT seconds.
+wait_runs() {
+	local unit=$1 n=$2 limit=$3 t0=$SECONDS got
+	while :; do
+		got=$(journalctl -b -q -u "$unit" -o cat | grep -c '^Finished ' || true)
+		[ "$got" -ge "$n" ] && break
+		[ $((SECONDS - t0)) -lt "$limit" ] || {
+			journalctl -b -q -u "$unit" --no-pager | tail -n 40
+			bk_fail "$unit: $got of $n runs in $limit s"
+		}
+		sleep 5
+	done
+	bk_log "$unit: $got runs finished after $((SECONDS - t0)) s"
+}
+
 # man-db's trigger would re-index every manual page of the host over 9p.
 rm -f /var/lib/man-db/auto-update
 bk_mark_module_load "bksnap from bksnap-dkms"
@@ -51,16 +109,101 @@ dkms_built "$old"
 grep -q '^bksnap ' /proc/modules || bk_fail "bksnap is not loaded"
 agent_ready
 
-# State and a conffile edit that the upgrade must keep; a repository outside.
-bkagent track add "$dev" >/dev/null
+# A conffile edit that the upgrade must keep; difference storage on ext4.
 sed -i 's/"log_level": "info"/"log_level": "debug"/' $conf
 mkfs.ext4 -q "$(bk_disk 2)" || bk_fail "mkfs.ext4 for $diff"
 mkdir -p $diff && mount "$(bk_disk 2)" $diff || bk_fail "mount $diff"
 sed -i "s|\"diff_dir\": \"[^\"]*\"|\"diff_dir\": \"$diff\"|" $conf
 grep -q "\"diff_dir\": \"$diff\"" $conf || bk_fail "diff_dir not set in $conf"
 systemctl restart bkagentd
-bkagent init --repo $repo >/dev/null
-bkagent backup --repo $repo "$dev" >/dev/null
+
+# The data disk: ext4, mounted, tracked, written all the time.
+mkfs.ext4 -q -E lazy_itable_init=0,lazy_journal_init=0 "$data" || bk_fail "mkfs.ext4 $data"
+mkdir -p /srv/data && mount -o noatime "$data" /srv/data && mkdir /srv/data/w || bk_fail "mount $data"
+bkagent track add "$data" >/dev/null
+writer &
+writer_pid=$!
+
+# Two jobs: nightly (the real one, every minute here) and bad (wrong passphrase).
+echo guest-secret >$jobs/nightly.pass
+echo not-the-secret >$jobs/bad.pass
+chmod 600 $jobs/*.pass
+BKAGENT_PASSPHRASE=guest-secret bkagent init --repo $repo >/dev/null || bk_fail "bkagent init"
+for j in nightly bad; do
+	cat >$jobs/$j.conf <<-EOF
+		{
+		  "devices": ["$data"],
+		  "repository": "$repo",
+		  "passphrase_file": "$jobs/$j.pass",
+		  "schedule": "*:*:00",
+		  "retention": {"keep_last": 2},
+		  "verify_sample": 0.05
+		}
+	EOF
+done
+bkagent job enable nightly || bk_fail "bkagent job enable nightly"
+# The test cannot wait for the default randomized delay of up to 15 minutes.
+mkdir -p /etc/systemd/system/bkagent-job@nightly.timer.d
+printf '[Timer]\nRandomizedDelaySec=0\nAccuracySec=1s\n' >/etc/systemd/system/bkagent-job@nightly.timer.d/zz-test.conf
+systemctl daemon-reload
+systemctl restart bkagent-job@nightly.timer
+systemctl list-timers --no-pager 'bkagent-job@*' || true
+
+# Three runs started by the timer: one full, then incrementals; keep_last 2.
+wait_runs bkagent-job@nightly.service 3 600
+bkagent job disable nightly || bk_fail "bkagent job disable nightly"
+rm /etc/systemd/system/bkagent-job@nightly.timer.d/zz-test.conf
+while systemctl is-active -q bkagent-job@nightly.service; do sleep 2; done
+journalctl -b -q -u bkagent-job@nightly.service -o cat >/tmp/nightly.log
+grep -q "^backup $data: point .* full" /tmp/nightly.log || bk_fail "no full point: $(cat /tmp/nightly.log)"
+[ "$(grep -c "^backup $data: point .* incremental from " /tmp/nightly.log)" -ge 2 ] ||
+	bk_fail "fewer than two incremental points: $(cat /tmp/nightly.log)"
+bkagent points --repo $repo --passphrase-file $jobs/nightly.pass --json >/tmp/points.json
+points=$(python3 -c 'import json,sys; print(" ".join(p["id"] for p in json.load(open(sys.argv[1]))))' /tmp/points.json)
+[ "$(wc -w <<<"$points")" -eq 2 ] || bk_fail "retention keep_last 2 left: $points"
+bk_log "timer runs: $(grep -c '^backup .*: point' /tmp/nightly.log) points made, kept: $points"
+for p in $points; do check_point "$p"; done
+bkagent job status nightly --json >/tmp/status.json || bk_fail "bkagent job status"
+python3 - /tmp/status.json <<-'EOF' || bk_fail "job status: $(cat /tmp/status.json)"
+	import json, sys
+	s = json.load(open(sys.argv[1]))
+	s = s[0] if isinstance(s, list) else s
+	st = s.get("state", s)
+	assert st["last_success"]["exit_code"] == 0, st
+	assert st["points"] == 2, st
+EOF
+
+# A run while another holds the job's lock does nothing and says so (10).
+bkagent job run nightly >/tmp/run1.log 2>&1 &
+run1=$!
+for _ in $(seq 300); do
+	! flock -n /var/lib/bkagent/jobs/nightly.lock true 2>/dev/null && break
+	sleep 0.1
+done
+rc=0
+bkagent job run nightly >/tmp/run2.log 2>&1 || rc=$?
+[ $rc -eq 10 ] || bk_fail "second run while one runs: exit $rc, not 10: $(cat /tmp/run2.log)"
+wait $run1 || bk_fail "the first run failed: $(cat /tmp/run1.log)"
+bk_log "a run while one runs: exit 10 ($(tail -n 1 /tmp/run2.log))"
+kill $writer_pid
+
+# The wrong passphrase fails the unit, the journal says why, the metrics too.
+! systemctl start bkagent-job@bad.service || bk_fail "bkagent-job@bad.service succeeded"
+systemctl is-failed -q bkagent-job@bad.service || bk_fail "bkagent-job@bad.service is not failed"
+journalctl -b -q -u bkagent-job@bad.service -o cat >/tmp/bad.log
+grep -qi "passphrase\|authentic\|key" /tmp/bad.log || bk_fail "journal of the bad job: $(cat /tmp/bad.log)"
+bk_log "bad job: $(grep -i 'passphrase\|authentic\|key' /tmp/bad.log | head -n 1)"
+systemctl start prometheus-node-exporter || bk_fail "prometheus-node-exporter"
+for _ in $(seq 60); do curl -sf http://127.0.0.1:9100/metrics >/tmp/metrics.txt && break; sleep 1; done
+grep -Eq '^bkagent_job_last_exit_code\{job="bad"\} [1-9]' /tmp/metrics.txt ||
+	bk_fail "node-exporter: no failed last_exit_code of job bad: $(grep bkagent_ /tmp/metrics.txt)"
+grep -Eq '^bkagent_job_last_exit_code\{job="nightly"\} 0$' /tmp/metrics.txt ||
+	bk_fail "node-exporter: nightly's last_exit_code is not 0"
+grep -Eq '^bkagent_job_last_success_timestamp_seconds\{job="nightly"\} [1-9]' /tmp/metrics.txt ||
+	bk_fail "node-exporter: no last success of nightly"
+bk_log "node-exporter serves: $(grep -E '^bkagent_job_last_exit_code' /tmp/metrics.txt | tr '\n' ' ')"
+systemctl stop prometheus-node-exporter
+
 repo_sum=$(cd $repo && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum)
 state=$(stat -c %i /var/lib/bkagent/cbt)
 
@@ -70,18 +213,22 @@ dpkg --compare-versions "$new" gt "$old" || bk_fail "upgrade: $old -> $new"
 dkms_built "$new"
 grep -q '"log_level": "debug"' $conf || bk_fail "upgrade lost the edit of $conf"
 [ "$(stat -c %i /var/lib/bkagent/cbt)" = "$state" ] || bk_fail "upgrade replaced the state"
+[ -e $jobs/nightly.conf ] || bk_fail "upgrade lost the job file"
 agent_ready
-bkagent track status "$dev" | grep -q "$dev" || bk_fail "upgrade forgot the tracked $dev"
-bk_log "upgraded $old -> $new: conffile edit, state and tracking kept"
+bkagent track status "$data" | grep -q "$data" || bk_fail "upgrade forgot the tracked $data"
+bk_log "upgraded $old -> $new: conffile edit, state, jobs and tracking kept"
 
 t0=$SECONDS
 apt-get purge -y -q bkagent bksnap-dkms || bk_fail "apt-get purge"
 bk_log "apt-get purge took $((SECONDS - t0)) s"
 ! grep -q '^bksnap ' /proc/modules || bk_fail "bksnap still loaded after purge"
-! systemctl cat bkagentd.service >/dev/null 2>&1 || bk_fail "bkagentd.service still there"
+for u in bkagentd.service bkagent-job@.service bkagent-job@.timer; do
+	! systemctl cat $u >/dev/null 2>&1 || bk_fail "$u still there"
+done
+[ -z "$(find /etc/systemd/system -name 'bkagent*')" ] || bk_fail "left in /etc/systemd/system: $(find /etc/systemd/system -name 'bkagent*')"
 [ ! -e /var/lib/bkagent ] || bk_fail "state left: $(ls -A /var/lib/bkagent)"
 [ ! -e $conf ] || bk_fail "$conf left after purge"
 [ -z "$(find /lib/modules -name 'bksnap.ko*')" ] || bk_fail "module file left"
 [ "$(cd $repo && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum)" = "$repo_sum" ] ||
 	bk_fail "purge changed the repository"
-bk_log "purged: no module, unit, state or conffile; repository intact"
+bk_log "purged: no module, unit, timer or state; repository intact"
