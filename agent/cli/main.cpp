@@ -66,6 +66,9 @@ int main(int argc, char **argv)
 	CLI::App app{description, "bkagent"};
 	app.footer(footer);
 	app.require_subcommand(1);
+	// Global options may follow the command (`bkagent status --json`):
+	// subcommands, created below, inherit this.
+	app.fallthrough();
 	Context ctx;
 	app.add_flag("--json", ctx.json, "print JSON instead of text");
 	app.add_option("--socket", ctx.socket, "the daemon's Unix socket")->capture_default_str();

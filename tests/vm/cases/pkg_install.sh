@@ -228,6 +228,7 @@ done
 [ -z "$(find /etc/systemd/system -name 'bkagent*')" ] || bk_fail "left in /etc/systemd/system: $(find /etc/systemd/system -name 'bkagent*')"
 [ ! -e /var/lib/bkagent ] || bk_fail "state left: $(ls -A /var/lib/bkagent)"
 [ ! -e $conf ] || bk_fail "$conf left after purge"
+[ ! -e /var/lib/prometheus/node-exporter/bkagent.prom ] || bk_fail "metrics file left after purge"
 [ -z "$(find /lib/modules -name 'bksnap.ko*')" ] || bk_fail "module file left"
 [ "$(cd $repo && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum)" = "$repo_sum" ] ||
 	bk_fail "purge changed the repository"
