@@ -45,8 +45,8 @@ Examples:
 	cmd->callback([&ctx, args] {
 		guarded([&] {
 			const MountRecord m = mount_point(*args);
-			ctx.print(shown(m), "mounted point " + m.point + " (" + m.fstype + " on " + m.source + ") read-only on " +
-						    m.dir + "\n");
+			ctx.print(shown(m),
+				  "mounted point " + m.point + " (" + m.fstype + " on " + m.source + ") read-only on " + m.dir + "\n");
 		});
 	});
 }

@@ -48,7 +48,8 @@ void serve(Context &ctx, const ServeArgs &args)
 	if (!args.overlay.empty())
 		create_overlay(args.overlay, e.uri, point.size);
 
-	nlohmann::json j = {{"point", point.id}, {"device", point.device}, {"size", point.size}, {"uri", e.uri}, {"writable", args.exp.writable}};
+	nlohmann::json j = {
+		{"point", point.id}, {"device", point.device}, {"size", point.size}, {"uri", e.uri}, {"writable", args.exp.writable}};
 	std::string text = "serving " + point.id + " (" + point.device + ", " + human_bytes(point.size) + ")" +
 			   (args.exp.writable ? " writable (changes are discarded)" : " read-only") + " at\n" + e.uri + "\n";
 	if (!args.overlay.empty()) {

@@ -120,8 +120,9 @@ int choose_partition(const std::string &name, int wanted)
 		return 0;
 	if (wanted > 0) {
 		if (std::find(parts.begin(), parts.end(), wanted) == parts.end())
-			refuse(grpc::StatusCode::NOT_FOUND, "the point has no partition " + std::to_string(wanted) +
-								    (parts.empty() ? " (no partition table)" : " (partitions: " + joined(parts) + ")"));
+			refuse(grpc::StatusCode::NOT_FOUND,
+			       "the point has no partition " + std::to_string(wanted) +
+				       (parts.empty() ? " (no partition table)" : " (partitions: " + joined(parts) + ")"));
 		return wanted;
 	}
 	if (parts.size() > 1)
@@ -176,14 +177,14 @@ void disconnect(const std::string &device) { (void)run({"nbd-client", "-d", devi
 
 nlohmann::json MountRecord::to_json() const
 {
-	return {{"point", point},   {"device", device}, {"partition", partition},	 {"source", source},
-		{"fstype", fstype}, {"dir", dir},	{"state_dir", state_dir}, {"server_pid", server}};
+	return {{"point", point},   {"device", device}, {"partition", partition}, {"source", source},
+		{"fstype", fstype}, {"dir", dir},       {"state_dir", state_dir}, {"server_pid", server}};
 }
 
 MountRecord MountRecord::from_json(const nlohmann::json &j)
 {
-	return {j.at("point"),	j.at("device"), j.at("partition"), j.at("source"),
-		j.at("fstype"), j.at("dir"),	j.at("state_dir"), j.at("server_pid")};
+	return {j.at("point"),  j.at("device"), j.at("partition"), j.at("source"),
+		j.at("fstype"), j.at("dir"),    j.at("state_dir"), j.at("server_pid")};
 }
 
 MountRecord mount_point(const MountArgs &args)
@@ -225,9 +226,9 @@ MountRecord mount_point(const MountArgs &args)
 	while (!m.fstype.empty() && m.fstype.back() == '\n')
 		m.fstype.pop_back();
 	if (m.fstype.empty())
-		refuse(grpc::StatusCode::FAILED_PRECONDITION, "no filesystem found on " +
-								      (m.partition ? "partition " + std::to_string(m.partition) : std::string("the device")) +
-								      " of point " + m.point);
+		refuse(grpc::StatusCode::FAILED_PRECONDITION,
+		       "no filesystem found on " + (m.partition ? "partition " + std::to_string(m.partition) : std::string("the device")) +
+			       " of point " + m.point);
 	if (run({"mount", "-t", m.fstype, "-o", mount_options(m.fstype, args.fs_options), m.source, m.dir}).status != 0)
 		throw std::runtime_error("could not mount " + m.fstype + " " + m.source + " on " + m.dir);
 	undo.push([&] { (void)run({"umount", m.dir}, quietly); });

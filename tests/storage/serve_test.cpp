@@ -333,7 +333,8 @@ TEST_F(ServeTest, MountRefusesUnknownPointWrongPassphraseMountedTargetAndNoNbd)
 
 	if (fs::exists("/sys/block/nbd0") || shell("modprobe -n -q nbd").code == 0)
 		GTEST_SKIP() << "this kernel has nbd: the refusal below needs one without";
-	for (const std::string &cmd : {"mount " + full_ + " " + quoted(dir), "restore " + full_ + " --files etc --to " + quoted(dir_ / "out")}) {
+	for (const std::string &cmd :
+	     {"mount " + full_ + " " + quoted(dir), "restore " + full_ + " --files etc --to " + quoted(dir_ / "out")}) {
 		const Output no_nbd = shell(cli(cmd + repo));
 		EXPECT_EQ(no_nbd.code, 5) << cmd;
 		EXPECT_NE(no_nbd.out.find("modprobe nbd"), std::string::npos) << no_nbd.out;
