@@ -4,6 +4,7 @@
 #include "cli/process.h"
 
 #include <signal.h>
+#include <stdlib.h>
 
 #include <cerrno>
 #include <chrono>
@@ -143,21 +144,41 @@ std::string mount_options(const std::string &fstype, const std::string &extra)
 	return opts;
 }
 
-// nbdkit as `bkagent serve --daemon` would run it, listening on the mount's own socket.
-pid_t start_server(const MountArgs &args, const fs::path &state)
+// nbdkit as `bkagent serve --daemon` runs it, on the mount's own socket. Preparing it
+// checks the point and the passphrase: the first refusals.
+Export prepare_server(const MountArgs &args, const std::string &state)
 {
 	ExportArgs e;
 	e.repo = args.repo;
 	e.point = args.point;
-	e.listen = "unix:" + (state / "nbdkit.sock").string();
+	e.listen = "unix:" + state + "/nbdkit.sock";
 	e.daemon = true;
-	e.pid_file = state / "nbdkit.pid";
-	const Export exp = prepare_export(e);
+	e.pid_file = state + "/nbdkit.pid";
+	return prepare_export(e);
+}
+
+pid_t start_server(const Export &exp, const std::string &state)
+{
 	if (run(exp.argv).status != 0)
 		throw std::runtime_error("nbdkit could not serve point " + exp.point.id);
-	if (!wait_for([&] { return !first_line(e.pid_file).empty(); }))
-		throw std::runtime_error("nbdkit did not write " + e.pid_file);
-	return std::stoi(first_line(e.pid_file));
+	const std::string pid_file = state + "/nbdkit.pid";
+	if (!wait_for([&] { return !first_line(pid_file).empty(); }))
+		throw std::runtime_error("nbdkit did not write " + pid_file);
+	return std::stoi(first_line(pid_file));
+}
+
+// The mount records, each with its directory.
+std::vector<std::pair<fs::path, nlohmann::json>> records()
+{
+	std::vector<std::pair<fs::path, nlohmann::json>> found;
+	std::error_code ec;
+	for (const auto &e : fs::directory_iterator(mounts_root, ec)) {
+		std::ifstream in(e.path() / "mount.json");
+		nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+		if (!j.is_discarded())
+			found.emplace_back(e.path(), std::move(j));
+	}
+	return found;
 }
 
 bool is_nbdkit(pid_t pid) { return first_line("/proc/" + std::to_string(pid) + "/comm") == "nbdkit"; }
@@ -190,7 +211,15 @@ MountRecord MountRecord::from_json(const nlohmann::json &j)
 MountRecord mount_point(const MountArgs &args)
 {
 	MountRecord m;
-	m.point = open_repo(args.repo).point(args.point).id; // unknown point, wrong passphrase
+	Undo undo;
+	fs::create_directories(mounts_root);
+	std::string state = mounts_root / "mount-XXXXXX";
+	if (!::mkdtemp(state.data()))
+		throw std::runtime_error("cannot create a directory under " + mounts_root.string());
+	m.state_dir = state;
+	undo.push([&] { fs::remove_all(m.state_dir); });
+	const Export exp = prepare_server(args, m.state_dir);
+	m.point = exp.point.id;
 	std::error_code ec;
 	m.dir = fs::canonical(args.dir, ec);
 	if (ec || !fs::is_directory(m.dir))
@@ -198,16 +227,10 @@ MountRecord mount_point(const MountArgs &args)
 	if (is_mount_point(m.dir))
 		refuse(grpc::StatusCode::FAILED_PRECONDITION, m.dir + " is already a mount point");
 	ensure_nbd();
-
-	Undo undo;
 	const std::string name = free_nbd();
 	m.device = "/dev/" + name;
-	m.state_dir = mounts_root / name;
-	fs::remove_all(m.state_dir); // a record left by a crash: its device is free
-	fs::create_directories(m.state_dir);
-	undo.push([&] { fs::remove_all(m.state_dir); });
 
-	m.server = start_server(args, m.state_dir);
+	m.server = start_server(exp, m.state_dir);
 	undo.push([&] { stop_server(m.server); });
 
 	if (run({"nbd-client", "-unix", m.state_dir + "/nbdkit.sock", m.device, "-readonly"}, quietly).status != 0)
@@ -233,6 +256,10 @@ MountRecord mount_point(const MountArgs &args)
 		throw std::runtime_error("could not mount " + m.fstype + " " + m.source + " on " + m.dir);
 	undo.push([&] { (void)run({"umount", m.dir}, quietly); });
 
+	// A record of the same directory was left by a crash (the directory was no mount point).
+	for (const auto &[path, j] : records())
+		if (j.value("dir", "") == m.dir)
+			fs::remove_all(path);
 	std::ofstream(m.state_dir + "/mount.json") << m.to_json().dump() << "\n";
 	undo.dismiss();
 	return m;
@@ -241,13 +268,9 @@ MountRecord mount_point(const MountArgs &args)
 MountRecord find_mount(const std::string &dir)
 {
 	const std::string want = fs::weakly_canonical(dir);
-	std::error_code ec;
-	for (const auto &e : fs::directory_iterator(mounts_root, ec)) {
-		std::ifstream in(e.path() / "mount.json");
-		const nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-		if (!j.is_discarded() && j.value("dir", "") == want)
+	for (const auto &[path, j] : records())
+		if (j.value("dir", "") == want)
 			return MountRecord::from_json(j);
-	}
 	refuse(grpc::StatusCode::NOT_FOUND, dir + " is not mounted by `bkagent mount`");
 }
 

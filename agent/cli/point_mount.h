@@ -1,7 +1,7 @@
 // A restore point mounted read-only without restoring it: nbdkit serves the point on a
 // private socket, nbd-client attaches it to a free /dev/nbdN, and its filesystem is
 // mounted with the options that never write (ext4 noload, xfs norecovery). A record
-// under /run/bkagent/mounts/nbdN/ lets `bkagent umount DIR` undo it all.
+// under /run/bkagent/mounts/mount-XXXXXX/ lets `bkagent umount DIR` undo it all.
 #pragma once
 
 #include "cli/repo_options.h"
@@ -28,7 +28,7 @@ struct MountRecord {
 	std::string source;    // what is mounted: /dev/nbdN or /dev/nbdNpK
 	std::string fstype;    // blkid's name
 	std::string dir;       // canonical mount point
-	std::string state_dir; // /run/bkagent/mounts/nbdN
+	std::string state_dir; // /run/bkagent/mounts/mount-XXXXXX
 	pid_t server = 0;      // nbdkit
 
 	nlohmann::json to_json() const;
