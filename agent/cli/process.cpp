@@ -35,6 +35,7 @@ Ran run(const std::vector<std::string> &argv, const RunOptions &opts)
 {
 	const bool capture = opts.capture;
 	std::vector<char *> cargv;
+	cargv.reserve(argv.size() + 1);
 	for (const std::string &a : argv)
 		cargv.push_back(const_cast<char *>(a.c_str()));
 	cargv.push_back(nullptr);
