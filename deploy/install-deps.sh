@@ -13,7 +13,7 @@ BUILD="build-essential cmake ninja-build pkg-config git
   linux-source-6.1
   debhelper dh-dkms dkms lintian fakeroot dpkg-dev ccache"
 VM="qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod
-  e2fsprogs xfsprogs fio lvm2 util-linux fdisk xz-utils python3 openssl
+  e2fsprogs xfsprogs fio lvm2 util-linux fdisk xz-utils python3 openssl nbd-client
   debootstrap zstd socat prometheus-node-exporter curl"
 
 pkgs="$BUILD"

@@ -2,7 +2,10 @@
 // (storage/, docs/repository.md): option wiring over the backup library (agent/backup/).
 #include "backup/backup.h"
 #include "cli/meter.h"
+#include "cli/nbd_export.h"
 #include "cli/output.h"
+#include "cli/point_mount.h"
+#include "cli/process.h"
 #include "cli/registry.h"
 #include "cli/repo_options.h"
 
@@ -10,10 +13,13 @@
 #include "bk/storage/repository.hpp"
 
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <memory>
 
 namespace {
 
+namespace fs = std::filesystem;
 namespace st = bk::storage;
 using namespace bk::cli;
 
@@ -163,46 +169,136 @@ void setup_points(CLI::App &app, Context &ctx)
 	});
 }
 
+struct RestoreArgs {
+	RepoArgs repo;
+	std::string point, target;
+	bool only_differences = false;
+	std::vector<std::string> files;
+	std::string to;
+	int partition = -1;
+};
+
+void restore_image(Context &ctx, const RestoreArgs &args)
+{
+	st::Repository repo = open_repo(args.repo);
+	const st::PointInfo p = repo.point(args.point);
+	Meter meter(ctx.json);
+	st::RestoreOptions o;
+	o.only_differences = args.only_differences;
+	o.progress = bk::backup::progress_fn(meter.sink(), args.target);
+	const st::RestoreStats s = repo.restore(p.id, args.target, o);
+	ctx.print({{"point", p.id},
+		   {"target", args.target},
+		   {"bytes_total", s.bytes_total},
+		   {"bytes_written", s.bytes_written},
+		   {"chunks_unchanged", s.chunks_unchanged},
+		   {"seconds", s.seconds}},
+		  "restored " + p.id + " (" + p.device + ", " + human_bytes(s.bytes_total) + ") to " + args.target + ": wrote " +
+			  human_bytes(s.bytes_written) + ", " + std::to_string(s.chunks_unchanged) + " chunks already equal\n");
+}
+
+// A temporary directory, removed (once empty) on every path.
+class TempDir {
+public:
+	explicit TempDir(const fs::path &parent)
+	{
+		fs::create_directories(parent);
+		std::string name = (parent / "restore-XXXXXX").string();
+		if (!::mkdtemp(name.data()))
+			throw std::runtime_error("cannot create a directory under " + parent.string());
+		path_ = name;
+	}
+	~TempDir()
+	{
+		std::error_code ec;
+		fs::remove(path_, ec);
+	}
+	TempDir(const TempDir &) = delete;
+	TempDir &operator=(const TempDir &) = delete;
+	const std::string &path() const { return path_; }
+
+private:
+	std::string path_;
+};
+
+// Files out of a point: mounted in a temporary directory, copied by cp -a (owners,
+// modes, timestamps, symlinks, hard links among the copied files, xattrs), unmounted.
+void restore_files(Context &ctx, const RestoreArgs &args)
+{
+	std::vector<std::string> paths;
+	for (const std::string &f : args.files) {
+		const fs::path rel = fs::path(f).lexically_normal().relative_path();
+		if (rel.empty() || *rel.begin() == "..")
+			refuse(grpc::StatusCode::INVALID_ARGUMENT, "--files takes paths inside the point's filesystem, not " + f);
+		paths.push_back(rel.string());
+	}
+	fs::create_directories(args.to);
+	const std::string to = fs::canonical(args.to);
+	const TempDir dir("/run/bkagent/mounts");
+	const MountRecord m = mount_point({args.repo, args.point, dir.path(), args.partition, ""});
+	struct Unmount {
+		const MountRecord &m;
+		~Unmount()
+		{
+			try {
+				unmount_point(m);
+			} catch (const std::exception &) { // the mount stays for `bkagent umount`
+			}
+		}
+	} unmount{m};
+	for (const std::string &p : paths) {
+		std::error_code ec;
+		if (fs::symlink_status(fs::path(m.dir) / p, ec).type() == fs::file_type::not_found)
+			refuse(grpc::StatusCode::NOT_FOUND, p + " is not in point " + m.point);
+	}
+	std::vector<std::string> cp = {"cp", "-a", "--parents", "--"};
+	cp.insert(cp.end(), paths.begin(), paths.end());
+	cp.push_back(to);
+	if (run(cp, {.capture = false, .quiet = false, .cwd = m.dir}).status != 0)
+		throw std::runtime_error("cp could not copy every file out of point " + m.point);
+	ctx.print({{"point", m.point}, {"files", paths}, {"to", to}},
+		  "restored " + std::to_string(paths.size()) + " path(s) of point " + m.point + " into " + to + "\n");
+}
+
 void setup_restore(CLI::App &app, Context &ctx)
 {
-	struct Args {
-		RepoArgs repo;
-		std::string point, target;
-		bool only_differences = false;
-	};
-	auto args = std::make_shared<Args>();
-	auto *cmd = app.add_subcommand("restore", "Write a restore point to a file or block device");
+	auto args = std::make_shared<RestoreArgs>();
+	auto *cmd = app.add_subcommand("restore", "Write a restore point to a file or block device, or copy files out of it");
 	cmd->footer(R"(
 POINT is a point id or a unique prefix (see `bkagent points`). A file target is
 created or replaced (sparse); a block device target must be at least the size of
 the point. --only-differences reads the target and writes only the chunks that
 differ (fast re-sync of a disk that is almost up to date).
 
+--files PATH... --to DIR copies files and directories out of the point's
+filesystem instead: the point is mounted read-only in a temporary directory (as
+`bkagent mount` does, same needs and refusals), each PATH (relative to the
+filesystem's root) is copied with `cp -a --parents` into DIR (DIR/PATH) keeping
+owners, modes, timestamps, symlinks, xattrs and the hard links among the copied
+files, and the point is unmounted.
+
 Examples:
   bkagent restore 3fa2 /dev/vdc --repo /backup/repo
-  bkagent restore 3fa2c0de11aa7b90 /var/tmp/vdb.img --repo /backup/repo)");
+  bkagent restore 3fa2c0de11aa7b90 /var/tmp/vdb.img --repo /backup/repo
+  bkagent restore 3fa2 --files etc/fstab home/ann --to /tmp/back --repo /backup/repo)");
 	add_repo_options(cmd, args->repo);
 	cmd->add_option("point", args->point, "restore point id or unique prefix")->required();
-	cmd->add_option("target", args->target, "file or block device to write")->required();
-	cmd->add_flag("--only-differences", args->only_differences, "write only chunks that differ on the target");
+	auto *target = cmd->add_option("target", args->target, "file or block device to write");
+	auto *only = cmd->add_flag("--only-differences", args->only_differences, "write only chunks that differ on the target");
+	auto *files = cmd->add_option("--files", args->files, "paths to copy out of the point's filesystem")->excludes(target, only);
+	auto *to = cmd->add_option("--to", args->to, "directory the --files are copied into")->needs(files);
+	files->needs(to);
+	cmd->add_option("--partition", args->partition, "with --files: partition number; 0: the whole device")
+		->check(CLI::NonNegativeNumber)
+		->needs(files);
 	cmd->callback([&ctx, args] {
 		guarded([&] {
-			st::Repository repo = open_repo(args->repo);
-			const st::PointInfo p = repo.point(args->point);
-			Meter meter(ctx.json);
-			st::RestoreOptions o;
-			o.only_differences = args->only_differences;
-			o.progress = bk::backup::progress_fn(meter.sink(), args->target);
-			const st::RestoreStats s = repo.restore(p.id, args->target, o);
-			ctx.print({{"point", p.id},
-				   {"target", args->target},
-				   {"bytes_total", s.bytes_total},
-				   {"bytes_written", s.bytes_written},
-				   {"chunks_unchanged", s.chunks_unchanged},
-				   {"seconds", s.seconds}},
-				  "restored " + p.id + " (" + p.device + ", " + human_bytes(s.bytes_total) + ") to " + args->target +
-					  ": wrote " + human_bytes(s.bytes_written) + ", " + std::to_string(s.chunks_unchanged) +
-					  " chunks already equal\n");
+			if (!args->files.empty())
+				restore_files(ctx, *args);
+			else if (!args->target.empty())
+				restore_image(ctx, *args);
+			else
+				refuse(grpc::StatusCode::INVALID_ARGUMENT, "restore needs a TARGET, or --files and --to");
 		});
 	});
 }

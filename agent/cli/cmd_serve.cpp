@@ -2,13 +2,10 @@
 // everything it can report clearly (passphrase, point, listen target), then execs nbdkit
 // with the bkagent plugin (storage/nbd/), which reads the point through PointReader.
 // The passphrase reaches the plugin through an inherited memfd, never argv or environ.
+#include "cli/nbd_export.h"
 #include "cli/output.h"
 #include "cli/registry.h"
-#include "cli/repo_options.h"
 
-#include <netdb.h>
-#include <sys/mman.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -25,108 +22,9 @@ namespace st = bk::storage;
 using namespace bk::cli;
 
 struct ServeArgs {
-	RepoArgs repo;
-	std::string point;
-	std::string listen;
-	std::string tls_certificates, tls_psk;
-	bool tls_verify_peer = false;
-	bool writable = false;
+	ExportArgs exp;
 	std::string overlay;
-	bool daemon = false;
-	std::string pid_file;
-	unsigned cache_mib = 64;
 };
-
-[[noreturn]] void refuse(grpc::StatusCode code, const std::string &message) { throw bk::client::CallError(grpc::Status(code, message)); }
-
-// Where the export listens: a Unix socket path, or a TCP host and port.
-struct Listen {
-	std::string socket;
-	std::string host, port;
-
-	std::string uri(bool tls) const
-	{
-		const std::string scheme = tls ? "nbds" : "nbd";
-		if (!socket.empty())
-			return scheme + "+unix:///?socket=" + socket;
-		const bool v6 = host.find(':') != std::string::npos;
-		return scheme + "://" + (v6 ? "[" + host + "]" : host) + ":" + port + "/";
-	}
-};
-
-Listen parse_listen(const std::string &text)
-{
-	Listen l;
-	if (text.starts_with("unix:")) {
-		l.socket = fs::absolute(text.substr(5)).string();
-		return l;
-	}
-	const auto colon = text.rfind(':');
-	if (colon == std::string::npos || colon == 0 || colon + 1 == text.size())
-		refuse(grpc::StatusCode::INVALID_ARGUMENT, "--listen takes unix:PATH or HOST:PORT, not " + text);
-	l.host = text.substr(0, colon);
-	l.port = text.substr(colon + 1);
-	if (l.host.front() == '[' && l.host.back() == ']')
-		l.host = l.host.substr(1, l.host.size() - 2);
-	return l;
-}
-
-// A listen target that already exists is refused here, before anything starts: an
-// existing socket path (another export, or a stale one to remove by hand), a port in use.
-void check_free(const Listen &l)
-{
-	if (!l.socket.empty()) {
-		std::error_code ec;
-		if (fs::symlink_status(l.socket, ec).type() != fs::file_type::not_found)
-			refuse(grpc::StatusCode::ALREADY_EXISTS, l.socket + " already exists");
-		return;
-	}
-	addrinfo hints{};
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE;
-	addrinfo *found = nullptr;
-	if (const int rc = ::getaddrinfo(l.host.c_str(), l.port.c_str(), &hints, &found); rc != 0)
-		refuse(grpc::StatusCode::INVALID_ARGUMENT, "--listen " + l.host + ":" + l.port + ": " + ::gai_strerror(rc));
-	std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> owned(found, ::freeaddrinfo);
-	for (const addrinfo *a = found; a; a = a->ai_next) {
-		const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-		if (fd < 0)
-			continue;
-		const int on = 1;
-		(void)::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on); // as nbdkit does
-		const bool in_use = ::bind(fd, a->ai_addr, a->ai_addrlen) != 0 && errno == EADDRINUSE;
-		::close(fd);
-		if (in_use)
-			refuse(grpc::StatusCode::ALREADY_EXISTS, l.host + ":" + l.port + " is already in use");
-	}
-}
-
-// BKAGENT_NBDKIT_PLUGIN (the build tree), else beside the binary, else nbdkit's plugin
-// directory where `make install` puts it.
-std::string plugin_path()
-{
-	if (const char *env = std::getenv("BKAGENT_NBDKIT_PLUGIN"))
-		return env;
-	std::error_code ec;
-	const fs::path beside = fs::read_symlink("/proc/self/exe", ec).parent_path() / "nbdkit-bkagent-plugin.so";
-	if (!ec && fs::exists(beside, ec))
-		return beside;
-	if (!fs::exists(BK_NBDKIT_PLUGIN, ec))
-		refuse(grpc::StatusCode::FAILED_PRECONDITION,
-		       std::string("the nbdkit plugin is not installed at ") + BK_NBDKIT_PLUGIN + " (set BKAGENT_NBDKIT_PLUGIN)");
-	return BK_NBDKIT_PLUGIN;
-}
-
-// An anonymous file holding the passphrase, inherited by nbdkit: the plugin reads and
-// closes it, so the passphrase is in no argv, environment or named file.
-int passphrase_fd(const std::string &pass)
-{
-	const int fd = ::memfd_create("bkagent-passphrase", 0);
-	if (fd < 0 || ::write(fd, pass.data(), pass.size()) != static_cast<ssize_t>(pass.size()) || ::lseek(fd, 0, SEEK_SET) != 0)
-		throw std::runtime_error(std::string("passphrase memfd: ") + std::strerror(errno));
-	return fd;
-}
 
 // A qcow2 file whose backing file is the export: a VM opens it read-write, its writes
 // stay in the file and the repository is never written.
@@ -143,54 +41,17 @@ void create_overlay(const std::string &file, const std::string &uri, std::uint64
 
 void serve(Context &ctx, const ServeArgs &args)
 {
-	const bool tls = !args.tls_certificates.empty() || !args.tls_psk.empty();
-	if (!args.overlay.empty() && tls)
+	if (!args.overlay.empty() && (!args.exp.tls_certificates.empty() || !args.exp.tls_psk.empty()))
 		refuse(grpc::StatusCode::INVALID_ARGUMENT, "--writable-overlay needs an export without TLS");
-	const std::string pass = passphrase(args.repo);
-	st::Repository repo = open_repo(args.repo);
-	const st::PointInfo point = repo.point(args.point);
-	const std::string plugin = plugin_path();
-	std::string listen_text = args.listen;
-	if (listen_text.empty()) {
-		fs::create_directories("/run/bkagent");
-		listen_text = "unix:/run/bkagent/point-" + point.id + ".sock";
-	}
-	const Listen listen = parse_listen(listen_text);
-	check_free(listen);
-	const std::string uri = listen.uri(tls);
-
-	std::vector<std::string> argv = {"nbdkit"};
-	if (!args.daemon)
-		argv.emplace_back("-f");
-	if (!args.pid_file.empty())
-		argv.push_back("--pidfile=" + fs::absolute(args.pid_file).string());
-	if (!listen.socket.empty())
-		argv.insert(argv.end(), {"-U", listen.socket});
-	else
-		argv.insert(argv.end(), {"-i", listen.host, "-p", listen.port});
-	if (tls) {
-		argv.emplace_back("--tls=require");
-		if (!args.tls_certificates.empty())
-			argv.push_back("--tls-certificates=" + fs::absolute(args.tls_certificates).string());
-		if (!args.tls_psk.empty())
-			argv.push_back("--tls-psk=" + fs::absolute(args.tls_psk).string());
-		if (args.tls_verify_peer)
-			argv.emplace_back("--tls-verify-peer");
-	}
-	if (args.writable)
-		argv.emplace_back("--filter=cow"); // writes go to nbdkit's temporary overlay
-	else
-		argv.emplace_back("-r");
-	argv.insert(argv.end(), {plugin, "repo=" + fs::absolute(args.repo.dir).string(), "point=" + point.id,
-				 "cache=" + std::to_string(args.cache_mib) + "M"});
-	if (repo.encrypted())
-		argv.push_back("passphrase-fd=" + std::to_string(passphrase_fd(pass)));
+	Export e = prepare_export(args.exp);
+	const st::PointInfo &point = e.point;
 	if (!args.overlay.empty())
-		create_overlay(args.overlay, uri, point.size);
+		create_overlay(args.overlay, e.uri, point.size);
 
-	nlohmann::json j = {{"point", point.id}, {"device", point.device}, {"size", point.size}, {"uri", uri}, {"writable", args.writable}};
+	nlohmann::json j = {
+		{"point", point.id}, {"device", point.device}, {"size", point.size}, {"uri", e.uri}, {"writable", args.exp.writable}};
 	std::string text = "serving " + point.id + " (" + point.device + ", " + human_bytes(point.size) + ")" +
-			   (args.writable ? " writable (changes are discarded)" : " read-only") + " at\n" + uri + "\n";
+			   (args.exp.writable ? " writable (changes are discarded)" : " read-only") + " at\n" + e.uri + "\n";
 	if (!args.overlay.empty()) {
 		j["overlay"] = fs::absolute(args.overlay).string();
 		text += "qcow2 overlay: " + args.overlay + "\n";
@@ -200,8 +61,8 @@ void serve(Context &ctx, const ServeArgs &args)
 
 	::unsetenv("BKAGENT_PASSPHRASE");
 	std::vector<char *> cargv;
-	cargv.reserve(argv.size() + 1);
-	for (std::string &a : argv)
+	cargv.reserve(e.argv.size() + 1);
+	for (std::string &a : e.argv)
 		cargv.push_back(a.data());
 	cargv.push_back(nullptr);
 	::execvp("nbdkit", cargv.data());
@@ -241,19 +102,19 @@ Examples:
   bkagent serve 3fa2 --repo /backup/repo --listen unix:/run/vm1.sock \
           --writable-overlay /var/lib/vm1/boot.qcow2 --daemon --pid-file /run/vm1.pid
   qemu-system-x86_64 -drive file=/var/lib/vm1/boot.qcow2,format=qcow2 ...)");
-	add_repo_options(cmd, args->repo);
-	cmd->add_option("point", args->point, "restore point id or unique prefix")->required();
-	cmd->add_option("--listen", args->listen, "unix:PATH or HOST:PORT (default unix:/run/bkagent/point-ID.sock)");
-	cmd->add_option("--tls-certificates", args->tls_certificates,
+	add_repo_options(cmd, args->exp.repo);
+	cmd->add_option("point", args->exp.point, "restore point id or unique prefix")->required();
+	cmd->add_option("--listen", args->exp.listen, "unix:PATH or HOST:PORT (default unix:/run/bkagent/point-ID.sock)");
+	cmd->add_option("--tls-certificates", args->exp.tls_certificates,
 			"directory with ca-cert.pem, server-cert.pem, server-key.pem (TLS required)")
 		->group("TLS");
-	cmd->add_option("--tls-psk", args->tls_psk, "nbdkit PSK file, lines USERNAME:HEXKEY (TLS required)")->group("TLS");
-	cmd->add_flag("--tls-verify-peer", args->tls_verify_peer, "require client certificates")->group("TLS");
-	auto *writable = cmd->add_flag("--writable", args->writable, "accept writes into a discarded overlay");
+	cmd->add_option("--tls-psk", args->exp.tls_psk, "nbdkit PSK file, lines USERNAME:HEXKEY (TLS required)")->group("TLS");
+	cmd->add_flag("--tls-verify-peer", args->exp.tls_verify_peer, "require client certificates")->group("TLS");
+	auto *writable = cmd->add_flag("--writable", args->exp.writable, "accept writes into a discarded overlay");
 	cmd->add_option("--writable-overlay", args->overlay, "create a qcow2 overlay FILE backed by the export")->excludes(writable);
-	cmd->add_flag("--daemon", args->daemon, "run nbdkit in the background");
-	cmd->add_option("--pid-file", args->pid_file, "written when the export is ready");
-	cmd->add_option("--cache-mib", args->cache_mib, "chunk cache size in MiB")->capture_default_str();
+	cmd->add_flag("--daemon", args->exp.daemon, "run nbdkit in the background");
+	cmd->add_option("--pid-file", args->exp.pid_file, "written when the export is ready");
+	cmd->add_option("--cache-mib", args->exp.cache_mib, "chunk cache size in MiB")->capture_default_str();
 	cmd->callback([&ctx, args] { guarded([&] { serve(ctx, *args); }); });
 }
 

@@ -313,6 +313,36 @@ TEST_F(ServeTest, RefusesUnknownPointWrongPassphraseAndExistingTargets)
 	EXPECT_NE(busy.out.find("in use"), std::string::npos) << busy.out;
 }
 
+// `bkagent mount`, `umount` and `restore --files` refuse before touching any device; the
+// mounts themselves run in the VM (vm_repo_mount): this host has no nbd.
+TEST_F(ServeTest, MountRefusesUnknownPointWrongPassphraseMountedTargetAndNoNbd)
+{
+	const std::string repo = " --repo " + quoted(repo_dir_);
+	const fs::path dir = dir_ / "mnt";
+	fs::create_directories(dir);
+	EXPECT_EQ(shell(cli("mount 0123456789abcdef " + quoted(dir) + repo)).code, 4);
+	EXPECT_EQ(shell("BKAGENT_PASSPHRASE=wrong " + cli("mount " + full_ + " " + quoted(dir) + repo)).code, 6);
+	EXPECT_EQ(shell(cli("mount " + full_ + " " + quoted(dir_ / "absent") + repo)).code, 4);
+	const Output mounted = shell(cli("mount " + full_ + " /" + repo));
+	EXPECT_EQ(mounted.code, 5);
+	EXPECT_NE(mounted.out.find("already a mount point"), std::string::npos) << mounted.out;
+	EXPECT_EQ(shell(cli("umount " + quoted(dir))).code, 4);
+	EXPECT_EQ(shell(cli("restore " + full_ + " --files etc/fstab" + repo)).code, 2); // no --to
+	EXPECT_EQ(shell(cli("restore " + full_ + " --files ../etc --to " + quoted(dir) + repo)).code, 7);
+	EXPECT_EQ(shell(cli("restore " + full_ + repo)).code, 7); // neither a target nor --files
+
+	if (fs::exists("/sys/block/nbd0") || shell("modprobe -n -q nbd").code == 0)
+		GTEST_SKIP() << "this kernel has nbd: the refusal below needs one without";
+	for (const std::string &cmd :
+	     {"mount " + full_ + " " + quoted(dir), "restore " + full_ + " --files etc --to " + quoted(dir_ / "out")}) {
+		const Output no_nbd = shell(cli(cmd + repo));
+		EXPECT_EQ(no_nbd.code, 5) << cmd;
+		EXPECT_NE(no_nbd.out.find("modprobe nbd"), std::string::npos) << no_nbd.out;
+	}
+	EXPECT_TRUE(fs::is_empty(dir));
+	EXPECT_FALSE(fs::exists("/run/bkagent/mounts") && !fs::is_empty("/run/bkagent/mounts"));
+}
+
 TEST_F(ServeTest, WritesGoToOverlaysNeverToTheRepository)
 {
 	const std::vector<std::uint8_t> ones(2 * kChunk, 0x5a);
