@@ -8,8 +8,8 @@
  * Invariant: every byte is <= seq, so marking a block with seq never lowers
  * its byte.
  *
- * Sequence wrap: the sequence runs out after BKSNAP_SEQ_MAX snapshots.  The
- * map then restarts under a new generation, but keeps what its holder still
+ * Sequence wrap: a generation has BKSNAP_SEQ_MAX - 1 tokens.  The map then
+ * restarts under a new generation, but keeps what its holder still
  * needs when it can: the holder names with bk_cbt_set_anchor() the newest
  * token whose changes it has saved; the wrap keeps a mark (byte 1) on every
  * block whose byte exceeds the anchor, clears the rest, and links the new
@@ -19,10 +19,10 @@
  * neither, the map restarts empty.
  *
  * Locking: bk_cbt_init(), bk_cbt_reset(), bk_cbt_set_anchor() and
- * bk_cbt_advance() need the map to themselves: no other call on it may run (a lock, or a drain of the
- * device's writes).  bk_cbt_mark() calls may run concurrently with each
- * other and with readers of the map: that race is by design, and safe
- * because
+ * bk_cbt_advance() need the map to themselves: no other call on it may run
+ * (a lock, or a drain of the device's writes).  bk_cbt_mark() calls may run
+ * concurrently with each other and with readers of the map: that race is by
+ * design, and safe because
  *  - every concurrent mark stores the same value, seq, one byte at a time
  *    with WRITE_ONCE(), and a byte only ever rises to seq (the invariant);
  *  - so a reader copying the map while writes are marked sees each byte

@@ -214,8 +214,7 @@ void Store::drop_deltas(const Generation &id, std::uint32_t upto, rocksdb::Write
 	check(it->status(), "iterate deltas");
 }
 
-void Store::retire_stale(const std::string &device, const Generation &current, const std::optional<Token> &link,
-			 rocksdb::WriteBatch &b)
+void Store::retire_stale(const std::string &device, const Generation &current, const std::optional<Token> &link, rocksdb::WriteBatch &b)
 {
 	auto c = chain(device);
 	const bool seen = confirmed_.contains(device);

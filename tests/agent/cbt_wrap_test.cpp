@@ -62,11 +62,15 @@ public:
 	void anchor(const Token &t) { ASSERT_EQ(bk_cbt_set_anchor(&map_, t.sequence), 0); }
 	MapReader reader()
 	{
-		return [this](std::uint64_t first, std::uint64_t count, std::uint8_t *out) { std::memcpy(out, bytes_.data() + first, count); };
+		return [this](std::uint64_t first, std::uint64_t count, std::uint8_t *out) {
+			std::memcpy(out, bytes_.data() + first, count);
+		};
 	}
 	Geometry geometry() const { return {12, bytes_.size()}; }
 	bool written_since(std::uint64_t block, const Handed &h) const { return last_write_[block] > h.epoch; }
 	std::uint64_t blocks() const { return bytes_.size(); }
+	// Writes after the snapshot of this epoch have a larger one.
+	bool untouched_since(const Handed &h) const { return epoch_ == h.epoch + 1; }
 	unsigned wraps() const { return wraps_; }
 
 private:
@@ -96,10 +100,13 @@ TEST(CbtWrap, ChainCarriedOverWrapsMissesNothing)
 	std::size_t committed = 0; // index into recorded
 	std::uint64_t incrementals = 0, fulls = 0, missed = 0, reported = 0, changed = 0;
 	unsigned behind = 0; // snapshots still to take behind the agent's back
+	std::string refusal; // why the last full read was needed
 
-	// Whether the store proves changes from `since` to `upto`; if it does,
-	// every block written since `since` must be in its answer.
+	// Whether the store proves changes from `since` to `upto`, the newest
+	// snapshot (no write after it); if it does, every block written since
+	// `since` must be in its answer.
 	auto incremental = [&](const Handed &since, const Handed &upto) {
+		EXPECT_TRUE(kernel.untouched_since(upto));
 		std::vector<bool> got(kernel.blocks());
 		try {
 			store.changed_since(dev, since.token, upto.token, 0, kernel.blocks(), [&](const BlockRun &r) {
@@ -107,20 +114,23 @@ TEST(CbtWrap, ChainCarriedOverWrapsMissesNothing)
 					got[b] = true;
 				return true;
 			});
-		} catch (const FullReadNeeded &) {
+		} catch (const FullReadNeeded &e) {
+			refusal = e.what();
 			++fulls;
 			return false;
 		}
 		++incrementals;
 		for (std::uint64_t b = 0; b < kernel.blocks(); ++b) {
-			missed += !got[b] && kernel.written_since(b, since);
+			if (!got[b] && kernel.written_since(b, since) && !missed++)
+				ADD_FAILURE() << "MISSED block " << b << " between " << format_token(since.token) << " and "
+					      << format_token(upto.token);
 			reported += got[b];
 			changed += kernel.written_since(b, since);
 		}
 		return true;
 	};
 
-	while (kernel.wraps() < 24) {
+	while (kernel.wraps() < 8) {
 		for (unsigned w = rng() % 6; w; --w)
 			ASSERT_NO_FATAL_FAILURE(kernel.write(rng));
 		const Handed h = kernel.snapshot();
@@ -131,32 +141,41 @@ TEST(CbtWrap, ChainCarriedOverWrapsMissesNothing)
 		store.record_snapshot(dev, h.token, kernel.geometry(), kernel.reader(), kernel.link());
 		ASSERT_NO_FATAL_FAILURE(kernel.anchor(h.token));
 		if (!recorded.empty()) {
-			ASSERT_TRUE(incremental(recorded.back(), h)) << format_token(recorded.back().token) << " -> " << format_token(h.token);
+			ASSERT_TRUE(incremental(recorded.back(), h))
+				<< format_token(recorded.back().token) << " -> " << format_token(h.token) << ": " << refusal;
 		}
 		recorded.push_back(h);
 		if (rng() % 4 == 0) {
 			const Handed &since = recorded[committed + rng() % (recorded.size() - committed)];
-			ASSERT_TRUE(incremental(since, h)) << format_token(since.token) << " -> " << format_token(h.token);
+			ASSERT_TRUE(incremental(since, h)) << format_token(since.token) << " -> " << format_token(h.token) << ": " << refusal;
 		}
 		if (committed && rng() % 8 == 0) {
 			ASSERT_FALSE(incremental(recorded[rng() % committed], h)) << "older than the baseline";
 		}
-		if (rng() % 60 == 0) {
-			committed = std::max(committed, recorded.size() - 1 - rng() % std::min<std::size_t>(recorded.size(), 300));
+		// Backups commit now and then, and at least once a generation, so
+		// that no chain outgrows max_segments here.
+		const bool new_generation = recorded.size() > 1 && recorded[recorded.size() - 2].token.generation != h.token.generation;
+		if (new_generation || rng() % 20 == 0) {
+			committed = std::max(committed, recorded.size() - 1 - rng() % std::min<std::size_t>(recorded.size(), 50));
 			store.commit(dev, recorded[committed].token);
 		}
 	}
 	// Nothing committed for longer than a chain keeps: the oldest go.
 	const std::size_t last_of_first_part = recorded.size() - 1;
-	while (kernel.wraps() < 24 + max_segments + 1) {
+	while (kernel.wraps() < 8 + max_segments + 1) {
 		ASSERT_NO_FATAL_FAILURE(kernel.write(rng));
 		const Handed h = kernel.snapshot();
+		if (h.token.sequence % 50)
+			continue; // behind the agent's back: the wraps keep the link
 		store.record_snapshot(dev, h.token, kernel.geometry(), kernel.reader(), kernel.link());
 		ASSERT_NO_FATAL_FAILURE(kernel.anchor(h.token));
 		recorded.push_back(h);
 	}
+	const Handed newest = kernel.snapshot(); // with no write after it
+	store.record_snapshot(dev, newest.token, kernel.geometry(), kernel.reader(), kernel.link());
+	recorded.push_back(newest);
 	EXPECT_FALSE(incremental(recorded[last_of_first_part], recorded.back())) << "beyond the generations a chain keeps";
-	EXPECT_TRUE(incremental(recorded[recorded.size() - 2 * (BKSNAP_SEQ_MAX - 1)], recorded.back())) << "two wraps back";
+	EXPECT_TRUE(incremental(recorded[recorded.size() - 11], recorded.back())) << "two wraps back";
 	EXPECT_EQ(missed, 0U);
 
 	std::cout << kernel.wraps() << " wraps, " << incrementals << " incrementals, " << missed << " blocks missed, " << fulls

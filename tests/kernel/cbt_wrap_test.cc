@@ -219,8 +219,7 @@ TEST(CbtWrapModel, LinkedWrapsMissNoWrite)
 		ASSERT_NO_FATAL_FAILURE(model.snapshots(60 * (BKSNAP_SEQ_MAX - 1)));
 	}
 	std::cout << stats.wraps << " wraps (" << stats.linked << " linked), " << stats.checked
-		  << " token checks with 0 missed; dropped tokens the marks would have failed: " << stats.dropped_would_miss
-		  << "\n";
+		  << " token checks with 0 missed; dropped tokens the marks would have failed: " << stats.dropped_would_miss << "\n";
 	EXPECT_GE(stats.wraps, 2000U);
 	EXPECT_GT(stats.linked, stats.wraps / 2);
 	EXPECT_GT(stats.dropped_would_miss, 0U) << "tokens older than the link must be refused";

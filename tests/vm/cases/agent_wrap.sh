@@ -1,15 +1,17 @@
 #!/bin/bash
 # The agent's incremental chain across CBT sequence wraps (a generation has
-# 254 snapshots): BK_WRAP_SNAPSHOTS (600) snapshots of a raw disk through
-# the agent, one small direct write before each (the per-snapshot step is
-# kept cheap for TCG: no filesystem, no hook, tiny difference storage).
-# The first snapshot is pulled in full onto a copy disk; then, every
-# BK_WRAP_PULL_EVERY snapshots and right after each wrap, an incremental
-# pull --since the last pulled token brings the copy up to date, which
-# must then equal the image (sha256), pull a small part of the device, and
-# be committed. Afterwards the module still refuses a token older than the
-# committed baseline (full read needed).
+# 254 snapshots): BK_WRAP_SNAPSHOTS (600) snapshots of a raw disk, one small
+# direct write before each. The agent takes the snapshots it backs up
+# (every BK_WRAP_PULL_EVERY-th) and those around the first wrap, so that
+# wrap happens in an agent snapshot anchored at the one before; the others,
+# and so the second wrap, are taken behind its back with bksnapctl (cheap
+# under TCG: a small C tool, difference storage on a scratch disk). The
+# first snapshot is pulled in full onto a copy disk; each later backup is
+# an incremental pull --since the previous one, which must move a small
+# part of the device and leave the copy equal to the image (sha256), and is
+# committed. Finally a token older than the baseline gets a full read.
 . "$(dirname "$0")/../lib/guest.sh"
+. "$(dirname "$0")/../lib/bksnap.sh"
 
 AGENT=$BK_BUILD_DIR/agent/bkagentd
 CLI=$BK_BUILD_DIR/agent/bkagent
@@ -20,6 +22,7 @@ bk_load_module
 dev=$(bk_disk 1)
 copy=$(bk_disk 2)
 diffdisk=$(bk_disk 3)
+tooldiff=$(bk_disk 4)
 size=$(blockdev --getsize64 "$dev")
 
 mkfs.ext4 -q "$diffdisk"
@@ -61,34 +64,48 @@ cli cbt commit "$dev" --snapshot "$id" >/dev/null || fail "commit 1"
 cli release "$id" >/dev/null
 first_tok=$tok
 pulled_tok=$tok
+gen=${tok%%:*}
+seq=${tok##*:}
 pulls=0
 wraps=0
+by_agent=1
 start=$(date +%s)
 for i in $(seq 2 "$N"); do
 	dd if=/dev/urandom of="$dev" bs=4k count=1 seek=$((RANDOM % (size / 4096))) oflag=direct status=none
-	snap
-	gen=${tok%%:*}
-	if [ "$gen" != "${prev_tok%%:*}" ] && [ "$i" -gt 2 ]; then
+	last_gen=$gen
+	if [ $((i % EVERY)) -eq 0 ] || [ "$i" = "$N" ] || { [ $wraps -eq 0 ] && [ "$seq" -ge 250 ]; }; then
+		snap
+		who=agent
+		by_agent=$((by_agent + 1))
+		gen=${tok%%:*}
+		seq=${tok##*:}
+		if [ $((i % EVERY)) -eq 0 ] || [ "$i" = "$N" ] || [ "$seq" = 1 ]; then
+			cli --json image pull "$id" "$dev" "$copy" --since "$pulled_tok" >/tmp/pull.json ||
+				fail "incremental pull at snapshot $i ($pulled_tok -> $tok): $(cat /tmp/pull.json)"
+			bytes=$(field bytes /tmp/pull.json)
+			[ "$bytes" -lt $((size / 4)) ] || fail "pull at snapshot $i moved $bytes of $size bytes"
+			same || fail "copy differs from image $i ($tok) after an incremental since $pulled_tok"
+			cli cbt commit "$dev" --snapshot "$id" >/dev/null || fail "commit at $i"
+			bk_log "snapshot $i: incremental $pulled_tok -> $tok: $bytes bytes, copy == image"
+			pulled_tok=$tok
+			pulls=$((pulls + 1))
+		fi
+		cli release "$id" >/dev/null || fail "release $i"
+	else
+		"$BKSNAPCTL" snapshot "$tooldiff" "$dev" >/tmp/t.txt || fail "bksnapctl snapshot $i"
+		who=bksnapctl
+		gen=$(sed -n 's/.*generation=//p' /tmp/t.txt)
+		seq=$(sed -n 's/.* sequence=\([0-9]*\) .*/\1/p' /tmp/t.txt)
+		"$BKSNAPCTL" release "$(sed -n 's/^id=//p' /tmp/t.txt)" || fail "bksnapctl release $i"
+	fi
+	if [ "$gen" != "$last_gen" ]; then
 		wraps=$((wraps + 1))
-		bk_log "snapshot $i: wrap to $tok"
+		bk_log "snapshot $i ($who): wrap to $gen:$seq"
 	fi
-	prev_tok=$tok
-	if [ $((i % EVERY)) -eq 0 ] || [ "${tok##*:}" = 1 ] || [ "$i" = "$N" ]; then
-		cli --json image pull "$id" "$dev" "$copy" --since "$pulled_tok" >/tmp/pull.json ||
-			fail "incremental pull at snapshot $i ($pulled_tok -> $tok): $(cat /tmp/pull.json)"
-		bytes=$(field bytes /tmp/pull.json)
-		[ "$bytes" -lt $((size / 4)) ] || fail "pull at snapshot $i moved $bytes of $size bytes"
-		same || fail "copy differs from image $i ($tok) after an incremental since $pulled_tok"
-		cli cbt commit "$dev" --snapshot "$id" >/dev/null || fail "commit at $i"
-		bk_log "snapshot $i: incremental $pulled_tok -> $tok: $bytes bytes, copy == image"
-		pulled_tok=$tok
-		pulls=$((pulls + 1))
-	fi
-	cli release "$id" >/dev/null || fail "release $i"
 done
 secs=$(($(date +%s) - start))
 [ "$wraps" -ge 2 ] || [ "$N" -lt 509 ] || fail "$N snapshots but $wraps wraps"
-bk_log "$N snapshots, $wraps wraps, $pulls incremental pulls, all copies exact; $secs s for snapshots 2..$N"
+bk_log "$N snapshots ($by_agent by the agent), $wraps wraps, $pulls incremental pulls, copies exact; snapshots 2..$N took $secs s"
 
 # Older than the committed baseline: a full read, never an incremental.
 rc=0
@@ -98,6 +115,6 @@ bk_log "token older than the baseline: $(field reason /tmp/old.json)"
 
 kill -TERM "$agent_pid"
 wait "$agent_pid" || bk_fail "bkagentd exit status $?"
-"$BK_BUILD_DIR/tests/tools/bksnapctl" detach "$dev" || bk_fail "detach"
+"$BKSNAPCTL" detach "$dev" || bk_fail "detach"
 umount /tmp/diffs
 bk_unload_module
