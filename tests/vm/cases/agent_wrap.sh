@@ -94,9 +94,11 @@ for i in $(seq 2 "$N"); do
 	else
 		"$BKSNAPCTL" snapshot "$tooldiff" "$dev" >/tmp/t.txt || fail "bksnapctl snapshot $i"
 		who=bksnapctl
-		gen=$(sed -n 's/.*generation=//p' /tmp/t.txt)
-		seq=$(sed -n 's/.* sequence=\([0-9]*\) .*/\1/p' /tmp/t.txt)
-		"$BKSNAPCTL" release "$(sed -n 's/^id=//p' /tmp/t.txt)" || fail "bksnapctl release $i"
+		{ read -r idline && read -r member; } </tmp/t.txt # parsed without forks: TCG
+		gen=${member##*generation=}
+		seq=${member#* sequence=}
+		seq=${seq%% *}
+		"$BKSNAPCTL" release "${idline#id=}" || fail "bksnapctl release $i"
 	fi
 	if [ "$gen" != "$last_gen" ]; then
 		wraps=$((wraps + 1))
