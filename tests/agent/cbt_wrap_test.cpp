@@ -147,7 +147,8 @@ TEST(CbtWrap, ChainCarriedOverWrapsMissesNothing)
 		recorded.push_back(h);
 		if (rng() % 4 == 0) {
 			const Handed &since = recorded[committed + rng() % (recorded.size() - committed)];
-			ASSERT_TRUE(incremental(since, h)) << format_token(since.token) << " -> " << format_token(h.token) << ": " << refusal;
+			ASSERT_TRUE(incremental(since, h))
+				<< format_token(since.token) << " -> " << format_token(h.token) << ": " << refusal;
 		}
 		if (committed && rng() % 8 == 0) {
 			ASSERT_FALSE(incremental(recorded[rng() % committed], h)) << "older than the baseline";
