@@ -73,6 +73,53 @@ void bk_cbt_reset(struct bk_cbt_map *m, const u8 generation[BKSNAP_UUID_SIZE])
 	memset(m->map, 0, m->block_count);
 	memcpy(m->generation, generation, BKSNAP_UUID_SIZE);
 	m->seq = 1;
+	m->anchor = 0;
+	memset(&m->link, 0, sizeof(m->link));
+}
+
+/**
+ * bk_cbt_set_anchor - name the newest token whose changes the holder saved
+ * @m: the map
+ * @seq: a token of the current generation: 1 <= @seq < m->seq
+ *
+ * A later sequence wrap keeps the marks of the blocks changed since it.
+ *
+ * Return: 0, or -EINVAL when @seq is not a token taken in this generation.
+ */
+int bk_cbt_set_anchor(struct bk_cbt_map *m, u32 seq)
+{
+	if (!seq || seq >= m->seq)
+		return -EINVAL;
+	m->anchor = seq;
+	return 0;
+}
+
+/*
+ * The sequence wrap (cbt_map.h): restart under @generation at sequence 1,
+ * keeping as byte 1 the blocks changed since the anchor, or every marked
+ * block while an older link still stands.  Return: false if nothing could
+ * be kept and the map restarted empty.
+ */
+static bool bk_cbt_wrap(struct bk_cbt_map *m,
+			const u8 generation[BKSNAP_UUID_SIZE])
+{
+	u32 above = 0;	/* the byte a block needs to keep its mark */
+	u64 i;
+
+	if (m->anchor) {
+		memcpy(m->link.generation, m->generation, BKSNAP_UUID_SIZE);
+		m->link.seq = m->anchor;
+		above = m->anchor;
+	} else if (!m->link.seq) {
+		bk_cbt_reset(m, generation);
+		return false;
+	}
+	for (i = 0; i < m->block_count; i++)
+		m->map[i] = m->map[i] > above;
+	memcpy(m->generation, generation, BKSNAP_UUID_SIZE);
+	m->seq = 1;
+	m->anchor = 0;
+	return true;
 }
 
 /*
@@ -131,20 +178,21 @@ int bk_cbt_mark(struct bk_cbt_map *m, sector_t sector, u64 nr_sectors)
  * @token: out, (generation, seq): the blocks changed after this instant
  *	   will be exactly those whose byte exceeds token->seq
  *
- * When the sequence is at BKSNAP_SEQ_MAX the map first restarts empty under
- * @new_generation, so the token returned is always valid.
+ * When the sequence is at BKSNAP_SEQ_MAX the map first wraps to
+ * @new_generation (cbt_map.h), so the token returned is always valid.  The
+ * blocks it keeps are byte 1, not above the token's sequence 1: they
+ * changed before this snapshot.
  *
- * Return: true if the map was reset (the caller reports BKSNAP_EVENT_CBT_RESET).
+ * Return: true if the map restarted empty (the caller reports
+ * BKSNAP_EVENT_CBT_RESET); a wrap that kept a link is not a reset.
  */
 bool bk_cbt_advance(struct bk_cbt_map *m,
 		    const u8 new_generation[BKSNAP_UUID_SIZE],
 		    struct bk_cbt_token *token)
 {
-	bool wrapped = m->seq >= BKSNAP_SEQ_MAX;
+	bool reset = m->seq >= BKSNAP_SEQ_MAX && !bk_cbt_wrap(m, new_generation);
 
-	if (wrapped)
-		bk_cbt_reset(m, new_generation);
 	memcpy(token->generation, m->generation, BKSNAP_UUID_SIZE);
 	token->seq = m->seq++;
-	return wrapped;
+	return reset;
 }

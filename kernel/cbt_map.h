@@ -8,11 +8,21 @@
  * Invariant: every byte is <= seq, so marking a block with seq never lowers
  * its byte.
  *
- * Locking: bk_cbt_init(), bk_cbt_reset() and bk_cbt_advance() need the map
- * to themselves: no other call on it may run (a lock, or a drain of the
- * device's writes).  bk_cbt_mark() calls may run concurrently with each
- * other and with readers of the map: that race is by design, and safe
- * because
+ * Sequence wrap: a generation has BKSNAP_SEQ_MAX - 1 tokens.  The map then
+ * restarts under a new generation, but keeps what its holder still
+ * needs when it can: the holder names with bk_cbt_set_anchor() the newest
+ * token whose changes it has saved; the wrap keeps a mark (byte 1) on every
+ * block whose byte exceeds the anchor, clears the rest, and links the new
+ * generation to the anchor token (@link): every block changed since it is
+ * marked in the new generation.  Without an anchor in this generation the
+ * wrap keeps every mark and the old link (the marks still cover it); with
+ * neither, the map restarts empty.
+ *
+ * Locking: bk_cbt_init(), bk_cbt_reset(), bk_cbt_set_anchor() and
+ * bk_cbt_advance() need the map to themselves: no other call on it may run
+ * (a lock, or a drain of the device's writes).  bk_cbt_mark() calls may run
+ * concurrently with each other and with readers of the map: that race is by
+ * design, and safe because
  *  - every concurrent mark stores the same value, seq, one byte at a time
  *    with WRITE_ONCE(), and a byte only ever rises to seq (the invariant);
  *  - so a reader copying the map while writes are marked sees each byte
@@ -55,6 +65,8 @@ struct bk_cbt_map {
 	u32 seq;			/* new writes are marked with it */
 	u8 generation[BKSNAP_UUID_SIZE];
 	u64 capacity_sectors;
+	u32 anchor;			/* holder's newest saved seq; 0: none */
+	struct bk_cbt_token link;	/* seq 0: the map started empty */
 };
 
 int bk_cbt_geometry(u64 capacity_sectors, u64 max_blocks, u32 min_shift,
@@ -64,6 +76,7 @@ void bk_cbt_init(struct bk_cbt_map *m, u8 *map, u64 capacity_sectors,
 		 const u8 generation[BKSNAP_UUID_SIZE]);
 void bk_cbt_reset(struct bk_cbt_map *m, const u8 generation[BKSNAP_UUID_SIZE]);
 int bk_cbt_mark(struct bk_cbt_map *m, sector_t sector, u64 nr_sectors);
+int bk_cbt_set_anchor(struct bk_cbt_map *m, u32 seq);
 bool bk_cbt_advance(struct bk_cbt_map *m,
 		    const u8 new_generation[BKSNAP_UUID_SIZE],
 		    struct bk_cbt_token *token);

@@ -144,7 +144,7 @@ static long bk_ctl_cbt_read(const struct bksnap_cbt_read *r)
 	struct bk_tracker *t;
 	int ret;
 
-	if (r->version != BKSNAP_UAPI_VERSION)
+	if (bk_check_version(r->version))
 		return -EPROTO;
 	mutex_lock(&bk_config_mutex);
 	ret = bk_ctl_tracker(&r->dev, &t) ?: bk_tracker_cbt_read(t, r);
@@ -157,10 +157,23 @@ static long bk_ctl_cbt_mark(const struct bksnap_cbt_mark *mk)
 	struct bk_tracker *t;
 	int ret;
 
-	if (mk->version != BKSNAP_UAPI_VERSION)
+	if (bk_check_version(mk->version))
 		return -EPROTO;
 	mutex_lock(&bk_config_mutex);
 	ret = bk_ctl_tracker(&mk->dev, &t) ?: bk_tracker_cbt_mark(t, mk);
+	mutex_unlock(&bk_config_mutex);
+	return ret;
+}
+
+static long bk_ctl_cbt_anchor(struct bksnap_cbt_anchor *a)
+{
+	struct bk_tracker *t;
+	int ret;
+
+	if (bk_check_version(a->version))
+		return -EPROTO;
+	mutex_lock(&bk_config_mutex);
+	ret = bk_ctl_tracker(&a->dev, &t) ?: bk_tracker_cbt_anchor(t, a);
 	mutex_unlock(&bk_config_mutex);
 	return ret;
 }
@@ -240,7 +253,7 @@ static long bk_ctl_snapshot_info(struct bksnap_snapshot_info *info)
 	unsigned int n = 0;
 	int ret;
 
-	if (info->version != BKSNAP_UAPI_VERSION)
+	if (bk_check_version(info->version))
 		return -EPROTO;
 	mutex_lock(&bk_config_mutex);
 	snap = bk_snapshot_find(info->id);
@@ -269,7 +282,7 @@ static long bk_ctl_snapshot_list(struct bksnap_snapshot_list *l)
 	unsigned int n;
 	int ret;
 
-	if (l->version != BKSNAP_UAPI_VERSION)
+	if (bk_check_version(l->version))
 		return -EPROTO;
 	mutex_lock(&bk_config_mutex);
 	n = bk_snapshot_ids(NULL, 0);
@@ -295,6 +308,7 @@ union bk_ctl_arg {
 	struct bksnap_list list;
 	struct bksnap_cbt_read cbt_read;
 	struct bksnap_cbt_mark cbt_mark;
+	struct bksnap_cbt_anchor cbt_anchor;
 	struct bksnap_snapshot_create snap_create;
 	struct bksnap_snapshot_storage snap_storage;
 	struct bksnap_snapshot_id snap_id;
@@ -319,6 +333,8 @@ static long bk_ctl_dispatch(unsigned int cmd, union bk_ctl_arg *arg)
 		return bk_ctl_cbt_read(&arg->cbt_read);
 	case BKSNAP_IOC_CBT_MARK:
 		return bk_ctl_cbt_mark(&arg->cbt_mark);
+	case BKSNAP_IOC_CBT_ANCHOR:
+		return bk_ctl_cbt_anchor(&arg->cbt_anchor);
 	case BKSNAP_IOC_SNAPSHOT_CREATE:
 		return bk_ctl_snapshot_create(&arg->snap_create);
 	case BKSNAP_IOC_SNAPSHOT_ADD_STORAGE:

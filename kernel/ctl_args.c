@@ -4,19 +4,21 @@
  */
 #include "ctl_args.h"
 
+/* Every version up to ours: versions only add commands (bksnap.h). */
+int bk_check_version(u32 version)
+{
+	return version && version <= BKSNAP_UAPI_VERSION ? 0 : -EPROTO;
+}
+
 static int check_header(u32 version, u32 flags)
 {
-	if (version != BKSNAP_UAPI_VERSION)
-		return -EPROTO;
-	return flags ? -EINVAL : 0;
+	return bk_check_version(version) ?: flags ? -EINVAL : 0;
 }
 
 /* A capacity-bounded output array: ENOSPC when @needed entries don't fit. */
 static int check_capacity(u32 version, u32 capacity, u32 needed)
 {
-	if (version != BKSNAP_UAPI_VERSION)
-		return -EPROTO;
-	return capacity < needed ? -ENOSPC : 0;
+	return bk_check_version(version) ?: capacity < needed ? -ENOSPC : 0;
 }
 
 /*
@@ -91,6 +93,14 @@ int bk_check_cbt_mark(const struct bksnap_cbt_mark *mk,
 			    mk->nr_sectors, generation, capacity_sectors);
 }
 
+/* The sequence is the map's to check: bk_cbt_set_anchor(). */
+int bk_check_cbt_anchor(const struct bksnap_cbt_anchor *a,
+			const u8 generation[BKSNAP_UUID_SIZE])
+{
+	return check_header(a->version, a->flags) ?:
+	       check_region(&a->dev, a->generation, 0, 1, generation, 1);
+}
+
 /* The members array is checked once copied: bk_check_dev_id() for each. */
 int bk_check_snapshot_create(const struct bksnap_snapshot_create *c,
 			     u32 max_members)
@@ -121,9 +131,7 @@ int bk_check_distinct_devs(const u32 *devs, u32 n)
 
 int bk_check_snapshot_storage(const struct bksnap_snapshot_storage *s)
 {
-	if (s->version != BKSNAP_UAPI_VERSION)
-		return -EPROTO;
-	return s->diff_fd < 0 ? -EBADF : 0;
+	return bk_check_version(s->version) ?: s->diff_fd < 0 ? -EBADF : 0;
 }
 
 /* BKSNAP_IOC_SNAPSHOT_DESTROY. */

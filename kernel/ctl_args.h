@@ -13,6 +13,7 @@
 
 #include "bk_shim.h"
 
+int bk_check_version(u32 version);
 int bk_check_dev_id(const struct bksnap_dev_id *d);
 int bk_check_version_info(const struct bksnap_version_info *v);
 int bk_check_attach(const struct bksnap_attach *a);
@@ -23,6 +24,8 @@ int bk_check_cbt_read(const struct bksnap_cbt_read *r,
 int bk_check_cbt_mark(const struct bksnap_cbt_mark *mk,
 		      const u8 generation[BKSNAP_UUID_SIZE],
 		      u64 capacity_sectors);
+int bk_check_cbt_anchor(const struct bksnap_cbt_anchor *a,
+			const u8 generation[BKSNAP_UUID_SIZE]);
 int bk_check_snapshot_create(const struct bksnap_snapshot_create *c,
 			     u32 max_members);
 int bk_check_distinct_devs(const u32 *devs, u32 n);

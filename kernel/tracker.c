@@ -566,6 +566,21 @@ int bk_tracker_cbt_mark(struct bk_tracker *t, const struct bksnap_cbt_mark *mk)
 	       bk_cbt_mark(&t->cbt, mk->sector, mk->nr_sectors);
 }
 
+int bk_tracker_cbt_anchor(struct bk_tracker *t, struct bksnap_cbt_anchor *a)
+{
+	int ret;
+
+	lockdep_assert_held(&bk_config_mutex);
+	ret = bk_check_cbt_anchor(a, t->cbt.generation);
+	if (!ret && a->sequence)
+		ret = bk_cbt_set_anchor(&t->cbt, a->sequence);
+	if (ret)
+		return ret;
+	memcpy(a->link_generation, t->cbt.link.generation, BKSNAP_UUID_SIZE);
+	a->link_sequence = t->cbt.link.seq;
+	return 0;
+}
+
 u32 bk_tracker_state(struct bk_tracker *t)
 {
 	u32 state = 0;

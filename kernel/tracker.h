@@ -76,6 +76,7 @@ struct bk_snapshot *bk_tracker_snapshot(struct bk_tracker *t);
 void bk_tracker_info(struct bk_tracker *t, struct bksnap_tracker_info *info);
 int bk_tracker_cbt_read(struct bk_tracker *t, const struct bksnap_cbt_read *r);
 int bk_tracker_cbt_mark(struct bk_tracker *t, const struct bksnap_cbt_mark *mk);
+int bk_tracker_cbt_anchor(struct bk_tracker *t, struct bksnap_cbt_anchor *a);
 void bk_tracker_limits(u32 *min_shift, u32 *max_shift, u64 *max_blocks);
 
 /* Drain in-flight writes and hold new ones; resume releases them. */

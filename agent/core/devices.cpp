@@ -86,8 +86,8 @@ bkagent::v1::Device Devices::describe(const BlockDevice &device)
 		d.set_cbt_block_size(1U << t->block_shift);
 		to_proto({t->generation, t->sequence}, d.mutable_current());
 		auto chain = store_.chain(device.path);
-		if (chain && chain->generation == t->generation && chain->committed_sequence)
-			to_proto({chain->generation, chain->committed_sequence}, d.mutable_committed_baseline());
+		if (chain && chain->generation() == t->generation && chain->committed())
+			to_proto(*chain->committed(), d.mutable_committed_baseline());
 	}
 	const auto mounted = mounts();
 	if (auto it = mounted.find(device.path); it != mounted.end()) {
@@ -103,8 +103,7 @@ bkagent::v1::Device Devices::start(const std::string &path)
 	try {
 		if (!tracker(device))
 			driver_.attach(device.path);
-		const TrackerInfo t = driver_.tracker_info(device.path);
-		store_.reconcile(device.path, t.generation);
+		reconcile(device.path, driver_.tracker_info(device.path).generation);
 	} catch (const DriverError &e) {
 		if (e.code().value() == ENOSPC)
 			throw ApiError(grpc::StatusCode::RESOURCE_EXHAUSTED, bkagent::v1::TOO_MANY_TRACKERS, e.what(),
@@ -137,11 +136,24 @@ std::vector<bkagent::v1::Device> Devices::list(bool tracked_only)
 	return out;
 }
 
+void Devices::reconcile(const std::string &path, const cbt::Generation &generation)
+{
+	std::optional<cbt::Token> link;
+	try {
+		link = driver_.cbt_anchor(path, {generation, 0});
+	} catch (const DriverError &e) {
+		if (e.code().value() != ESTALE)
+			throw;
+		// The map restarted meanwhile: no link we could trust.
+	}
+	store_.reconcile(path, generation, link);
+}
+
 void Devices::reconcile_all()
 {
 	for (const auto &b : driver_.block_devices())
 		if (auto t = tracker(b))
-			store_.reconcile(b.path, t->generation);
+			reconcile(b.path, t->generation);
 }
 
 } // namespace bk::agent

@@ -26,7 +26,9 @@ public:
 	void stop(const std::string &path);
 	std::vector<bkagent::v1::Device> list(bool tracked_only);
 
-	// Start-up: align the persisted chains with the kernel's generations.
+	// Align the device's persisted chain with the kernel's generation
+	// (a tracked device), or every device's at start-up.
+	void reconcile(const std::string &path, const cbt::Generation &generation);
 	void reconcile_all();
 
 	bkagent::v1::Device describe(const BlockDevice &device);

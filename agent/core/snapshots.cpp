@@ -94,17 +94,23 @@ void Snapshots::record_members(const SnapshotInfo &info, const Group &group, Liv
 		const SnapshotMember &m = info.members.at(i);
 		const TrackerInfo t = driver_.tracker_info(path);
 		try {
-			store_.record_snapshot(path, m.token, {t.block_shift, t.block_count},
-					       [&](std::uint64_t first, std::uint64_t count, std::uint8_t *out) {
-						       driver_.cbt_read(path, m.token.generation, first, count, out);
-					       });
+			const auto link = driver_.cbt_anchor(path, {m.token.generation, 0});
+			store_.record_snapshot(
+				path, m.token, {t.block_shift, t.block_count},
+				[&](std::uint64_t first, std::uint64_t count, std::uint8_t *out) {
+					driver_.cbt_read(path, m.token.generation, first, count, out);
+				},
+				link);
+			// The store holds every change up to the token: a sequence
+			// wrap may now drop the marks of older writes.
+			driver_.cbt_anchor(path, m.token);
 		} catch (const DriverError &e) {
 			if (e.code().value() != ESTALE)
 				throw;
 			// The map restarted right after the take: the image is fine,
 			// its token just cannot anchor an incremental.
 			spdlog::warn("{}: change map restarted during snapshot {}", path, snap.id_text);
-			store_.reconcile(path, driver_.tracker_info(path).generation);
+			devices_.reconcile(path, driver_.tracker_info(path).generation);
 		}
 		snap.devices.push_back({path, driver_.image_path(m.image), group.members[i].size_bytes, t.block_shift, m.token});
 	}

@@ -115,6 +115,13 @@ public:
 	// Map bytes [first, first + count) of generation `gen`: ESTALE, ERANGE.
 	virtual void cbt_read(const std::string &path, const cbt::Generation &gen, std::uint64_t first, std::uint64_t count,
 			      std::uint8_t *out) = 0;
+	// Anchors `token`, the newest snapshot whose changes the caller saved,
+	// so that a sequence wrap keeps the marks since it (sequence 0 anchors
+	// nothing), and returns the current generation's link: the token of an
+	// older generation whose changes the current map marks (nullopt: the map
+	// started empty, or a module without BKSNAP_IOC_CBT_ANCHOR). ESTALE
+	// when token.generation is not current.
+	virtual std::optional<cbt::Token> cbt_anchor(const std::string &path, const cbt::Token &token) = 0;
 	// Takes a consistency group; `diff_fd` is the difference storage.
 	virtual SnapshotInfo snapshot_create(const std::vector<std::string> &paths, int diff_fd, std::uint64_t low_water_sectors) = 0;
 	virtual void snapshot_add_storage(const Uuid &id, int diff_fd) = 0;

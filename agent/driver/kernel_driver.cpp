@@ -4,6 +4,7 @@
 
 #include <linux/bksnap.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -19,11 +20,11 @@ namespace bk::agent {
 
 namespace {
 
-template <typename T> T versioned()
+template <typename T> T arg_of(std::uint32_t version)
 {
 	T arg;
 	std::memset(&arg, 0, sizeof arg);
-	arg.version = BKSNAP_UAPI_VERSION;
+	arg.version = version;
 	return arg;
 }
 
@@ -47,11 +48,11 @@ SnapshotMember member_of(const bksnap_snapshot_member &m)
 
 // Grows `items` until the kernel's count fits (LIST-style ioctls: ENOSPC
 // with the needed count).
-template <typename Arg, typename Item, typename Call> std::vector<Item> list_all(const Call &call)
+template <typename Arg, typename Item, typename Call> std::vector<Item> list_all(std::uint32_t version, const Call &call)
 {
 	std::vector<Item> items(16);
 	for (;;) {
-		auto arg = versioned<Arg>();
+		auto arg = arg_of<Arg>(version);
 		arg.count = static_cast<std::uint32_t>(items.size());
 		int err = call(arg, items.data());
 		if (err == ENOSPC && arg.count > items.size()) {
@@ -84,9 +85,22 @@ int KernelDriver::control()
 			const int err = errno;
 			throw ModuleUnavailable(err, "is the bksnap module loaded? cannot open " + control_path_);
 		}
+		// Every module answers VERSION in version 1; an older one than us
+		// refuses our version (EPROTO), so speak its own.
+		auto v = arg_of<bksnap_version_info>(1);
+		if (::ioctl(fd_, BKSNAP_IOC_VERSION, &v) == 0)
+			uapi_version_ = std::min<std::uint32_t>(v.uapi_version, BKSNAP_UAPI_VERSION);
 	}
 	return fd_;
 }
+
+std::uint32_t KernelDriver::uapi_version()
+{
+	control();
+	return uapi_version_;
+}
+
+template <typename T> T KernelDriver::versioned() { return arg_of<T>(uapi_version()); }
 
 void KernelDriver::ioctl_or_throw(unsigned long request, void *arg, const char *what)
 {
@@ -152,7 +166,7 @@ TrackerInfo KernelDriver::tracker_info(const std::string &path)
 
 std::vector<DevNum> KernelDriver::trackers()
 {
-	auto entries = list_all<bksnap_list, bksnap_list_entry>([this](bksnap_list &arg, bksnap_list_entry *buf) {
+	auto entries = list_all<bksnap_list, bksnap_list_entry>(uapi_version(), [this](bksnap_list &arg, bksnap_list_entry *buf) {
 		arg.entries = reinterpret_cast<std::uintptr_t>(buf);
 		return ::ioctl(control(), BKSNAP_IOC_LIST, &arg) < 0 ? errno : 0;
 	});
@@ -173,6 +187,23 @@ void KernelDriver::cbt_read(const std::string &path, const cbt::Generation &gen,
 	r.count = count;
 	r.buf = reinterpret_cast<std::uintptr_t>(out);
 	ioctl_or_throw(BKSNAP_IOC_CBT_READ, &r, "bksnap cbt read");
+}
+
+std::optional<cbt::Token> KernelDriver::cbt_anchor(const std::string &path, const cbt::Token &token)
+{
+	auto a = versioned<bksnap_cbt_anchor>();
+	if (a.version < 2)
+		return std::nullopt; // the module cannot carry a wrap
+	a.dev = dev_id(path);
+	std::memcpy(a.generation, token.generation.data(), token.generation.size());
+	a.sequence = token.sequence;
+	ioctl_or_throw(BKSNAP_IOC_CBT_ANCHOR, &a, "bksnap cbt anchor");
+	if (!a.link_sequence)
+		return std::nullopt;
+	cbt::Token link;
+	std::memcpy(link.generation.data(), a.link_generation, link.generation.size());
+	link.sequence = a.link_sequence;
+	return link;
 }
 
 SnapshotInfo KernelDriver::snapshot_create(const std::vector<std::string> &paths, int diff_fd, std::uint64_t low_water_sectors)
@@ -235,7 +266,7 @@ SnapshotInfo KernelDriver::snapshot_info(const Uuid &id)
 
 std::vector<Uuid> KernelDriver::snapshots()
 {
-	return list_all<bksnap_snapshot_list, Uuid>([this](bksnap_snapshot_list &arg, Uuid *buf) {
+	return list_all<bksnap_snapshot_list, Uuid>(uapi_version(), [this](bksnap_snapshot_list &arg, Uuid *buf) {
 		arg.ids = reinterpret_cast<std::uintptr_t>(buf);
 		return ::ioctl(control(), BKSNAP_IOC_SNAPSHOT_LIST, &arg) < 0 ? errno : 0;
 	});

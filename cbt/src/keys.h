@@ -35,18 +35,20 @@ inline std::string retired(const Generation &g) { return "R/" + gen_part(g); }
 // S/<name>: an opaque agent record.
 inline constexpr std::string_view record_prefix = "S/";
 
-// D/<generation><chunk be64><sequence be32>: bitmap of the blocks of chunk
-// that changed between the previous recorded snapshot and `sequence`.
-inline std::string delta_prefix(const Generation &g) { return "D/" + gen_part(g); }
-inline std::string delta(const Generation &g, std::uint64_t chunk, std::uint32_t sequence)
+// D/<chain id><chunk be64><ordinal be32>: bitmap of the blocks of chunk
+// that changed between the previous recorded snapshot and the one of chain
+// ordinal `ordinal` (a chain's id is its first generation, whose ordinals
+// are its sequences).
+inline std::string delta_prefix(const Generation &id) { return "D/" + gen_part(id); }
+inline std::string delta(const Generation &id, std::uint64_t chunk, std::uint32_t ordinal)
 {
-	std::string key = delta_prefix(g);
+	std::string key = delta_prefix(id);
 	put_be(key, chunk, 8);
-	put_be(key, sequence, 4);
+	put_be(key, ordinal, 4);
 	return key;
 }
 inline constexpr std::size_t delta_key_size = 2 + 16 + 8 + 4;
 inline std::uint64_t delta_chunk(std::string_view key) { return get_be(key.substr(18, 8)); }
-inline std::uint32_t delta_sequence(std::string_view key) { return static_cast<std::uint32_t>(get_be(key.substr(26, 4))); }
+inline std::uint32_t delta_ordinal(std::string_view key) { return static_cast<std::uint32_t>(get_be(key.substr(26, 4))); }
 
 } // namespace bk::cbt::keys

@@ -15,43 +15,73 @@ namespace bk::cbt {
 
 namespace {
 
-// Chain serialization: fixed little-endian layout, versioned by its size.
-constexpr std::size_t chain_size = 16 + 4 + 8 + 4 + 4 + 32;
+// Chain serialization: fixed little-endian layout. The one-generation
+// layout of before sequence wraps were carried (v1) is still read: its
+// chain id is its generation and its ordinals are its sequences.
+constexpr std::size_t v1_chain_size = 16 + 4 + 8 + 4 + 4 + 32;
+constexpr std::size_t header_size = 16 + 4 + 8 + 4 + 4 + 4;
+constexpr std::size_t segment_size = 16 + 4 + 32;
 constexpr std::size_t batch_limit = 8 << 20; // bytes of deltas per write
 
 std::string encode(const Chain &c)
 {
-	std::string out(chain_size, '\0');
+	std::string out(header_size + segment_size * c.segments.size(), '\0');
 	char *p = out.data();
 	auto put = [&p](const auto &v) {
 		std::memcpy(p, &v, sizeof v);
 		p += sizeof v;
 	};
-	put(c.generation);
+	put(c.id);
 	put(c.geometry.block_shift);
 	put(c.geometry.block_count);
 	put(c.last_sequence);
 	put(c.committed_sequence);
-	put(c.recorded);
+	put(static_cast<std::uint32_t>(c.segments.size()));
+	for (const Segment &seg : c.segments) {
+		put(seg.generation);
+		put(seg.offset);
+		put(seg.recorded);
+	}
 	return out;
 }
 
 Chain decode(const std::string &in)
 {
-	if (in.size() != chain_size)
-		throw StoreError("cbt: corrupt chain record");
 	Chain c;
 	const char *p = in.data();
 	auto get = [&p](auto &v) {
 		std::memcpy(&v, p, sizeof v);
 		p += sizeof v;
 	};
-	get(c.generation);
-	get(c.geometry.block_shift);
-	get(c.geometry.block_count);
-	get(c.last_sequence);
-	get(c.committed_sequence);
-	get(c.recorded);
+	if (in.size() == v1_chain_size) {
+		Segment seg;
+		get(seg.generation);
+		get(c.geometry.block_shift);
+		get(c.geometry.block_count);
+		get(c.last_sequence);
+		get(c.committed_sequence);
+		get(seg.recorded);
+		c.id = seg.generation;
+		c.segments.push_back(seg);
+		return c;
+	}
+	std::uint32_t n = 0;
+	if (in.size() >= header_size) {
+		get(c.id);
+		get(c.geometry.block_shift);
+		get(c.geometry.block_count);
+		get(c.last_sequence);
+		get(c.committed_sequence);
+		get(n);
+	}
+	if (n == 0 || n > max_segments || in.size() != header_size + segment_size * n)
+		throw StoreError("cbt: corrupt chain record");
+	c.segments.resize(n);
+	for (Segment &seg : c.segments) {
+		get(seg.generation);
+		get(seg.offset);
+		get(seg.recorded);
+	}
 	return c;
 }
 
@@ -74,7 +104,17 @@ std::string prefix_end(std::string prefix)
 	return prefix;
 }
 
-void set_bit(Chain &c, std::uint32_t s) { c.recorded[s / 64] |= std::uint64_t{1} << (s % 64); }
+void set_bit(Segment &seg, std::uint32_t s) { seg.recorded[s / 64] |= std::uint64_t{1} << (s % 64); }
+
+std::uint32_t ordinal(const Segment &seg, std::uint32_t sequence) { return seg.offset + sequence; }
+
+// The kernel carried `c` over a sequence wrap to a generation whose `link`
+// names the chain's newest generation at a sequence the chain holds: every
+// change since the chain's last snapshot is marked in the new map.
+bool carried_on(const Chain &c, const std::optional<Token> &link)
+{
+	return link && link->generation == c.generation() && link->sequence >= 1 && link->sequence <= c.last_sequence;
+}
 
 } // namespace
 
@@ -88,7 +128,22 @@ const char *reason_name(FullReason reason)
 	return "UNKNOWN_TOKEN";
 }
 
-bool Chain::has(std::uint32_t s) const { return s < 256 && (recorded[s / 64] >> (s % 64)) & 1; }
+bool Segment::has(std::uint32_t s) const { return s < 256 && (recorded[s / 64] >> (s % 64)) & 1; }
+
+const Segment *Chain::segment(const Generation &g) const
+{
+	for (const Segment &seg : segments)
+		if (seg.generation == g)
+			return &seg;
+	return nullptr;
+}
+
+std::optional<Token> Chain::committed() const
+{
+	if (!committed_sequence)
+		return std::nullopt;
+	return Token{segments.front().generation, committed_sequence};
+}
 
 Store::Store(const std::string &dir)
 {
@@ -137,47 +192,82 @@ FullReason Store::retired_reason(const Generation &generation) const
 	return static_cast<FullReason>(value[0]);
 }
 
-void Store::retire_stale(const std::string &device, const Generation &current, rocksdb::WriteBatch &b)
+void Store::retire(const Chain &c, FullReason reason, rocksdb::WriteBatch &b) const
+{
+	for (const Segment &seg : c.segments)
+		b.Put(keys::retired(seg.generation), std::string(1, static_cast<char>(reason)));
+	const std::string prefix = keys::delta_prefix(c.id);
+	b.DeleteRange(prefix, prefix_end(prefix));
+}
+
+void Store::drop_deltas(const Generation &id, std::uint32_t upto, rocksdb::WriteBatch &b) const
+{
+	const std::string prefix = keys::delta_prefix(id);
+	std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}));
+	for (it->Seek(prefix); it->Valid(); it->Next()) {
+		const std::string_view key(it->key().data(), it->key().size());
+		if (key.substr(0, prefix.size()) != prefix)
+			break;
+		if (key.size() == keys::delta_key_size && keys::delta_ordinal(key) <= upto)
+			b.Delete(it->key());
+	}
+	check(it->status(), "iterate deltas");
+}
+
+void Store::retire_stale(const std::string &device, const Generation &current, const std::optional<Token> &link, rocksdb::WriteBatch &b)
 {
 	auto c = chain(device);
 	const bool seen = confirmed_.contains(device);
 	confirmed_.insert(device);
-	if (!c || c->generation == current)
+	if (!c || c->generation() == current || carried_on(*c, link))
 		return;
 	// A generation that changed while we watched restarted for a reason the
-	// kernel knows (reload, wrap, resize); one found changed at start-up
-	// after an unclean stop may hide writes we never saw.
-	const FullReason reason = seen || previous_clean_ ? FullReason::cbt_reset : FullReason::unclean_shutdown;
-	b.Put(keys::retired(c->generation), std::string(1, static_cast<char>(reason)));
-	const std::string prefix = keys::delta_prefix(c->generation);
-	b.DeleteRange(prefix, prefix_end(prefix));
+	// kernel knows (reload, resize, a wrap it could not carry); one found
+	// changed at start-up after an unclean stop may hide writes we never saw.
+	retire(*c, seen || previous_clean_ ? FullReason::cbt_reset : FullReason::unclean_shutdown, b);
 	b.Delete(keys::chain(device));
 }
 
-void Store::reconcile(const std::string &device, const Generation &current)
+void Store::reconcile(const std::string &device, const Generation &current, const std::optional<Token> &link)
 {
 	std::lock_guard lock(mutex_);
 	rocksdb::WriteBatch b;
-	retire_stale(device, current, b);
+	retire_stale(device, current, link, b);
 	write(b);
 }
 
-void Store::record_snapshot(const std::string &device, const Token &token, const Geometry &geometry, const MapReader &read_map)
+void Store::record_snapshot(const std::string &device, const Token &token, const Geometry &geometry, const MapReader &read_map,
+			    const std::optional<Token> &link)
 {
 	std::lock_guard lock(mutex_);
 	rocksdb::WriteBatch b;
-	retire_stale(device, token.generation, b);
+	retire_stale(device, token.generation, link, b);
 	write(b);
 	b.Clear();
 
 	auto existing = chain(device);
+	std::optional<std::uint32_t> pruned; // deltas of the oldest generation, dropped with it
 	if (existing && existing->geometry != geometry)
-		throw StoreError("cbt: map geometry changed within a generation");
-	if (existing && existing->has(token.sequence))
+		throw StoreError("cbt: map geometry changed within a chain");
+	if (existing && existing->generation() != token.generation) {
+		// Carried over a wrap: the new generation's ordinals continue from
+		// the last snapshot, and its first delta is every block the new
+		// map marks (all changed since that snapshot).
+		const Segment &last = existing->segments.back();
+		existing->segments.push_back({token.generation, ordinal(last, existing->last_sequence), {}});
+		existing->last_sequence = 0;
+		if (existing->segments.size() > max_segments) {
+			pruned = existing->segments[1].offset;
+			existing->segments.erase(existing->segments.begin());
+			existing->committed_sequence = 0;
+		}
+	}
+	if (existing && existing->segments.back().has(token.sequence))
 		return;
 	if (existing && token.sequence < existing->last_sequence)
 		throw StoreError("cbt: snapshot sequence went backwards");
-	Chain c = existing.value_or(Chain{token.generation, geometry, 0, 0, {}});
+	Chain c = existing.value_or(Chain{token.generation, geometry, {Segment{token.generation, 0, {}}}, 0, 0});
+	Segment &seg = c.segments.back();
 
 	if (existing) {
 		// Blocks whose map byte passed the last recorded sequence changed
@@ -199,7 +289,7 @@ void Store::record_snapshot(const std::string &device, const Token &token, const
 					}
 				}
 				if (any)
-					b.Merge(keys::delta(c.generation, (first + off) / chunk_blocks, token.sequence), bitmap);
+					b.Merge(keys::delta(c.id, (first + off) / chunk_blocks, ordinal(seg, token.sequence)), bitmap);
 			}
 			// Bounded memory: deltas go out in pieces. Until the chain below
 			// records the sequence, they only widen queries that cover it.
@@ -209,8 +299,10 @@ void Store::record_snapshot(const std::string &device, const Token &token, const
 			}
 		}
 	}
-	set_bit(c, token.sequence);
+	set_bit(seg, token.sequence);
 	c.last_sequence = token.sequence;
+	if (pruned)
+		drop_deltas(c.id, *pruned, b);
 	b.Put(keys::chain(device), encode(c));
 	write(b);
 }
@@ -232,15 +324,20 @@ void Store::changed_since(const std::string &device, const Token &since, const T
 	auto s = db_->Get(ro, keys::chain(device), &value);
 	if (!s.IsNotFound())
 		check(s, "get chain");
-	if (s.IsNotFound() || decode(value).generation != since.generation) {
+	const std::optional<Chain> c = s.IsNotFound() ? std::nullopt : std::optional<Chain>(decode(value));
+	const Segment *from = c ? c->segment(since.generation) : nullptr;
+	if (!from) {
 		const FullReason reason = retired_reason(since.generation);
 		throw FullReadNeeded(reason, std::string("change map of ") + device + " cannot prove changes since " + format_token(since) +
 						     " (" + reason_name(reason) + ")");
 	}
-	const Chain c = decode(value);
-	if (upto.generation != c.generation || !c.has(upto.sequence))
+	const Segment *to = c->segment(upto.generation);
+	if (!to || !to->has(upto.sequence))
 		throw FullReadNeeded(FullReason::unknown_token, "snapshot token " + format_token(upto) + " was not recorded for " + device);
-	if (!c.has(since.sequence) || since.sequence > upto.sequence || since.sequence < c.committed_sequence)
+	const std::uint32_t since_ordinal = ordinal(*from, since.sequence);
+	const std::uint32_t upto_ordinal = ordinal(*to, upto.sequence);
+	if (!from->has(since.sequence) || since_ordinal > upto_ordinal ||
+	    (from == &c->segments.front() && since.sequence < c->committed_sequence))
 		throw FullReadNeeded(FullReason::unknown_token,
 				     "token " + format_token(since) + " is unknown or older than the committed baseline of " + device);
 
@@ -252,17 +349,17 @@ void Store::changed_since(const std::string &device, const Token &since, const T
 		acc.clear();
 		return go;
 	};
-	const std::string prefix = keys::delta_prefix(c.generation);
+	const std::string prefix = keys::delta_prefix(c->id);
 	std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
-	for (it->Seek(keys::delta(c.generation, first_block / chunk_blocks, 0)); it->Valid(); it->Next()) {
+	for (it->Seek(keys::delta(c->id, first_block / chunk_blocks, 0)); it->Valid(); it->Next()) {
 		const std::string_view key(it->key().data(), it->key().size());
 		if (key.size() != keys::delta_key_size || key.substr(0, prefix.size()) != prefix)
 			break;
 		const std::uint64_t chunk = keys::delta_chunk(key);
 		if (chunk * chunk_blocks >= end_block)
 			break;
-		const std::uint32_t seq = keys::delta_sequence(key);
-		if (seq <= since.sequence || seq > upto.sequence)
+		const std::uint32_t ord = keys::delta_ordinal(key);
+		if (ord <= since_ordinal || ord > upto_ordinal)
 			continue;
 		if (chunk != acc_chunk && !emit())
 			return;
@@ -282,29 +379,24 @@ Token Store::commit(const std::string &device, const Token &token)
 {
 	std::lock_guard lock(mutex_);
 	auto c = chain(device);
-	if (!c || c->generation != token.generation) {
+	const Segment *seg = c ? c->segment(token.generation) : nullptr;
+	if (!seg) {
 		const FullReason reason = retired_reason(token.generation);
 		throw FullReadNeeded(reason, "cannot commit " + format_token(token) + " for " + device + " (" + reason_name(reason) + ")");
 	}
-	if (token.sequence <= c->committed_sequence)
-		return {c->generation, c->committed_sequence};
-	if (!c->has(token.sequence))
+	if (seg == &c->segments.front() && token.sequence <= c->committed_sequence)
+		return *c->committed();
+	if (!seg->has(token.sequence))
 		throw FullReadNeeded(FullReason::unknown_token, "token " + format_token(token) + " was not recorded for " + device);
 
-	// Deltas up to the baseline only served tokens older than it.
+	// Deltas up to the baseline only served tokens older than it, and so
+	// did the generations before the baseline's.
 	rocksdb::WriteBatch b;
-	const std::string prefix = keys::delta_prefix(c->generation);
-	std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}));
-	for (it->Seek(prefix); it->Valid(); it->Next()) {
-		const std::string_view key(it->key().data(), it->key().size());
-		if (key.substr(0, prefix.size()) != prefix)
-			break;
-		if (key.size() == keys::delta_key_size && keys::delta_sequence(key) <= token.sequence)
-			b.Delete(it->key());
-	}
-	check(it->status(), "iterate deltas");
+	drop_deltas(c->id, ordinal(*seg, token.sequence), b);
+	c->segments.erase(c->segments.begin(), c->segments.begin() + (seg - c->segments.data()));
+	Segment &base = c->segments.front();
 	for (std::uint32_t s = 0; s < token.sequence; ++s)
-		c->recorded[s / 64] &= ~(std::uint64_t{1} << (s % 64));
+		base.recorded[s / 64] &= ~(std::uint64_t{1} << (s % 64));
 	c->committed_sequence = token.sequence;
 	b.Put(keys::chain(device), encode(*c));
 	write(b);
@@ -318,9 +410,7 @@ void Store::forget(const std::string &device)
 	if (!c)
 		return;
 	rocksdb::WriteBatch b;
-	b.Put(keys::retired(c->generation), std::string(1, static_cast<char>(FullReason::cbt_reset)));
-	const std::string prefix = keys::delta_prefix(c->generation);
-	b.DeleteRange(prefix, prefix_end(prefix));
+	retire(*c, FullReason::cbt_reset, b);
 	b.Delete(keys::chain(device));
 	write(b);
 }

@@ -158,6 +158,12 @@ public:
 		m_.seq = tracker["seq"];
 		const cbt::Generation gen = gen_of(tracker["gen"]);
 		std::memcpy(m_.generation, gen.data(), gen.size());
+		m_.anchor = tracker.value("anchor", 0U);
+		m_.link.seq = tracker.value("link_seq", 0U);
+		if (m_.link.seq) {
+			const cbt::Generation link = gen_of(tracker["link_gen"]);
+			std::memcpy(m_.link.generation, link.data(), link.size());
+		}
 	}
 	~Cbt()
 	{
@@ -205,15 +211,41 @@ public:
 			fail(-ret, "cbt read");
 		std::memcpy(out, m_.map + first, count);
 	}
+	// The module's CBT_ANCHOR: its argument checks (ESTALE, EINVAL), the
+	// anchor, then the link (nullopt: none).
+	std::optional<cbt::Token> anchor(const cbt::Token &token)
+	{
+		bksnap_cbt_anchor a{};
+		a.version = BKSNAP_UAPI_VERSION;
+		std::memcpy(a.generation, token.generation.data(), token.generation.size());
+		a.sequence = token.sequence;
+		int ret = bk_check_cbt_anchor(&a, m_.generation);
+		if (!ret && a.sequence)
+			ret = bk_cbt_set_anchor(&m_, a.sequence);
+		if (ret)
+			fail(-ret, "cbt anchor");
+		save();
+		if (!m_.link.seq)
+			return std::nullopt;
+		cbt::Token link{{}, m_.link.seq};
+		std::memcpy(link.generation.data(), m_.link.generation, link.generation.size());
+		return link;
+	}
 	const bk_cbt_map &map() const { return m_; }
 
 private:
 	void save()
 	{
-		cbt::Generation gen{};
-		std::memcpy(gen.data(), m_.generation, gen.size());
-		tracker_["gen"] = cbt::format_generation(gen);
+		auto hex = [](const u8 *g) {
+			cbt::Generation gen{};
+			std::memcpy(gen.data(), g, gen.size());
+			return cbt::format_generation(gen);
+		};
+		tracker_["gen"] = hex(m_.generation);
 		tracker_["seq"] = m_.seq;
+		tracker_["anchor"] = m_.anchor;
+		tracker_["link_seq"] = m_.link.seq;
+		tracker_["link_gen"] = hex(m_.link.generation);
 	}
 
 	json &tracker_;
@@ -418,6 +450,14 @@ void FakeKernel::cbt_read(const std::string &path, const cbt::Generation &gen, s
 {
 	State s(dir_);
 	Cbt(s, s.disk(path), s.tracked(path), false).read(gen, first, count, out);
+}
+
+std::optional<cbt::Token> FakeKernel::cbt_anchor(const std::string &path, const cbt::Token &token)
+{
+	State s(dir_);
+	auto link = Cbt(s, s.disk(path), s.tracked(path), false).anchor(token);
+	s.save();
+	return link;
 }
 
 agent::SnapshotInfo FakeKernel::snapshot_create(const std::vector<std::string> &paths, int diff_fd, std::uint64_t)

@@ -1,8 +1,9 @@
 // Test double of the bksnap kernel module behind the agent's Driver
 // interface. Its CBT maps are the module's own C (kernel/cbt_map.c: what a
 // write marks, the sequence a snapshot advances, the restart under a new
-// generation when it wraps; kernel/ctl_args.c: CBT_READ's ESTALE and
-// ERANGE); around them it models the rest of the uAPI: a new generation at
+// generation when it wraps, keeping the marks since the anchor;
+// kernel/ctl_args.c: CBT_READ's ESTALE and ERANGE, CBT_ANCHOR's checks);
+// around them it models the rest of the uAPI: a new generation at
 // attach and module reload, images frozen at the snapshot instant, events,
 // and the documented errnos.
 //
@@ -47,6 +48,7 @@ public:
 	std::vector<agent::DevNum> trackers() override;
 	void cbt_read(const std::string &path, const cbt::Generation &gen, std::uint64_t first, std::uint64_t count,
 		      std::uint8_t *out) override;
+	std::optional<cbt::Token> cbt_anchor(const std::string &path, const cbt::Token &token) override;
 	agent::SnapshotInfo snapshot_create(const std::vector<std::string> &paths, int diff_fd, std::uint64_t low_water_sectors) override;
 	void snapshot_add_storage(const agent::Uuid &id, int diff_fd) override;
 	void snapshot_destroy(const agent::Uuid &id) override;

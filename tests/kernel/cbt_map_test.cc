@@ -204,6 +204,59 @@ TEST_F(CbtMap, WrapResetsBeforeReturningToken)
 	EXPECT_FALSE(bk_test_token_current(m, gen_a.data()));
 }
 
+// Tokens 1..BKSNAP_SEQ_MAX - 1; block b (< 13) is written just after token b.
+void advance_to_max(bk_cbt_map &m, const std::uint8_t *gen)
+{
+	bk_cbt_token t{};
+
+	for (unsigned s = 1; s < BKSNAP_SEQ_MAX; s++) {
+		if (s <= 13) {
+			ASSERT_EQ(bk_cbt_mark(&m, 8 * (s - 1), 1), 0);
+		}
+		ASSERT_FALSE(bk_cbt_advance(&m, gen, &t));
+	}
+}
+
+TEST_F(CbtMap, WrapKeepsTheBlocksChangedSinceTheAnchor)
+{
+	bk_cbt_token t{};
+	std::array<std::uint8_t, BKSNAP_UUID_SIZE> gen_c{5, 5, 5};
+
+	EXPECT_EQ(bk_cbt_set_anchor(&m, 1), -EINVAL) << "no token taken yet";
+	ASSERT_NO_FATAL_FAILURE(advance_to_max(m, gen_b.data()));
+	EXPECT_EQ(bk_cbt_set_anchor(&m, 0), -EINVAL);
+	EXPECT_EQ(bk_cbt_set_anchor(&m, BKSNAP_SEQ_MAX), -EINVAL) << "not taken";
+	ASSERT_EQ(bk_cbt_set_anchor(&m, 9), 0);
+	ASSERT_EQ(bk_cbt_mark(&m, 96, 1), 0); // block 12 again, after the last token
+	EXPECT_FALSE(bk_cbt_advance(&m, gen_b.data(), &t)) << "a linked wrap is no reset";
+	EXPECT_EQ(t.seq, 1U);
+	EXPECT_EQ(0, memcmp(t.generation, gen_b.data(), BKSNAP_UUID_SIZE));
+	EXPECT_EQ(m.seq, 2U);
+	// Blocks 9..12 were written with sequences 10..13, after token 9.
+	EXPECT_EQ(marked(), with({9, 10, 11, 12}, 1));
+	EXPECT_EQ(0, memcmp(m.link.generation, gen_a.data(), BKSNAP_UUID_SIZE));
+	EXPECT_EQ(m.link.seq, 9U);
+	EXPECT_EQ(m.anchor, 0U) << "the anchor was the old generation's";
+
+	// No anchor in this generation: the next wrap keeps every mark and the
+	// link, which they still cover.
+	ASSERT_EQ(bk_cbt_mark(&m, 0, 1), 0);
+	for (unsigned s = 2; s < BKSNAP_SEQ_MAX; s++)
+		ASSERT_FALSE(bk_cbt_advance(&m, gen_c.data(), &t));
+	EXPECT_FALSE(bk_cbt_advance(&m, gen_c.data(), &t));
+	EXPECT_EQ(0, memcmp(t.generation, gen_c.data(), BKSNAP_UUID_SIZE));
+	EXPECT_EQ(marked(), with({0, 9, 10, 11, 12}, 1));
+	EXPECT_EQ(0, memcmp(m.link.generation, gen_a.data(), BKSNAP_UUID_SIZE));
+	EXPECT_EQ(m.link.seq, 9U);
+
+	// A reset forgets the link: the next wrap without an anchor restarts.
+	bk_cbt_reset(&m, gen_a.data());
+	EXPECT_EQ(m.link.seq, 0U);
+	ASSERT_NO_FATAL_FAILURE(advance_to_max(m, gen_a.data()));
+	EXPECT_TRUE(bk_cbt_advance(&m, gen_b.data(), &t));
+	EXPECT_EQ(marked(), with({}, 0));
+}
+
 TEST_F(CbtMap, ResetStartsAnewGeneration)
 {
 	bk_cbt_token t{};

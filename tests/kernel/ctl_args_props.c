@@ -117,8 +117,10 @@ static const char *verdict(int ret, u32 version, bool allowed, bool valid)
 {
 	if (!allowed)
 		return "errno not documented for this command";
-	if (version != BKSNAP_UAPI_VERSION && ret != -EPROTO)
+	if ((!version || version > BKSNAP_UAPI_VERSION) && ret != -EPROTO)
 		return "wrong version not reported as EPROTO";
+	if (version && version <= BKSNAP_UAPI_VERSION && ret == -EPROTO)
+		return "older version refused";
 	if (!ret && !valid)
 		return "accepted malformed arguments";
 	return NULL;
@@ -194,6 +196,23 @@ static const char *cbt_mark(struct ctx *c)
 		       ALLOWED(ret, -EPROTO, -EINVAL, -ESTALE, -ERANGE),
 		       !m.flags && dev_ok(&m.dev) &&
 		       region_ok(m.generation, m.sector, m.nr_sectors, &c->lim));
+}
+
+static const char *cbt_anchor(struct ctx *c)
+{
+	struct bksnap_cbt_anchor a;
+	int ret;
+
+	take(&c->in, &a, sizeof(a));
+	fix_header(c, &a.version, &a.flags);
+	fix_dev(c, &a.dev);
+	if (c->control & FIX_GENERATION)
+		memcpy(a.generation, c->lim.generation, BKSNAP_UUID_SIZE);
+	ret = c->ret = bk_check_cbt_anchor(&a, c->lim.generation);
+	return verdict(ret, a.version, ALLOWED(ret, -EPROTO, -EINVAL, -ESTALE),
+		       !a.flags && dev_ok(&a.dev) &&
+		       !memcmp(a.generation, c->lim.generation,
+			       BKSNAP_UUID_SIZE));
 }
 
 static const char *list(struct ctx *c)
@@ -295,7 +314,7 @@ static const char *distinct_devs(struct ctx *c)
 static const char *(*const checks[])(struct ctx *c) = {
 	attach, tracker_info, version_info, cbt_read, cbt_mark, list,
 	snapshot_list, snapshot_info, snapshot_create, snapshot_storage,
-	snapshot_id, distinct_devs,
+	snapshot_id, distinct_devs, cbt_anchor,
 };
 
 const unsigned int bk_ctl_args_checks = sizeof(checks) / sizeof(checks[0]);

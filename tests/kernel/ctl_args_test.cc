@@ -45,7 +45,9 @@ TEST(CtlArgs, Attach)
 	auto a = valid<bksnap_attach>();
 
 	EXPECT_EQ(bk_check_attach(&a), 0);
-	a.version = 2;
+	a.version = 1; // an older caller: versions only add commands
+	EXPECT_EQ(bk_check_attach(&a), 0);
+	a.version = BKSNAP_UAPI_VERSION + 1;
 	EXPECT_EQ(bk_check_attach(&a), -EPROTO);
 	a.version = 0;
 	a.flags = 1; // EPROTO wins over everything else

@@ -46,16 +46,32 @@ struct Geometry {
 	friend bool operator==(const Geometry &, const Geometry &) = default;
 };
 
-// What the store knows of one device: the snapshots recorded in its current
-// generation and the committed baseline.
-struct Chain {
+// One kernel generation of a chain. Its token (generation, s) has the
+// chain-wide ordinal s + offset; deltas are keyed by ordinal, so a chain
+// carried over sequence wraps orders all its snapshots on one line.
+struct Segment {
 	Generation generation{};
-	Geometry geometry;
-	std::uint32_t last_sequence = 0;         // newest recorded snapshot
-	std::uint32_t committed_sequence = 0;    // 0: nothing committed
+	std::uint32_t offset = 0;
 	std::array<std::uint64_t, 4> recorded{}; // bit s: snapshot s recorded
 	bool has(std::uint32_t sequence) const;
 };
+
+// What the store knows of one device: the snapshots recorded since the
+// committed baseline, in the generations the kernel linked across wraps.
+struct Chain {
+	Generation id{}; // the chain's first generation: its deltas' key prefix
+	Geometry geometry;
+	std::vector<Segment> segments;        // oldest first; back(): the newest
+	std::uint32_t last_sequence = 0;      // newest recorded snapshot, of back()
+	std::uint32_t committed_sequence = 0; // of segments.front(); 0: none
+	const Generation &generation() const { return segments.back().generation; }
+	const Segment *segment(const Generation &generation) const;
+	std::optional<Token> committed() const;
+};
+
+// Generations a chain spans at most: tokens this many sequence wraps old
+// answer UNKNOWN_TOKEN (bounds the deltas kept when nothing is committed).
+inline constexpr std::size_t max_segments = 4;
 
 // Reads `count` map bytes starting at block `first` of the device's
 // current kernel map into `out` (the uAPI's BKSNAP_IOC_CBT_READ).
@@ -83,15 +99,20 @@ public:
 
 	std::optional<Chain> chain(const std::string &device) const;
 
-	// The device's kernel generation is `current`: if the stored chain has
-	// another one, retire it (its tokens answer CBT_RESET, or
-	// UNCLEAN_SHUTDOWN when the previous run ended uncleanly).
-	void reconcile(const std::string &device, const Generation &current);
+	// The device's kernel generation is `current`, with the kernel's `link`
+	// (BKSNAP_IOC_CBT_ANCHOR; nullopt: none): if the stored chain has another
+	// generation that the link does not carry on, retire it (its tokens
+	// answer CBT_RESET, or UNCLEAN_SHUTDOWN when the previous run ended
+	// uncleanly).
+	void reconcile(const std::string &device, const Generation &current, const std::optional<Token> &link = std::nullopt);
 
 	// A snapshot of `device` named `token` was taken: fold the kernel map's
 	// changes since the chain's last snapshot into a persisted delta.
-	// `read_map` reads the kernel map of token.generation. Synced.
-	void record_snapshot(const std::string &device, const Token &token, const Geometry &geometry, const MapReader &read_map);
+	// `read_map` reads the kernel map of token.generation; `link` is that
+	// generation's, as for reconcile(). Afterwards the chain holds every
+	// change up to `token`: the caller anchors it in the kernel. Synced.
+	void record_snapshot(const std::string &device, const Token &token, const Geometry &geometry, const MapReader &read_map,
+			     const std::optional<Token> &link = std::nullopt);
 
 	// Blocks in [first_block, end_block) that may differ between the images
 	// named `since` and `upto`, as maximal ascending runs. `sink` returns
@@ -114,9 +135,14 @@ public:
 	std::vector<std::pair<std::string, std::string>> records() const;
 
 private:
-	// Drop `device`'s chain if its generation is not `current`; its tokens
-	// then answer with the reason a restarted map deserves.
-	void retire_stale(const std::string &device, const Generation &current, rocksdb::WriteBatch &batch);
+	// Drop `device`'s chain if its generation is not `current` and `link`
+	// does not carry it on; its tokens then answer with the reason a
+	// restarted map deserves.
+	void retire_stale(const std::string &device, const Generation &current, const std::optional<Token> &link,
+			  rocksdb::WriteBatch &batch);
+	void retire(const Chain &chain, FullReason reason, rocksdb::WriteBatch &batch) const;
+	// Deletes the deltas of chain `id` with ordinal <= `ordinal`.
+	void drop_deltas(const Generation &id, std::uint32_t ordinal, rocksdb::WriteBatch &batch) const;
 	FullReason retired_reason(const Generation &generation) const;
 	void write(rocksdb::WriteBatch &batch) const;
 

@@ -8,11 +8,15 @@
  * from the same file descriptor with read()/poll().
  *
  * Every argument structure starts with __u32 version, which the caller sets
- * to BKSNAP_UAPI_VERSION; a different value fails with EPROTO.  Reserved and
+ * to the BKSNAP_UAPI_VERSION it was built with.  A module accepts every
+ * version from 1 up to its own and fails a newer one with EPROTO; a caller
+ * newer than the module learns the module's version from BKSNAP_IOC_VERSION
+ * called with version 1, and uses that.  Versions only add: 2 added
+ * BKSNAP_IOC_CBT_ANCHOR (sequence wraps keep the map).  Reserved and
  * padding fields must be zero (EINVAL otherwise) so they can gain meaning
  * later.  Errors common to all commands:
  *   EPERM    caller lacks CAP_SYS_ADMIN
- *   EPROTO   version field is not BKSNAP_UAPI_VERSION
+ *   EPROTO   version field is 0 or newer than the module's
  *   EFAULT   an argument or user pointer is not accessible
  *   EINVAL   unknown flags, non-zero reserved fields, malformed values
  *   ENOTTY   unknown ioctl
@@ -20,7 +24,7 @@
  * Changed-block tracking.  A tracker owns a map of one byte per block: the
  * sequence number current when the block was last written (0: not written
  * in this generation).  Each tracker has a generation, a random UUID renewed
- * whenever the map restarts empty (new attach, module load, capacity change,
+ * whenever the map restarts (new attach, module load, capacity change,
  * sequence wrap past BKSNAP_SEQ_MAX), and a sequence number that starts at 1
  * and advances by one at each snapshot taken of the device.  A snapshot
  * reports the token (generation, sequence) its image corresponds to; the
@@ -28,6 +32,11 @@
  * whose map byte is greater than the token's sequence, as long as the
  * generation is unchanged.  The map may over-report (block-size rounding,
  * writes that later failed) but never misses a write.
+ *
+ * A sequence wrap restarts the map under a new generation at sequence 1.
+ * If the caller anchored a token of the old generation (CBT_ANCHOR), the
+ * new map keeps a mark on every block changed since that token and links
+ * to it; otherwise it starts empty, as after a reset.
  */
 #ifndef _UAPI_LINUX_BKSNAP_H
 #define _UAPI_LINUX_BKSNAP_H
@@ -35,7 +44,7 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-#define BKSNAP_UAPI_VERSION	1
+#define BKSNAP_UAPI_VERSION	2
 #define BKSNAP_CTL_NAME		"bksnap-ctl"	/* /dev/bksnap-ctl */
 #define BKSNAP_IMAGE_PREFIX	"bksnap-img"	/* /dev/bksnap-img<N> */
 
@@ -151,6 +160,32 @@ struct bksnap_cbt_mark {
 	__u64 nr_sectors;
 };
 
+/*
+ * BKSNAP_IOC_CBT_ANCHOR (version 2): name the newest token of the current
+ * generation whose changes the caller has saved (sequence; 0 only asks),
+ * and learn the current generation's link.
+ *
+ * At the next sequence wrap the new generation keeps a mark (map byte 1) on
+ * every block whose byte is above the anchor, and its link is the anchor
+ * token: every block changed since link (generation, sequence), for any
+ * token of that generation not older than link.sequence, has a map byte of
+ * at least 1 in the current generation.  A wrap with no anchor in its
+ * generation keeps every mark and the link it had (the marks still cover
+ * it); a wrap without either starts the map empty (BKSNAP_EVENT_CBT_RESET).
+ * A linked wrap raises no event.  A link is all zero when the generation
+ * started empty.  ESTALE when generation is not current; EINVAL when
+ * sequence is not a token taken in it (1 <= sequence < the tracker's).
+ */
+struct bksnap_cbt_anchor {
+	__u32 version;
+	__u32 flags;			/* none defined: 0 */
+	struct bksnap_dev_id dev;
+	__u8 generation[BKSNAP_UUID_SIZE];	/* in: the current one */
+	__u32 sequence;			/* in: token to anchor; 0: none */
+	__u32 link_sequence;		/* out */
+	__u8 link_generation[BKSNAP_UUID_SIZE];	/* out */
+};
+
 #define BKSNAP_IOC_MAGIC	0xBC
 
 #define BKSNAP_IOC_VERSION	_IOWR(BKSNAP_IOC_MAGIC, 0x00, struct bksnap_version_info)
@@ -160,6 +195,7 @@ struct bksnap_cbt_mark {
 #define BKSNAP_IOC_LIST		_IOWR(BKSNAP_IOC_MAGIC, 0x04, struct bksnap_list)
 #define BKSNAP_IOC_CBT_READ	_IOW(BKSNAP_IOC_MAGIC, 0x05, struct bksnap_cbt_read)
 #define BKSNAP_IOC_CBT_MARK	_IOW(BKSNAP_IOC_MAGIC, 0x06, struct bksnap_cbt_mark)
+#define BKSNAP_IOC_CBT_ANCHOR	_IOWR(BKSNAP_IOC_MAGIC, 0x07, struct bksnap_cbt_anchor)
 
 /*
  * Snapshots: a consistency group of tracked devices taken at one instant.
