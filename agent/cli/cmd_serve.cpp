@@ -146,6 +146,9 @@ void serve(Context &ctx, const ServeArgs &args)
 	const bool tls = !args.tls_certificates.empty() || !args.tls_psk.empty();
 	if (!args.overlay.empty() && tls)
 		refuse(grpc::StatusCode::INVALID_ARGUMENT, "--writable-overlay needs an export without TLS");
+	// The nbdkit plugin opens the repository by path; S3 settings do not reach it.
+	if (st::is_s3_location(args.repo.dir))
+		refuse(grpc::StatusCode::INVALID_ARGUMENT, "serve needs a local repository, not " + args.repo.dir);
 	const std::string pass = passphrase(args.repo);
 	st::Repository repo = open_repo(args.repo);
 	const st::PointInfo point = repo.point(args.point);

@@ -8,10 +8,10 @@
 #include <optional>
 #include <unordered_set>
 
+#include "backend.hpp"
 #include "bk/storage/error.hpp"
 #include "codec.hpp"
 #include "index.hpp"
-#include "backend.hpp"
 #include "manifest.hpp"
 #include "parallel.hpp"
 #include "repo_state.hpp"
@@ -111,8 +111,8 @@ struct BackupWriter::Impl {
 
 BackupWriter::Impl::Impl(std::shared_ptr<detail::RepoState> state, const BackupRequest &request)
     : repo(std::move(state)), layout(repo->layout), crypto(repo->crypto), req(request),
-      lock(layout.store().lock(Layout::kWriteLock, LockMode::exclusive)), index(Index::load(layout, crypto)), nworkers(worker_count(request.threads)),
-      next_segment(index.next_segment()), queue(std::size_t{2} * nworkers)
+      lock(layout.store().lock(Layout::kWriteLock, LockMode::exclusive)), index(Index::load(layout, crypto)),
+      nworkers(worker_count(request.threads)), next_segment(index.next_segment()), queue(std::size_t{2} * nworkers)
 {
 	const std::uint32_t cs = repo->config.chunk_size;
 	if (req.device.empty())

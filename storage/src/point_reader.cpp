@@ -8,10 +8,10 @@
 #include <optional>
 #include <unordered_map>
 
+#include "backend.hpp"
 #include "bk/storage/error.hpp"
 #include "chunk_fetch.hpp"
 #include "index.hpp"
-#include "backend.hpp"
 #include "manifest.hpp"
 #include "operations.hpp"
 

@@ -13,9 +13,9 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "backend.hpp"
 #include "bk/storage/error.hpp"
 #include "index.hpp"
-#include "backend.hpp"
 #include "manifest.hpp"
 #include "operations.hpp"
 

@@ -232,12 +232,13 @@ private:
 		const std::uint64_t parts = (data.size() + part - 1) / part;
 		std::vector<std::string> etags(parts);
 		try {
-			parallel_for(static_cast<unsigned>(std::min<std::uint64_t>(options().parallel_uploads, parts)), parts, [&](std::uint64_t i) {
-				S3Request r("PUT", full(key));
-				r.query = query({{"partNumber", std::to_string(i + 1)}, {"uploadId", id}});
-				r.body = data.subspan(i * part, std::min<std::uint64_t>(part, data.size() - i * part));
-				etags[i] = client_.call(r, what + " part " + std::to_string(i + 1)).etag;
-			});
+			parallel_for(static_cast<unsigned>(std::min<std::uint64_t>(options().parallel_uploads, parts)), parts,
+				     [&](std::uint64_t i) {
+					     S3Request r("PUT", full(key));
+					     r.query = query({{"partNumber", std::to_string(i + 1)}, {"uploadId", id}});
+					     r.body = data.subspan(i * part, std::min<std::uint64_t>(part, data.size() - i * part));
+					     etags[i] = client_.call(r, what + " part " + std::to_string(i + 1)).etag;
+				     });
 			std::string body = "<CompleteMultipartUpload>";
 			for (std::uint64_t i = 0; i < parts; ++i)
 				body += "<Part><PartNumber>" + std::to_string(i + 1) + "</PartNumber><ETag>" + etags[i] + "</ETag></Part>";
@@ -325,8 +326,10 @@ void LeaseLock::write()
 {
 	const std::int64_t start = now_ms();
 	const std::int64_t expires = start + std::chrono::duration_cast<std::chrono::milliseconds>(store_.options().lock_lease).count();
-	const std::string body =
-		nlohmann::json{{"owner", owner_}, {"mode", mode_ == LockMode::exclusive ? "exclusive" : "shared"}, {"expires", expires}}.dump();
+	const std::string body = nlohmann::json{
+		{"owner", owner_},
+		{"mode", mode_ == LockMode::exclusive ? "exclusive" : "shared"},
+		{"expires", expires}}.dump();
 	store_.put(key_, ByteView(reinterpret_cast<const std::uint8_t *>(body.data()), body.size()));
 	valid_until_ = expires;
 }
@@ -364,9 +367,9 @@ std::shared_ptr<Backend> make_s3_backend(const std::string &location, const S3Op
 	const std::string bucket = rest.substr(0, slash);
 	std::string prefix = slash == std::string::npos ? "" : rest.substr(slash + 1) + "/";
 	const bool bucket_ok = !bucket.empty() && bucket.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-") == std::string::npos;
-	const bool prefix_ok = prefix.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-/") ==
-				       std::string::npos &&
-			       prefix.find("//") == std::string::npos && !prefix.starts_with('/');
+	const bool prefix_ok =
+		prefix.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-/") == std::string::npos &&
+		prefix.find("//") == std::string::npos && !prefix.starts_with('/');
 	if (!bucket_ok || !prefix_ok)
 		throw Error(Errc::invalid_argument, "bad S3 location " + location + " (s3://bucket/prefix; letters, digits, . _ - /)");
 	return std::make_shared<S3Backend>("s3://" + rest, bucket, prefix, options);

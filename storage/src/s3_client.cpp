@@ -116,10 +116,12 @@ S3Credentials load_credentials(const S3Options &o)
 				c.session_token = value;
 			else if (name == "region")
 				c.region = value;
+			else if (name == "endpoint_url")
+				c.endpoint = value;
 		}
 		if (c.access_key.empty() || c.secret_key.empty())
-			throw Error(Errc::invalid_argument, "no aws_access_key_id/aws_secret_access_key for profile [" + profile + "] in " +
-								    o.credentials_file);
+			throw Error(Errc::invalid_argument,
+				    "no aws_access_key_id/aws_secret_access_key for profile [" + profile + "] in " + o.credentials_file);
 	} else {
 		c.access_key = env("AWS_ACCESS_KEY_ID");
 		c.secret_key = env("AWS_SECRET_ACCESS_KEY");
@@ -166,9 +168,11 @@ std::string S3Response::error_code() const
 S3Client::S3Client(std::string bucket, const S3Options &options)
     : bucket_(std::move(bucket)), options_(options), creds_(load_credentials(options))
 {
-	const auto sep = options_.endpoint.find("://");
+	if (options_.endpoint.empty())
+		options_.endpoint = creds_.endpoint;
 	if (options_.endpoint.empty())
 		throw Error(Errc::invalid_argument, "an s3:// repository needs an endpoint (--s3-endpoint)");
+	const auto sep = options_.endpoint.find("://");
 	if (sep == std::string::npos)
 		throw Error(Errc::invalid_argument, "S3 endpoint must be http://host[:port] or https://host[:port]");
 	scheme_ = options_.endpoint.substr(0, sep);
@@ -207,7 +211,6 @@ bool S3Client::attempt(const S3Request &r, S3Response &out, std::string &failure
 	add("x-amz-content-sha256: " + sha256_hex(r.body));
 	if (!creds_.session_token.empty())
 		add("x-amz-security-token: " + creds_.session_token);
-	add("Expect:"); // no 100-continue round trip
 	if (!r.range.empty())
 		add("Range: " + r.range);
 	const std::string u = url(r);
@@ -243,6 +246,7 @@ bool S3Client::attempt(const S3Request &r, S3Response &out, std::string &failure
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, r.method);
 	}
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers.get());
+	curl_easy_setopt(h, CURLOPT_VERBOSE, std::getenv("BK_S3_DEBUG") ? 1L : 0L);
 	const CURLcode rc = curl_easy_perform(h);
 	if (rc != CURLE_OK) {
 		failure = std::string(curl_easy_strerror(rc));
@@ -277,8 +281,8 @@ S3Response S3Client::send(const S3Request &r) const
 	}
 	if (out.status != 0)
 		return out;
-	throw Error(Errc::io, std::string(r.method) + " " + url(r) + ": " + failure + " (after " + std::to_string(options_.attempts) +
-				      " attempts)");
+	throw Error(Errc::io,
+		    std::string(r.method) + " " + url(r) + ": " + failure + " (after " + std::to_string(options_.attempts) + " attempts)");
 }
 
 S3Response S3Client::call(const S3Request &r, const std::string &what) const

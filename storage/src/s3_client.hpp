@@ -37,6 +37,7 @@ struct S3Response {
 
 struct S3Credentials {
 	std::string access_key, secret_key, session_token, region;
+	std::string endpoint; // endpoint_url of the credentials file's profile
 };
 
 // From options.credentials_file (AWS shared-credentials format) or the environment.

@@ -72,7 +72,8 @@ std::optional<S3Env> load_s3_env()
 	}
 	if (env.storage.s3.endpoint.empty() || env.bucket.empty())
 		throw std::runtime_error(std::string("BK_TEST_S3_ENV: no S3_ENDPOINT or BK_TEST_BUCKET in ") + file);
-	env.storage.s3.lock_lease = std::chrono::seconds(3); // the lease test waits for one
+	// Short enough for the lease tests to wait out, long enough for a loaded test machine.
+	env.storage.s3.lock_lease = std::chrono::seconds(20);
 	return env;
 }
 

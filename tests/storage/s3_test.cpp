@@ -59,6 +59,8 @@ TEST_F(S3, PacksOverThePartSizeGoUpInPartsAndRestoreBitExact)
 TEST_F(S3, ALockOfACrashedHolderExpiresAfterItsLease)
 {
 	ScratchDir dir;
+	StorageOptions storage = test_storage();
+	storage.s3.lock_lease = std::chrono::seconds(6);
 	BackupRequest req;
 	req.device = "d";
 	req.size = kChunk;
@@ -68,7 +70,7 @@ TEST_F(S3, ALockOfACrashedHolderExpiresAfterItsLease)
 	ASSERT_GE(child, 0);
 	if (child == 0) {
 		try {
-			Repository repo = init_repo(dir, small_repo_options());
+			Repository repo = Repository::init(repo_location(dir), small_repo_options(), storage);
 			BackupWriter w = repo.begin_backup(req);
 			::_exit(0);
 		} catch (...) {
@@ -79,7 +81,7 @@ TEST_F(S3, ALockOfACrashedHolderExpiresAfterItsLease)
 	ASSERT_EQ(::waitpid(child, &status, 0), child);
 	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 
-	Repository repo = open_repo(dir, kPass);
+	Repository repo = Repository::open(repo_location(dir), kPass, storage);
 	try {
 		repo.begin_backup(req);
 		ADD_FAILURE() << "took the write lock of a live lease";
@@ -88,7 +90,7 @@ TEST_F(S3, ALockOfACrashedHolderExpiresAfterItsLease)
 		EXPECT_NE(std::string(e.what()).find("pid " + std::to_string(child)), std::string::npos) << e.what();
 	}
 	EXPECT_NO_THROW(repo.points()); // a reader does not conflict with a writer
-	std::this_thread::sleep_for(test_storage().s3.lock_lease + std::chrono::milliseconds(500));
+	std::this_thread::sleep_for(storage.s3.lock_lease + std::chrono::milliseconds(500));
 	BackupWriter w = repo.begin_backup(req);
 	w.put_zero(0);
 	EXPECT_EQ(w.commit().size, kChunk);
@@ -103,8 +105,13 @@ TEST_F(S3, ALeaseIsRenewedWhileItsHolderWorks)
 	req.device = "d";
 	req.size = kChunk;
 	BackupWriter w = repo.begin_backup(req);
-	std::this_thread::sleep_for(2 * test_storage().s3.lock_lease);
-	EXPECT_THROW(other.prune({.keep = {.last = 1}}), Error);
+	std::this_thread::sleep_for(test_storage().s3.lock_lease + std::chrono::seconds(2));
+	try {
+		other.prune({.keep = {.last = 1}});
+		ADD_FAILURE() << "prune took the write lock of a renewed lease";
+	} catch (const Error &e) {
+		EXPECT_EQ(e.code(), Errc::locked);
+	}
 	w.put_zero(0);
 	EXPECT_NO_THROW(w.commit());
 }

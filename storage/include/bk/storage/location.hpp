@@ -16,11 +16,11 @@ struct S3Options {
 	std::string credentials_file; // AWS shared-credentials format; default: the environment
 	std::string profile;          // section of credentials_file; default: $AWS_PROFILE or "default"
 	bool verify_tls = true;
-	std::string ca_file;                  // extra CA bundle for a private endpoint
-	std::uint64_t part_size = 16u << 20;  // a pack larger than this goes up as a multipart upload
-	unsigned parallel_uploads = 4;        // parts of one pack in flight at once
-	unsigned attempts = 6;                // per request, on 5xx, 429, timeouts and connection errors
-	std::chrono::seconds lock_lease{60};  // a crashed holder's lock expires after this
+	std::string ca_file;                 // extra CA bundle for a private endpoint
+	std::uint64_t part_size = 16u << 20; // a pack larger than this goes up as a multipart upload
+	unsigned parallel_uploads = 4;       // parts of one pack in flight at once
+	unsigned attempts = 6;               // per request, on 5xx, 429, timeouts and connection errors
+	std::chrono::seconds lock_lease{60}; // a crashed holder's lock expires after this
 };
 
 struct StorageOptions {
