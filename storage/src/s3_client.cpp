@@ -25,8 +25,8 @@ std::string env(const char *name)
 
 std::string trim(const std::string &s)
 {
-	const auto b = s.find_first_not_of(" \t\r");
-	const auto e = s.find_last_not_of(" \t\r");
+	const auto b = s.find_first_not_of(" \t\r\n");
+	const auto e = s.find_last_not_of(" \t\r\n");
 	return b == std::string::npos ? "" : s.substr(b, e - b + 1);
 }
 

@@ -33,6 +33,7 @@ TEST_F(S3, PacksOverThePartSizeGoUpInPartsAndRestoreBitExact)
 	std::mt19937_64 rng(41);
 	const auto image = make_image(Fill::random, 14 * o.chunk_size + 7, rng);
 	const PointInfo p = backup_image(repo, dir / "src", image, "big");
+	RecordProperty("backup_mib_per_s", std::to_string(static_cast<double>(image.size()) / (1 << 20) / p.stats.seconds));
 	repo.restore(p.id, dir / "out");
 	EXPECT_EQ(sha256_file(dir / "out"), sha256(image));
 	EXPECT_TRUE(repo.verify().ok());
