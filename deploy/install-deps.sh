@@ -8,6 +8,7 @@ BUILD="build-essential cmake ninja-build pkg-config git
   librocksdb-dev libssl-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev
   libzstd-dev libsystemd-dev libisal-dev uuid-dev clang-tidy clang libclang-rt-14-dev
+  libcurl4-openssl-dev libxml2-dev
   nbdkit nbdkit-plugin-dev libnbd-bin libnbd-dev qemu-utils
   python3 python3-prometheus-client
   linux-source-6.1
@@ -16,7 +17,10 @@ VM="qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio km
   e2fsprogs xfsprogs fio lvm2 util-linux fdisk xz-utils python3 openssl nbd-client
   debootstrap zstd socat prometheus-node-exporter curl"
 
-pkgs="$BUILD"
+# The S3 backend's tests run against a real Ceph radosgw (shared/ceph/ceph-s3.sh).
+S3="ceph-mon ceph-osd ceph-mgr radosgw ceph-common awscli curl"
+
+pkgs="$BUILD $S3"
 [ "${1:-}" = "--no-vm" ] || pkgs="$pkgs $VM"
 
 missing=""

@@ -3,6 +3,8 @@
 #   build/       module + userspace: `ctest -L unit`, clang-tidy, then
 #                `ctest -L vm` (QEMU), then `ctest -L reach` (the module on
 #                sid's kernel)
+#                and `ctest -L s3` (the repository tests on S3: a Ceph radosgw the
+#                fixture starts from ../shared/ceph/ceph-s3.sh)
 #   build-asan/  userspace under ASan+UBSan: `ctest -L unit`
 #   build-tsan/  under TSan: the unit tests of the repository pipeline, the COW
 #                model and the CBT store on RocksDB (only their binaries are
@@ -43,6 +45,7 @@ echo "=== build: $build (module, userspace, VM tests)"
 cmake -S "$src" -B "$build" -G Ninja "${flags[@]}" -DBK_KERNEL_MODULE=ON -DBK_VM_TESTS=ON
 cmake --build "$build" -j "$jobs"
 run_ctest unit "$build" -L unit -j "$jobs"
+run_ctest s3 "$build" -L s3 -j "$jobs"
 echo "=== clang-tidy: agent/ cbt/ storage/ (checks in .clang-tidy)"
 if "$src/tests/clang-tidy.sh" "$build" >"$build/clang-tidy.log" 2>&1; then
 	summary+=("clang-tidy: clean")

@@ -138,7 +138,7 @@ Example:
 			o.encrypted = !*plain;
 			o.passphrase = passphrase(*repo);
 			o.chunk_size = *chunk;
-			st::Repository::init(repo->dir, o);
+			st::Repository::init(repo->dir, o, repo->storage);
 			ctx.print({{"repository", repo->dir}, {"encrypted", o.encrypted}, {"chunk_size", o.chunk_size}},
 				  "created " + std::string(o.encrypted ? "encrypted" : "UNENCRYPTED") + " repository " + repo->dir + "\n");
 		});

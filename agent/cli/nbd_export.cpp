@@ -1,5 +1,7 @@
 #include "cli/nbd_export.h"
 
+#include "bk/storage/location.hpp"
+
 #include <netdb.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -113,6 +115,9 @@ int passphrase_fd(const std::string &pass)
 Export prepare_export(const ExportArgs &args)
 {
 	const bool tls = !args.tls_certificates.empty() || !args.tls_psk.empty();
+	// The nbdkit plugin opens the repository by path; S3 settings do not reach it.
+	if (bk::storage::is_s3_location(args.repo.dir))
+		refuse(grpc::StatusCode::INVALID_ARGUMENT, "an NBD export needs a local repository, not " + args.repo.dir);
 	const std::string pass = passphrase(args.repo);
 	bk::storage::Repository repo = open_repo(args.repo);
 	Export e{repo.point(args.point), {}, {}};

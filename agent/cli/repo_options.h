@@ -1,6 +1,6 @@
-// What every repository command shares: --repo/--passphrase-file, the passphrase
-// ($BKAGENT_PASSPHRASE or the file), opening the repository, and the mapping of storage
-// errors onto the CLI's error path.
+// What every repository command shares: --repo/--passphrase-file and the S3 settings of
+// an s3:// repository, the passphrase ($BKAGENT_PASSPHRASE or the file), opening the
+// repository, and the mapping of storage errors onto the CLI's error path.
 #pragma once
 
 #include "cli/registry.h"
@@ -13,8 +13,9 @@
 namespace bk::cli {
 
 struct RepoArgs {
-	std::string dir;
+	std::string dir; // a directory or s3://bucket/prefix
 	std::string passphrase_file;
+	bk::storage::StorageOptions storage;
 };
 
 void add_repo_options(CLI::App *cmd, RepoArgs &args);

@@ -8,10 +8,10 @@
 #include <optional>
 #include <unordered_set>
 
+#include "backend.hpp"
 #include "bk/storage/error.hpp"
 #include "codec.hpp"
 #include "index.hpp"
-#include "lock.hpp"
 #include "manifest.hpp"
 #include "parallel.hpp"
 #include "repo_state.hpp"
@@ -78,7 +78,7 @@ struct BackupWriter::Impl {
 	const Layout &layout;
 	const Crypto &crypto;
 	BackupRequest req;
-	FileLock lock;
+	std::unique_ptr<RepoLock> lock;
 	Index index; // loaded under the write lock, so it is current
 	Manifest manifest;
 	std::vector<bool> put_done;
@@ -111,8 +111,8 @@ struct BackupWriter::Impl {
 
 BackupWriter::Impl::Impl(std::shared_ptr<detail::RepoState> state, const BackupRequest &request)
     : repo(std::move(state)), layout(repo->layout), crypto(repo->crypto), req(request),
-      lock(layout.write_lock(), FileLock::Mode::exclusive), index(Index::load(layout, crypto)), nworkers(worker_count(request.threads)),
-      next_segment(index.next_segment()), queue(std::size_t{2} * nworkers)
+      lock(layout.store().lock(Layout::kWriteLock, LockMode::exclusive)), index(Index::load(layout, crypto)),
+      nworkers(worker_count(request.threads)), next_segment(index.next_segment()), queue(std::size_t{2} * nworkers)
 {
 	const std::uint32_t cs = repo->config.chunk_size;
 	if (req.device.empty())
@@ -366,6 +366,7 @@ PointInfo BackupWriter::commit()
 	info.stats = m.stats;
 	info.stats.bytes_read = m.bytes_read;
 	info.stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - m.started).count();
+	m.lock->check();
 	write_manifest(m.layout, m.crypto, m.manifest);
 	m.committed = true;
 	return info;

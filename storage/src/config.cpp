@@ -44,10 +44,10 @@ RepoConfig load_config(const Layout &layout)
 {
 	Bytes raw;
 	try {
-		raw = read_file(layout.config());
+		raw = layout.store().get(Layout::config());
 	} catch (const Error &e) {
 		if (e.code() == Errc::not_found)
-			throw Error(Errc::not_found, "not a repository (no config): " + layout.root.string());
+			throw Error(Errc::not_found, "not a repository (no config): " + layout.store().location());
 		throw;
 	}
 	return parse_config(raw);
@@ -109,7 +109,7 @@ std::string format_config(const RepoConfig &c)
 void save_config(const Layout &layout, const RepoConfig &c)
 {
 	std::string text = format_config(c);
-	write_file_atomic(layout.config(), ByteView(reinterpret_cast<const std::uint8_t *>(text.data()), text.size()), layout.tmp());
+	layout.store().put(Layout::config(), ByteView(reinterpret_cast<const std::uint8_t *>(text.data()), text.size()));
 }
 
 MasterKey create_master_key(RepoConfig &c, const std::string &passphrase)

@@ -19,8 +19,8 @@ ByteView magic() { return {reinterpret_cast<const std::uint8_t *>(kMagic), kMagi
 std::vector<std::uint64_t> list_segments(const Layout &layout)
 {
 	std::vector<std::uint64_t> seqs;
-	for (const auto &e : fs::directory_iterator(layout.index())) {
-		const std::string name = e.path().filename().string();
+	for (const ObjectEntry &e : layout.store().list(Layout::index())) {
+		const std::string name = e.key.substr(Layout::index().size() + 1);
 		if (name.size() != 20 || !name.ends_with(".idx"))
 			continue; // not a segment (e.g. an editor's backup file)
 		std::uint64_t seq = 0;
@@ -34,11 +34,11 @@ std::vector<std::uint64_t> list_segments(const Layout &layout)
 
 } // namespace
 
-fs::path segment_path(const Layout &layout, std::uint64_t seq)
+std::string segment_key(std::uint64_t seq)
 {
 	char name[32];
 	std::snprintf(name, sizeof name, "%016lx.idx", static_cast<unsigned long>(seq));
-	return layout.index() / name;
+	return Layout::index() + "/" + name;
 }
 
 Bytes encode_segment_payload(const std::vector<IndexEntry> &entries)
@@ -96,14 +96,14 @@ Index Index::load(const Layout &layout, const Crypto &crypto, const std::functio
 	Index index;
 	index.segments_ = list_segments(layout);
 	for (std::uint64_t seq : index.segments_) {
-		fs::path path = segment_path(layout, seq);
+		const std::string key = segment_key(seq);
 		std::vector<IndexEntry> entries;
 		try {
-			entries = decode_segment(crypto, read_file(path));
+			entries = decode_segment(crypto, layout.store().get(key));
 		} catch (const Error &e) {
 			if (e.code() != Errc::corrupt)
 				throw;
-			Error bad(Errc::corrupt, path.string() + ": " + e.what());
+			Error bad(Errc::corrupt, layout.store().where(key) + ": " + e.what());
 			if (!on_bad)
 				throw bad;
 			on_bad(bad);
@@ -124,7 +124,7 @@ const ChunkLocation *Index::find(const ChunkId &id) const
 
 void write_segment(const Layout &layout, const Crypto &crypto, std::uint64_t seq, const std::vector<IndexEntry> &entries)
 {
-	write_file_atomic(segment_path(layout, seq), encode_segment(crypto, entries), layout.tmp());
+	layout.store().put(segment_key(seq), encode_segment(crypto, entries));
 }
 
 } // namespace bk::storage

@@ -47,7 +47,7 @@ std::vector<IndexEntry> decode_segment_payload(ByteView payload);
 Bytes encode_segment(const Crypto &crypto, const std::vector<IndexEntry> &entries);
 std::vector<IndexEntry> decode_segment(const Crypto &crypto, ByteView file);
 
-fs::path segment_path(const Layout &layout, std::uint64_t seq);
+std::string segment_key(std::uint64_t seq);
 void write_segment(const Layout &layout, const Crypto &crypto, std::uint64_t seq, const std::vector<IndexEntry> &entries);
 
 } // namespace bk::storage

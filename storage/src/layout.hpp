@@ -1,24 +1,26 @@
-// Where everything lives inside a repository directory (see docs/repository.md).
+// Where everything lives inside a repository (see docs/repository.md): the keys of its
+// objects, and the backend that stores them.
 #pragma once
 
+#include <memory>
 #include <string>
 
-#include "fs.hpp"
+#include "backend.hpp"
 
 namespace bk::storage {
 
 struct Layout {
-	fs::path root;
+	std::shared_ptr<Backend> backend;
 
-	fs::path config() const { return root / "config"; }
-	fs::path tmp() const { return root / "tmp"; }
-	fs::path packs() const { return root / "packs"; }
-	fs::path pack(const std::string &name) const { return packs() / name.substr(0, 2) / (name + ".pack"); }
-	fs::path index() const { return root / "index"; }
-	fs::path points() const { return root / "points"; }
-	fs::path point(const std::string &id) const { return points() / (id + ".point"); }
-	fs::path write_lock() const { return root / "locks" / "write"; }
-	fs::path delete_lock() const { return root / "locks" / "delete"; }
+	Backend &store() const { return *backend; }
+	static std::string config() { return "config"; }
+	static std::string packs() { return "packs"; }
+	static std::string pack(const std::string &name) { return packs() + "/" + name.substr(0, 2) + "/" + name + ".pack"; }
+	static std::string index() { return "index"; }
+	static std::string points() { return "points"; }
+	static std::string point(const std::string &id) { return points() + "/" + id + ".point"; }
+	static constexpr const char *kWriteLock = "write";
+	static constexpr const char *kDeleteLock = "delete";
 };
 
 } // namespace bk::storage

@@ -1,7 +1,5 @@
 #include "manifest.hpp"
 
-#include <fcntl.h>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -41,8 +39,8 @@ Bytes aad(const std::string &id, char part)
 }
 
 struct PointFile {
-	Fd fd;
-	fs::path path;
+	std::unique_ptr<ObjectReader> in;
+	std::string where;
 	std::uint64_t size = 0;
 	std::uint32_t header_len = 0;
 };
@@ -50,27 +48,27 @@ struct PointFile {
 PointFile open_point(const Layout &layout, const std::string &id)
 {
 	PointFile f;
-	f.path = layout.point(id);
-	f.fd = open_file(f.path, O_RDONLY);
-	f.size = fd_size(f.fd.get(), f.path);
+	f.where = layout.store().where(Layout::point(id));
+	f.in = layout.store().open(Layout::point(id));
+	f.size = f.in->size();
 	Bytes prefix(kPrefix);
-	pread_exact(f.fd.get(), prefix, 0, f.path);
+	f.in->read(prefix, 0);
 	if (!std::equal(kMagic, kMagic + kMagicLen, prefix.begin()))
-		throw Error(Errc::corrupt, "not a restore point: " + f.path.string());
+		throw Error(Errc::corrupt, "not a restore point: " + f.where);
 	ByteReader r(ByteView(prefix).subspan(kMagicLen));
 	f.header_len = r.u32();
 	if (f.header_len > f.size - kPrefix)
-		throw Error(Errc::corrupt, "truncated restore point: " + f.path.string());
+		throw Error(Errc::corrupt, "truncated restore point: " + f.where);
 	return f;
 }
 
 PointInfo read_info(const PointFile &f, const Crypto &crypto, const std::string &id)
 {
 	Bytes sealed(f.header_len);
-	pread_exact(f.fd.get(), sealed, kPrefix, f.path);
+	f.in->read(sealed, kPrefix);
 	PointInfo info = decode_point_header(crypto.open(aad(id, 'h'), sealed));
 	if (info.id != id)
-		throw Error(Errc::corrupt, "restore point id mismatch: " + f.path.string());
+		throw Error(Errc::corrupt, "restore point id mismatch: " + f.where);
 	return info;
 }
 
@@ -167,7 +165,7 @@ void write_manifest(const Layout &layout, const Crypto &crypto, const Manifest &
 	file.u32(static_cast<std::uint32_t>(header.size()));
 	file.raw(header);
 	file.raw(crypto.seal(aad(m.info.id, 'c'), encode_chunk_list(m.chunks)));
-	write_file_atomic(layout.point(m.info.id), file.bytes(), layout.tmp());
+	layout.store().put(Layout::point(m.info.id), file.bytes());
 }
 
 PointInfo read_point_info(const Layout &layout, const Crypto &crypto, const std::string &id)
@@ -189,7 +187,7 @@ Manifest read_manifest(const Layout &layout, const Crypto &crypto, const std::st
 		m.info = read_info(f, crypto, id);
 		std::uint64_t offset = kPrefix + f.header_len;
 		Bytes sealed(f.size - offset);
-		pread_exact(f.fd.get(), sealed, offset, f.path);
+		f.in->read(sealed, offset);
 		m.chunks = decode_chunk_list(crypto.open(aad(id, 'c'), sealed), m.info);
 		return m;
 	} catch (const Error &e) {
@@ -202,10 +200,10 @@ Manifest read_manifest(const Layout &layout, const Crypto &crypto, const std::st
 std::vector<std::string> list_point_ids(const Layout &layout)
 {
 	std::vector<std::string> ids;
-	for (const auto &e : fs::directory_iterator(layout.points())) {
-		const fs::path &p = e.path();
-		if (p.extension() == ".point")
-			ids.push_back(p.stem().string());
+	for (const ObjectEntry &e : layout.store().list(Layout::points())) {
+		const std::string name = e.key.substr(Layout::points().size() + 1);
+		if (name.ends_with(".point") && name.find('/') == std::string::npos)
+			ids.push_back(name.substr(0, name.size() - 6));
 	}
 	return ids;
 }

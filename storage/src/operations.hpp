@@ -2,6 +2,7 @@
 #pragma once
 
 #include "bk/storage/repository.hpp"
+#include "fs.hpp"
 #include "repo_state.hpp"
 
 namespace bk::storage::detail {

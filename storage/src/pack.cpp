@@ -1,14 +1,12 @@
 #include "pack.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstring>
 
 #include "bk/storage/error.hpp"
 #include "codec.hpp"
 #include "config.hpp"
+#include "fs.hpp"
 #include "serial.hpp"
 
 namespace bk::storage {
@@ -86,62 +84,42 @@ std::string pack_name(const PackId &id) { return to_hex(id); }
 std::vector<PackFile> list_packs(const Layout &layout)
 {
 	std::vector<PackFile> packs;
-	for (const auto &dir : fs::directory_iterator(layout.packs())) {
-		if (!dir.is_directory())
+	for (const ObjectEntry &e : layout.store().list(Layout::packs())) {
+		// packs/ab/<32 hex digits>.pack, and nothing else
+		const std::string name = e.key.substr(e.key.find_last_of('/') + 1);
+		const std::string stem = name.substr(0, name.size() - std::min(name.size(), std::size_t{5}));
+		if (!name.ends_with(".pack") || stem.size() != 2 * sizeof(PackId) || e.key != Layout::pack(stem) ||
+		    stem.find_first_not_of("0123456789abcdef") != std::string::npos)
 			continue;
-		for (const auto &e : fs::directory_iterator(dir.path())) {
-			const fs::path &p = e.path();
-			if (p.extension() != ".pack" || p.stem().string().size() != 2 * sizeof(PackId))
-				continue;
-			PackFile f;
-			Bytes id = from_hex(p.stem().string());
-			std::copy(id.begin(), id.end(), f.id.begin());
-			f.size = e.file_size();
-			packs.push_back(f);
-		}
+		PackFile f;
+		Bytes id = from_hex(stem);
+		std::copy(id.begin(), id.end(), f.id.begin());
+		f.size = e.size;
+		packs.push_back(f);
 	}
 	return packs;
 }
 
-PackWriter::PackWriter(const Layout &layout) : layout_(layout)
+PackWriter::PackWriter(const Layout &layout)
 {
 	Bytes rnd = random_bytes(id_.size());
 	std::copy(rnd.begin(), rnd.end(), id_.begin());
-	tmp_ = layout_.tmp() / ("pack-" + pack_name(id_));
-	fd_ = open_file(tmp_, O_WRONLY | O_CREAT | O_EXCL);
-}
-
-PackWriter::~PackWriter()
-{
-	if (!finished_)
-		::unlink(tmp_.c_str());
+	out_ = layout.store().create_object(Layout::pack(pack_name(id_)));
 }
 
 ChunkLocation PackWriter::append(ByteView header, ByteView body, std::uint32_t raw_len)
 {
 	ChunkLocation loc{id_, size_, static_cast<std::uint32_t>(header.size() + body.size()), raw_len};
-	pwrite_all(fd_.get(), header, size_, tmp_);
-	pwrite_all(fd_.get(), body, size_ + header.size(), tmp_);
+	out_->append(header);
+	out_->append(body);
 	size_ += loc.length;
 	crash_point();
 	return loc;
 }
 
-void PackWriter::finish()
-{
-	fsync_fd(fd_.get(), tmp_);
-	fd_.reset();
-	crash_point();
-	fs::path target = layout_.pack(pack_name(id_));
-	if (::rename(tmp_.c_str(), target.c_str()) != 0)
-		throw_errno("rename to " + target.string());
-	finished_ = true;
-	crash_point();
-	fsync_dir(target.parent_path());
-	crash_point();
-}
+void PackWriter::finish() { out_->commit(); }
 
-std::shared_ptr<Fd> PackReader::open(const PackId &id)
+std::shared_ptr<ObjectReader> PackReader::open(const PackId &id)
 {
 	std::lock_guard lock(mutex_);
 	auto it = open_.find(id);
@@ -149,16 +127,16 @@ std::shared_ptr<Fd> PackReader::open(const PackId &id)
 		return it->second;
 	if (open_.size() >= kMaxOpenPacks)
 		open_.clear(); // readers still holding a shared_ptr keep their descriptor
-	auto fd = std::make_shared<Fd>(open_file(layout_.pack(pack_name(id)), O_RDONLY));
-	open_.emplace(id, fd);
-	return fd;
+	std::shared_ptr<ObjectReader> reader = layout_.store().open(Layout::pack(pack_name(id)));
+	open_.emplace(id, reader);
+	return reader;
 }
 
 void PackReader::read(const ChunkLocation &loc, Bytes &record)
 {
-	std::shared_ptr<Fd> fd = open(loc.pack);
+	std::shared_ptr<ObjectReader> reader = open(loc.pack);
 	record.resize(loc.length);
-	pread_exact(fd->get(), record, loc.offset, layout_.pack(pack_name(loc.pack)));
+	reader->read(record, loc.offset);
 }
 
 } // namespace bk::storage

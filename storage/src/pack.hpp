@@ -60,17 +60,16 @@ struct PackFile {
 	PackId id{};
 	std::uint64_t size = 0;
 };
-// The packs present under packs/ (temporary files elsewhere are not packs).
+// The packs present under packs/ (temporary objects elsewhere are not packs).
 std::vector<PackFile> list_packs(const Layout &layout);
 
-// Appends records to a temporary file; finish() publishes it under packs/ durably.
-// A writer destroyed unfinished removes its temporary file.
+// Appends records to a new object; finish() publishes it under packs/ durably.
+// A writer destroyed unfinished leaves nothing behind.
 class PackWriter {
 public:
 	explicit PackWriter(const Layout &layout);
 	PackWriter(const PackWriter &) = delete;
 	PackWriter &operator=(const PackWriter &) = delete;
-	~PackWriter();
 
 	// A record is written as its header then its body (repacking passes a whole record
 	// as `header` and an empty body).
@@ -80,12 +79,9 @@ public:
 	void finish();
 
 private:
-	const Layout &layout_;
 	PackId id_{};
-	fs::path tmp_;
-	Fd fd_;
+	std::unique_ptr<ObjectWriter> out_;
 	std::uint64_t size_ = 0;
-	bool finished_ = false;
 };
 
 // Reads records by location; thread-safe, keeps a bounded cache of open packs.
@@ -95,11 +91,11 @@ public:
 	void read(const ChunkLocation &loc, Bytes &record);
 
 private:
-	std::shared_ptr<Fd> open(const PackId &id);
+	std::shared_ptr<ObjectReader> open(const PackId &id);
 
 	const Layout &layout_;
 	std::mutex mutex_;
-	std::unordered_map<PackId, std::shared_ptr<Fd>, PackIdHash> open_;
+	std::unordered_map<PackId, std::shared_ptr<ObjectReader>, PackIdHash> open_;
 };
 
 } // namespace bk::storage

@@ -8,10 +8,10 @@
 #include <optional>
 #include <unordered_map>
 
+#include "backend.hpp"
 #include "bk/storage/error.hpp"
 #include "chunk_fetch.hpp"
 #include "index.hpp"
-#include "lock.hpp"
 #include "manifest.hpp"
 #include "operations.hpp"
 
@@ -86,7 +86,7 @@ private:
 
 struct PointReader::Impl {
 	Impl(std::shared_ptr<const detail::RepoState> state, const std::string &id, const PointReaderOptions &options)
-	    : repo(std::move(state)), lock(repo->layout.delete_lock(), FileLock::Mode::shared), packs(repo->layout),
+	    : repo(std::move(state)), lock(repo->layout.store().lock(Layout::kDeleteLock, LockMode::shared)), packs(repo->layout),
 	      cache(options.cache_bytes / repo->config.chunk_size)
 	{
 		// The manifest before the index, as restore does: a concurrent backup publishes
@@ -121,7 +121,7 @@ struct PointReader::Impl {
 	}
 
 	std::shared_ptr<const detail::RepoState> repo;
-	FileLock lock;
+	std::unique_ptr<RepoLock> lock;
 	PointInfo info;
 	std::vector<ChunkId> chunks;
 	std::vector<std::optional<ChunkLocation>> locations;

@@ -13,9 +13,9 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "backend.hpp"
 #include "bk/storage/error.hpp"
 #include "index.hpp"
-#include "lock.hpp"
 #include "manifest.hpp"
 #include "operations.hpp"
 
@@ -36,12 +36,6 @@ std::vector<PointInfo> sorted_points(const RepoState &repo)
 		points.push_back(read_point_info(repo.layout, repo.crypto, id));
 	std::sort(points.begin(), points.end(), older);
 	return points;
-}
-
-void sync_dirs(const std::set<fs::path> &dirs)
-{
-	for (const fs::path &d : dirs)
-		fsync_dir(d);
 }
 
 // Copies the live records of `packs` into new packs, updating `entries` in place.
@@ -84,8 +78,9 @@ PruneReport prune_repository(const RepoState &repo, const PruneOptions &options)
 	if (!(options.repack_threshold >= 0 && options.repack_threshold <= 1))
 		throw Error(Errc::invalid_argument, "repack threshold must be in [0, 1]");
 	const Layout &layout = repo.layout;
-	FileLock writers(layout.write_lock(), FileLock::Mode::exclusive);
-	FileLock readers(layout.delete_lock(), FileLock::Mode::exclusive);
+	Backend &store = layout.store();
+	const std::unique_ptr<RepoLock> writers = store.lock(Layout::kWriteLock, LockMode::exclusive);
+	const std::unique_ptr<RepoLock> readers = store.lock(Layout::kDeleteLock, LockMode::exclusive);
 
 	PruneReport report;
 	std::vector<PointInfo> points = sorted_points(repo);
@@ -123,9 +118,11 @@ PruneReport prune_repository(const RepoState &repo, const PruneOptions &options)
 		throw Error(Errc::corrupt, "restore points use chunks missing from the index; run verify");
 
 	// 1. Forget.
+	writers->check();
+	readers->check();
 	for (const std::string &id : report.removed)
-		remove_file(layout.point(id));
-	fsync_dir(layout.points());
+		store.remove(Layout::point(id));
+	store.sync(Layout::points());
 
 	// 2. Repack mostly-dead packs; choose the packs to delete.
 	std::set<PackId> doomed;
@@ -149,21 +146,22 @@ PruneReport prune_repository(const RepoState &repo, const PruneOptions &options)
 
 	// 3 + 4. Replace the index by one segment of live chunks.
 	write_segment(layout, repo.crypto, index.next_segment(), live);
+	writers->check();
+	readers->check();
 	for (std::uint64_t seq : index.segments())
-		remove_file(segment_path(layout, seq));
-	fsync_dir(layout.index());
+		store.remove(segment_key(seq));
+	store.sync(Layout::index());
 
 	// 5. Delete packs and leftovers of crashed writers.
-	std::set<fs::path> dirs;
+	std::set<std::string> dirs;
 	for (const PackId &id : doomed) {
-		fs::path p = layout.pack(pack_name(id));
-		remove_file(p);
-		dirs.insert(p.parent_path());
+		const std::string key = Layout::pack(pack_name(id));
+		store.remove(key);
+		dirs.insert(key.substr(0, key.find_last_of('/')));
 	}
-	for (const auto &e : fs::directory_iterator(layout.tmp()))
-		remove_file(e.path());
-	dirs.insert(layout.tmp());
-	sync_dirs(dirs);
+	store.remove_leftovers();
+	for (const std::string &d : dirs)
+		store.sync(d);
 	return report;
 }
 

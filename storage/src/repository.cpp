@@ -1,13 +1,10 @@
 #include "bk/storage/repository.hpp"
 
-#include <fcntl.h>
-
 #include <algorithm>
 #include <bit>
-#include <cstdio>
 
 #include "bk/storage/error.hpp"
-#include "lock.hpp"
+#include "fs.hpp"
 #include "manifest.hpp"
 #include "operations.hpp"
 
@@ -30,12 +27,10 @@ void check_options(const InitOptions &o)
 		fail("scrypt N must be a power of two up to 2^20");
 }
 
-void make_dir(const fs::path &dir)
+// Readers (points, restore, verify, open_point) exclude only prune.
+std::unique_ptr<RepoLock> reader_lock(const detail::RepoState &repo)
 {
-	std::error_code ec;
-	fs::create_directory(dir, ec);
-	if (ec)
-		throw Error(Errc::io, "mkdir " + dir.string() + ": " + ec.message());
+	return repo.layout.store().lock(Layout::kDeleteLock, LockMode::shared);
 }
 
 } // namespace
@@ -45,23 +40,11 @@ Repository::Repository(Repository &&) noexcept = default;
 Repository &Repository::operator=(Repository &&) noexcept = default;
 Repository::~Repository() = default;
 
-Repository Repository::init(const fs::path &dir, const InitOptions &options)
+Repository Repository::init(const fs::path &location, const InitOptions &options, const StorageOptions &storage)
 {
 	check_options(options);
-	Layout layout{dir};
-	std::error_code ec;
-	if (fs::exists(dir, ec) && !fs::is_empty(dir, ec))
-		throw Error(Errc::invalid_argument, "refusing to create a repository in non-empty " + dir.string());
-	make_dir(dir);
-	for (const fs::path &d : {layout.tmp(), layout.packs(), layout.index(), layout.points(), layout.write_lock().parent_path()})
-		make_dir(d);
-	for (int i = 0; i < 256; ++i) {
-		char name[3];
-		std::snprintf(name, sizeof name, "%02x", i);
-		make_dir(layout.packs() / name);
-	}
-	fsync_dir(layout.packs());
-	fsync_dir(dir);
+	Layout layout{open_backend(location.string(), storage)};
+	layout.store().create();
 
 	RepoConfig config;
 	config.repo_id = random_hex(16);
@@ -75,9 +58,9 @@ Repository Repository::init(const fs::path &dir, const InitOptions &options)
 	return Repository(std::make_shared<detail::RepoState>(detail::RepoState{layout, config, Crypto(key, config.encrypted)}));
 }
 
-Repository Repository::open(const fs::path &dir, const std::string &passphrase)
+Repository Repository::open(const fs::path &location, const std::string &passphrase, const StorageOptions &storage)
 {
-	Layout layout{dir};
+	Layout layout{open_backend(location.string(), storage)};
 	RepoConfig config = load_config(layout);
 	MasterKey key = unlock_master_key(config, passphrase);
 	return Repository(std::make_shared<detail::RepoState>(detail::RepoState{layout, config, Crypto(key, config.encrypted)}));
@@ -89,7 +72,7 @@ bool Repository::encrypted() const { return state_->config.encrypted; }
 
 std::vector<PointInfo> Repository::points() const
 {
-	FileLock lock(state_->layout.delete_lock(), FileLock::Mode::shared);
+	const auto lock = reader_lock(*state_);
 	std::vector<PointInfo> out;
 	for (const std::string &id : list_point_ids(state_->layout))
 		out.push_back(read_point_info(state_->layout, state_->crypto, id));
@@ -99,7 +82,7 @@ std::vector<PointInfo> Repository::points() const
 
 PointInfo Repository::point(const std::string &prefix) const
 {
-	FileLock lock(state_->layout.delete_lock(), FileLock::Mode::shared);
+	const auto lock = reader_lock(*state_);
 	std::vector<std::string> match;
 	for (const std::string &id : list_point_ids(state_->layout))
 		if (!prefix.empty() && id.starts_with(prefix))
@@ -115,7 +98,7 @@ BackupWriter Repository::begin_backup(const BackupRequest &request) { return Bac
 
 RestoreStats Repository::restore(const std::string &id, const fs::path &target, const RestoreOptions &options)
 {
-	FileLock lock(state_->layout.delete_lock(), FileLock::Mode::shared);
+	const auto lock = reader_lock(*state_);
 	return detail::restore_point(*state_, id, target, options);
 }
 
@@ -126,7 +109,7 @@ PointReader Repository::open_point(const std::string &id, const PointReaderOptio
 
 VerifyReport Repository::verify(const VerifyOptions &options)
 {
-	FileLock lock(state_->layout.delete_lock(), FileLock::Mode::shared);
+	const auto lock = reader_lock(*state_);
 	return detail::verify_repository(*state_, options);
 }
 

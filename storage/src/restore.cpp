@@ -11,6 +11,7 @@
 #include "bk/storage/error.hpp"
 #include "chunk_fetch.hpp"
 #include "codec.hpp"
+#include "fs.hpp"
 #include "index.hpp"
 #include "manifest.hpp"
 #include "operations.hpp"

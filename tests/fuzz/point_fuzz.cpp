@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "bk/storage/error.hpp"
+#include "fs.hpp"
 #include "fuzz_common.hpp"
 #include "manifest.hpp"
 #include "serial.hpp"
@@ -17,19 +18,25 @@ using namespace bk::storage;
 namespace {
 
 // A repository skeleton for the whole-file kind, one per process.
-const Layout &scratch()
+struct Scratch {
+	fs::path dir;
+	Layout layout;
+};
+
+const Scratch &scratch_dir()
 {
-	static const Layout layout = [] {
+	static const Scratch s = [] {
 		std::string tmpl = (fs::temp_directory_path() / "bk-point-fuzz-XXXXXX").string();
 		if (!::mkdtemp(tmpl.data()))
 			throw std::runtime_error("mkdtemp failed");
-		Layout l{tmpl};
-		fs::create_directories(l.points());
-		fs::create_directories(l.tmp());
-		return l;
+		Scratch sc{tmpl, Layout{make_local_backend(tmpl)}};
+		sc.layout.store().create();
+		return sc;
 	}();
-	return layout;
+	return s;
 }
+
+const Layout &scratch() { return scratch_dir().layout; }
 
 bool same(const PointInfo &a, const PointInfo &b) { return encode_point_header(a) == encode_point_header(b); }
 
@@ -59,7 +66,7 @@ std::optional<Decoded> decode(const fuzz::Mode &mode, const Crypto &crypto, Byte
 			d.info = decode_point_header(encode_point_header(d.info)); // as a header would be
 			d.chunks = decode_chunk_list(in.subspan(12), d.info);
 		} else {
-			fs::path file = scratch().point(fuzz::kPointId);
+			const fs::path file = scratch_dir().dir / Layout::point(fuzz::kPointId); // no fsync per input
 			{
 				Fd fd = open_file(file, O_WRONLY | O_CREAT | O_TRUNC);
 				pwrite_all(fd.get(), in, 0, file);

@@ -10,6 +10,7 @@
 
 #include "../storage/helpers.hpp"
 #include "config.hpp"
+#include "fs.hpp"
 #include "fuzz_common.hpp"
 #include "index.hpp"
 #include "manifest.hpp"
@@ -48,18 +49,18 @@ void fill(Repository &repo, const fs::path &scratch)
 void seeds_of(bool encrypted, const fs::path &out)
 {
 	test::ScratchDir dir;
-	const Layout layout{dir / "repo"};
-	Repository repo = Repository::init(layout.root, test::small_repo_options(encrypted));
+	const Layout layout{make_local_backend(dir / "repo")};
+	Repository repo = Repository::init(dir / "repo", test::small_repo_options(encrypted));
 	fill(repo, dir.path());
 	const std::string tag = encrypted ? "enc" : "plain";
 	const RepoConfig config = load_config(layout);
 	const Crypto real(unlock_master_key(config, test::kPass), encrypted);
 	const Crypto fixed = fuzz::fixed_crypto(encrypted);
-	put_raw(out / "config", tag, read_file(layout.config()));
+	put_raw(out / "config", tag, layout.store().get(Layout::config()));
 
 	int n = 0;
-	for (const auto &e : fs::directory_iterator(layout.index())) {
-		auto entries = decode_segment(real, read_file(e.path()));
+	for (const ObjectEntry &e : layout.store().list(Layout::index())) {
+		auto entries = decode_segment(real, layout.store().get(e.key));
 		const std::string name = tag + "-" + std::to_string(n++);
 		put(out / "index", name + "-file", fuzz::mode_byte(0, encrypted), encode_segment(fixed, entries));
 		put(out / "index", name + "-payload", fuzz::mode_byte(1, encrypted), encode_segment_payload(entries));
@@ -81,9 +82,8 @@ void seeds_of(bool encrypted, const fs::path &out)
 		put(out / "pack", name + "-plain", fuzz::mode_byte(1, encrypted), ByteView(plain).first(4096));
 	}
 
-	const Layout resealed{dir / "resealed"};
-	fs::create_directories(resealed.points());
-	fs::create_directories(resealed.tmp());
+	const Layout resealed{make_local_backend(dir / "resealed")};
+	resealed.store().create();
 	n = 0;
 	for (const std::string &id : list_point_ids(layout)) {
 		Manifest m = read_manifest(layout, real, id);
@@ -96,7 +96,7 @@ void seeds_of(bool encrypted, const fs::path &out)
 		put(out / "point", name + "-list", fuzz::mode_byte(1, encrypted), list.bytes());
 		m.info.id = fuzz::kPointId;
 		write_manifest(resealed, fixed, m);
-		put(out / "point", name + "-file", fuzz::mode_byte(2, encrypted), read_file(resealed.point(fuzz::kPointId)));
+		put(out / "point", name + "-file", fuzz::mode_byte(2, encrypted), resealed.store().get(Layout::point(fuzz::kPointId)));
 	}
 }
 

@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <stdexcept>
 
 namespace bk::storage::test {
@@ -33,6 +35,100 @@ InitOptions small_repo_options(bool encrypted)
 	o.pack_size = 256 << 10;
 	o.scrypt_n = 1 << 10;
 	return o;
+}
+
+namespace {
+
+struct S3Env {
+	StorageOptions storage;
+	std::string bucket;
+};
+
+// Reads `export NAME=VALUE` lines; the credentials go into the environment, where the
+// S3 backend looks for them, as it would for a user.
+std::optional<S3Env> load_s3_env()
+{
+	const char *file = std::getenv("BK_TEST_S3_ENV");
+	if (!file || !*file)
+		return std::nullopt;
+	std::ifstream in(file);
+	if (!in)
+		throw std::runtime_error(std::string("BK_TEST_S3_ENV: cannot read ") + file);
+	S3Env env;
+	std::string line;
+	while (std::getline(in, line)) {
+		if (line.starts_with("export "))
+			line.erase(0, 7);
+		const auto eq = line.find('=');
+		if (eq == std::string::npos)
+			continue;
+		const std::string name = line.substr(0, eq), value = line.substr(eq + 1);
+		if (name == "S3_ENDPOINT")
+			env.storage.s3.endpoint = value;
+		else if (name == "BK_TEST_BUCKET")
+			env.bucket = value;
+		else if (name.starts_with("AWS_"))
+			::setenv(name.c_str(), value.c_str(), 1);
+	}
+	if (env.storage.s3.endpoint.empty() || env.bucket.empty())
+		throw std::runtime_error(std::string("BK_TEST_S3_ENV: no S3_ENDPOINT or BK_TEST_BUCKET in ") + file);
+	// Short enough for the lease tests to wait out, long enough for a loaded test machine.
+	env.storage.s3.lock_lease = std::chrono::seconds(20);
+	return env;
+}
+
+const std::optional<S3Env> &s3_env()
+{
+	static const std::optional<S3Env> env = load_s3_env();
+	return env;
+}
+
+} // namespace
+
+bool on_s3() { return s3_env().has_value(); }
+
+const StorageOptions &test_storage()
+{
+	static const StorageOptions local;
+	return on_s3() ? s3_env()->storage : local;
+}
+
+std::string repo_location(const ScratchDir &dir, const std::string &name)
+{
+	if (!on_s3())
+		return (dir / name).string();
+	return "s3://" + s3_env()->bucket + "/" + dir.path().filename().string() + "/" + name;
+}
+
+Repository init_repo(const ScratchDir &dir, const InitOptions &options, const std::string &name)
+{
+	return Repository::init(repo_location(dir, name), options, test_storage());
+}
+
+Repository open_repo(const ScratchDir &dir, const std::string &passphrase, const std::string &name)
+{
+	return Repository::open(repo_location(dir, name), passphrase, test_storage());
+}
+
+std::shared_ptr<Backend> repo_backend(const ScratchDir &dir, const std::string &name)
+{
+	return open_backend(repo_location(dir, name), test_storage());
+}
+
+std::uint64_t packs_bytes(const ScratchDir &dir)
+{
+	std::uint64_t n = 0;
+	for (const ObjectEntry &e : repo_backend(dir)->list("packs"))
+		n += e.size;
+	return n;
+}
+
+void overwrite_object(const ScratchDir &dir, const std::string &key, const std::vector<std::uint8_t> &bytes)
+{
+	if (on_s3())
+		repo_backend(dir)->put(key, bytes);
+	else
+		write_file(dir / "repo" / key, bytes);
 }
 
 std::vector<std::uint8_t> make_image(Fill fill, std::size_t size, std::mt19937_64 &rng)

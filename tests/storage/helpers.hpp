@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "../../storage/src/backend.hpp"
 #include "bk/storage/repository.hpp"
 
 namespace bk::storage::test {
@@ -30,6 +31,21 @@ private:
 };
 
 InitOptions small_repo_options(bool encrypted = true);
+
+// The backend the repository tests run against: by default a directory `name` in the
+// scratch dir; with BK_TEST_S3_ENV=FILE (the s3 ctest registration: `ceph-s3.sh env`
+// output plus BK_TEST_BUCKET) a fresh prefix s3://bucket/<scratch dir name>/<name>.
+bool on_s3();
+const StorageOptions &test_storage();
+std::string repo_location(const ScratchDir &dir, const std::string &name = "repo");
+Repository init_repo(const ScratchDir &dir, const InitOptions &options, const std::string &name = "repo");
+Repository open_repo(const ScratchDir &dir, const std::string &passphrase, const std::string &name = "repo");
+// The repository's objects, for tests that inspect or damage them.
+std::shared_ptr<Backend> repo_backend(const ScratchDir &dir, const std::string &name = "repo");
+std::uint64_t packs_bytes(const ScratchDir &dir);
+// Replaces an object's bytes the way damage would: in place for a file (a reader that
+// has it open sees the change), by a PUT on S3.
+void overwrite_object(const ScratchDir &dir, const std::string &key, const std::vector<std::uint8_t> &bytes);
 
 enum class Fill { random, text, zeros, sparse, mixed };
 std::vector<std::uint8_t> make_image(Fill fill, std::size_t size, std::mt19937_64 &rng);

@@ -41,7 +41,7 @@ class PointReaderTest : public ::testing::TestWithParam<bool> {};
 TEST_P(PointReaderTest, RandomRangesOfFullAndIncrementalPointsEqualTheImage)
 {
 	ScratchDir dir;
-	Repository repo = Repository::init(dir / "repo", small_repo_options(GetParam()));
+	Repository repo = init_repo(dir, small_repo_options(GetParam()));
 	std::mt19937_64 rng(11);
 	auto image = make_image(Fill::mixed, 23 * kChunk + 777, rng);
 	std::vector<std::pair<std::string, std::vector<std::uint8_t>>> points;
@@ -69,7 +69,7 @@ INSTANTIATE_TEST_SUITE_P(Storage, PointReaderTest, ::testing::Values(true, false
 TEST(PointReader, ExtentsAlternateAndMatchTheZeroChunks)
 {
 	ScratchDir dir;
-	Repository repo = Repository::init(dir / "repo", small_repo_options());
+	Repository repo = init_repo(dir, small_repo_options());
 	std::mt19937_64 rng(12);
 	const std::uint64_t size = 30 * kChunk + 100; // ragged last chunk
 	std::vector<std::uint8_t> image(size, 0);
@@ -116,7 +116,7 @@ TEST(PointReader, ExtentsAlternateAndMatchTheZeroChunks)
 TEST(PointReader, ParallelReadersThroughATinyCacheGetTheirBytes)
 {
 	ScratchDir dir;
-	Repository repo = Repository::init(dir / "repo", small_repo_options());
+	Repository repo = init_repo(dir, small_repo_options());
 	std::mt19937_64 seed(13);
 	const auto image = make_image(Fill::random, 40 * kChunk + 5, seed);
 	// Two chunks of cache for 8 threads: constant eviction, shared and repeated misses.
@@ -139,20 +139,20 @@ TEST(PointReader, ParallelReadersThroughATinyCacheGetTheirBytes)
 TEST(PointReader, ACorruptChunkFailsAloneAndIsNotCached)
 {
 	ScratchDir dir;
-	Repository repo = Repository::init(dir / "repo", small_repo_options());
+	Repository repo = init_repo(dir, small_repo_options());
 	std::mt19937_64 rng(14);
 	const auto image = make_image(Fill::random, 8 * kChunk, rng);
 	PointReader r = repo.open_point(backup_image(repo, dir / "src", image, "d").id);
-	std::vector<fs::path> packs;
-	for (const auto &e : fs::recursive_directory_iterator(dir / "repo" / "packs"))
-		if (e.is_regular_file())
-			packs.push_back(e.path());
+	const std::shared_ptr<Backend> store = repo_backend(dir);
+	std::vector<std::string> packs;
+	for (const ObjectEntry &e : store->list("packs"))
+		packs.push_back(e.key);
 	ASSERT_FALSE(packs.empty());
 	std::sort(packs.begin(), packs.end());
-	auto bytes = read_file(packs.front());
+	auto bytes = store->get(packs.front());
 	const std::size_t at = bytes.size() / 2;
 	bytes[at] ^= 0x10;
-	write_file(packs.front(), bytes);
+	overwrite_object(dir, packs.front(), bytes);
 
 	int failed = 0;
 	for (std::uint64_t c = 0; c < 8; ++c) {
@@ -166,14 +166,14 @@ TEST(PointReader, ACorruptChunkFailsAloneAndIsNotCached)
 	EXPECT_EQ(failed, 1); // the one record holding the flipped byte
 
 	bytes[at] ^= 0x10; // repaired: the failure was not remembered
-	write_file(packs.front(), bytes);
+	overwrite_object(dir, packs.front(), bytes);
 	EXPECT_TRUE(read_range(r, 0, image.size()) == image);
 }
 
 TEST(PointReader, RefusesUnknownPointsAndRangesAndHoldsOffPrune)
 {
 	ScratchDir dir;
-	Repository repo = Repository::init(dir / "repo", small_repo_options());
+	Repository repo = init_repo(dir, small_repo_options());
 	std::mt19937_64 rng(15);
 	const auto image = make_image(Fill::text, 3 * kChunk, rng);
 	const PointInfo p = backup_image(repo, dir / "src", image, "d");

@@ -119,7 +119,7 @@ TEST(PrunePolicy, KeepsNewestOfEachDay)
 TEST(Prune, RemovesExactlyWhatThePolicyDropsAndReclaimsSpace)
 {
 	ScratchDir dir;
-	Repository repo = Repository::init(dir / "repo", small_repo_options());
+	Repository repo = init_repo(dir, small_repo_options());
 	std::mt19937_64 rng(12);
 	const std::int64_t t0 = 1700006400;
 	std::map<std::string, std::string> sha;
@@ -152,12 +152,9 @@ TEST(Prune, RemovesExactlyWhatThePolicyDropsAndReclaimsSpace)
 	EXPECT_EQ(repo.points().size(), before.size());
 	EXPECT_EQ(std::set<std::string>(preview.kept.begin(), preview.kept.end()), expect_kept);
 
-	std::uint64_t bytes_before = 0, bytes_after = 0;
-	for (const auto &e : fs::recursive_directory_iterator(dir / "repo" / "packs"))
-		bytes_before += e.is_regular_file() ? e.file_size() : 0;
+	const std::uint64_t bytes_before = packs_bytes(dir);
 	PruneReport r = repo.prune(opt);
-	for (const auto &e : fs::recursive_directory_iterator(dir / "repo" / "packs"))
-		bytes_after += e.is_regular_file() ? e.file_size() : 0;
+	const std::uint64_t bytes_after = packs_bytes(dir);
 	std::set<std::string> left;
 	for (const PointInfo &p : repo.points())
 		left.insert(p.id);
@@ -203,7 +200,7 @@ TEST(Prune, LeavesOtherDevicesAlone)
 TEST(Prune, RefusesAPolicyThatKeepsNothing)
 {
 	ScratchDir dir;
-	Repository repo = Repository::init(dir / "repo", small_repo_options());
+	Repository repo = init_repo(dir, small_repo_options());
 	try {
 		repo.prune(PruneOptions{});
 		FAIL() << "prune accepted an empty policy";

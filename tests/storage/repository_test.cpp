@@ -24,21 +24,12 @@ std::optional<Errc> error_code_of(const std::function<void()> &fn)
 	return std::nullopt;
 }
 
-std::uint64_t packs_bytes(const fs::path &repo)
-{
-	std::uint64_t n = 0;
-	for (const auto &e : fs::recursive_directory_iterator(repo / "packs"))
-		if (e.is_regular_file())
-			n += e.file_size();
-	return n;
-}
-
 class RoundTrip : public ::testing::TestWithParam<bool> {};
 
 TEST_P(RoundTrip, EveryKindOfImageRestoresBitExact)
 {
 	ScratchDir dir;
-	Repository repo = Repository::init(dir / "repo", small_repo_options(GetParam()));
+	Repository repo = init_repo(dir, small_repo_options(GetParam()));
 	std::mt19937_64 rng(1);
 	struct Case {
 		Fill fill;
@@ -78,11 +69,11 @@ INSTANTIATE_TEST_SUITE_P(Storage, RoundTrip, ::testing::Values(true, false),
 TEST(Storage, ZeroAndIncompressibleDataAreStoredEfficiently)
 {
 	ScratchDir dir;
-	Repository repo = Repository::init(dir / "repo", small_repo_options());
+	Repository repo = init_repo(dir, small_repo_options());
 	std::mt19937_64 rng(2);
 	PointInfo z = backup_image(repo, dir / "src", make_image(Fill::zeros, 40 * kChunk, rng), "zero");
 	EXPECT_EQ(z.stats.chunks_zero, 40u);
-	EXPECT_EQ(packs_bytes(dir / "repo"), 0u);
+	EXPECT_EQ(packs_bytes(dir), 0u);
 	PointInfo t = backup_image(repo, dir / "src", make_image(Fill::text, 40 * kChunk, rng), "text");
 	EXPECT_LT(t.stats.bytes_stored, t.stats.bytes_new / 3); // text compresses
 	PointInfo r = backup_image(repo, dir / "src", make_image(Fill::random, 40 * kChunk, rng), "rand");
@@ -93,7 +84,7 @@ TEST(Storage, ZeroAndIncompressibleDataAreStoredEfficiently)
 TEST(Storage, DeduplicatesWithinAndAcrossDevices)
 {
 	ScratchDir dir;
-	Repository repo = Repository::init(dir / "repo", small_repo_options());
+	Repository repo = init_repo(dir, small_repo_options());
 	std::mt19937_64 rng(3);
 	auto half = make_image(Fill::random, 10 * kChunk, rng);
 	auto image = half;
@@ -101,12 +92,12 @@ TEST(Storage, DeduplicatesWithinAndAcrossDevices)
 	PointInfo a = backup_image(repo, dir / "src", image, "/dev/sda");
 	EXPECT_EQ(a.stats.chunks_new, 10u);
 	EXPECT_EQ(a.stats.chunks_dedup, 10u);
-	const std::uint64_t stored = packs_bytes(dir / "repo");
+	const std::uint64_t stored = packs_bytes(dir);
 
 	PointInfo b = backup_image(repo, dir / "src", image, "/dev/sdb");
 	EXPECT_EQ(b.stats.chunks_new, 0u);
 	EXPECT_EQ(b.stats.chunks_dedup, 20u);
-	EXPECT_EQ(packs_bytes(dir / "repo"), stored);
+	EXPECT_EQ(packs_bytes(dir), stored);
 	fs::path out = dir / "out";
 	repo.restore(b.id, out);
 	EXPECT_EQ(sha256_file(out), sha256(image));
@@ -117,7 +108,7 @@ TEST(Storage, DeduplicatesWithinAndAcrossDevices)
 TEST(Storage, IncrementalChainEveryPointRestoresBitExact)
 {
 	ScratchDir dir;
-	Repository repo = Repository::init(dir / "repo", small_repo_options());
+	Repository repo = init_repo(dir, small_repo_options());
 	std::mt19937_64 rng(4);
 	auto image = make_image(Fill::mixed, 50 * kChunk + 777, rng);
 	PointInfo prev = backup_image(repo, dir / "src", image, "vol");
@@ -143,7 +134,7 @@ TEST(Storage, IncrementalChainEveryPointRestoresBitExact)
 TEST(Storage, RestoreOnlyDifferencesWritesOnlyChangedChunks)
 {
 	ScratchDir dir;
-	Repository repo = Repository::init(dir / "repo", small_repo_options());
+	Repository repo = init_repo(dir, small_repo_options());
 	std::mt19937_64 rng(5);
 	auto image = make_image(Fill::mixed, 30 * kChunk + 5, rng);
 	PointInfo p = backup_image(repo, dir / "src", image, "vol");
@@ -170,23 +161,23 @@ TEST(Storage, RestoreOnlyDifferencesWritesOnlyChangedChunks)
 TEST_P(RoundTrip, FlippedPackByteIsDetectedByVerifyAndRestore)
 {
 	ScratchDir dir;
-	Repository repo = Repository::init(dir / "repo", small_repo_options(GetParam()));
+	Repository repo = init_repo(dir, small_repo_options(GetParam()));
 	std::mt19937_64 rng(6);
 	std::vector<std::string> ids;
 	for (Fill f : {Fill::random, Fill::text, Fill::mixed})
 		ids.push_back(backup_image(repo, dir / "src", make_image(f, 9 * kChunk + 99, rng), "d").id);
-	std::vector<fs::path> packs;
-	for (const auto &e : fs::recursive_directory_iterator(dir / "repo" / "packs"))
-		if (e.is_regular_file())
-			packs.push_back(e.path());
+	const std::shared_ptr<Backend> store = repo_backend(dir);
+	std::vector<std::string> packs;
+	for (const ObjectEntry &e : store->list("packs"))
+		packs.push_back(e.key);
 	ASSERT_FALSE(packs.empty());
 	for (int trial = 0; trial < 12; ++trial) {
-		const fs::path &pack = packs[rng() % packs.size()];
-		auto bytes = read_file(pack);
+		const std::string &pack = packs[rng() % packs.size()];
+		auto bytes = store->get(pack);
 		std::size_t at = rng() % bytes.size();
 		const std::uint8_t mask = static_cast<std::uint8_t>(1u << (rng() % 8));
 		bytes[at] ^= mask;
-		write_file(pack, bytes);
+		overwrite_object(dir, pack, bytes);
 
 		EXPECT_FALSE(repo.verify().ok()) << pack << " byte " << at;
 		int failed = 0;
@@ -195,7 +186,7 @@ TEST_P(RoundTrip, FlippedPackByteIsDetectedByVerifyAndRestore)
 		EXPECT_GE(failed, 1) << pack << " byte " << at;
 
 		bytes[at] ^= mask;
-		write_file(pack, bytes);
+		overwrite_object(dir, pack, bytes);
 		EXPECT_TRUE(repo.verify().ok());
 	}
 }
@@ -203,13 +194,13 @@ TEST_P(RoundTrip, FlippedPackByteIsDetectedByVerifyAndRestore)
 TEST(Storage, WrongPassphraseIsRefused)
 {
 	ScratchDir dir;
-	Repository::init(dir / "repo", small_repo_options());
-	auto config = read_file(dir / "repo" / "config");
-	EXPECT_EQ(error_code_of([&] { Repository::open(dir / "repo", "wrong"); }), Errc::bad_passphrase);
-	EXPECT_EQ(error_code_of([&] { Repository::open(dir / "repo", ""); }), Errc::bad_passphrase);
-	EXPECT_EQ(read_file(dir / "repo" / "config"), config);
-	EXPECT_NO_THROW(Repository::open(dir / "repo", kPass));
-	EXPECT_EQ(error_code_of([&] { Repository::open(dir / "nothing", kPass); }), Errc::not_found);
+	init_repo(dir, small_repo_options());
+	auto config = repo_backend(dir)->get("config");
+	EXPECT_EQ(error_code_of([&] { open_repo(dir, "wrong"); }), Errc::bad_passphrase);
+	EXPECT_EQ(error_code_of([&] { open_repo(dir, ""); }), Errc::bad_passphrase);
+	EXPECT_EQ(repo_backend(dir)->get("config"), config);
+	EXPECT_NO_THROW(open_repo(dir, kPass));
+	EXPECT_EQ(error_code_of([&] { open_repo(dir, kPass, "nothing"); }), Errc::not_found);
 }
 
 TEST(Storage, UnencryptedOnlyWhenAskedAndNoPassphraseMeansNoRepository)
@@ -217,18 +208,18 @@ TEST(Storage, UnencryptedOnlyWhenAskedAndNoPassphraseMeansNoRepository)
 	ScratchDir dir;
 	InitOptions o = small_repo_options();
 	o.passphrase = "";
-	EXPECT_EQ(error_code_of([&] { Repository::init(dir / "a", o); }), Errc::invalid_argument);
-	Repository plain = Repository::init(dir / "b", small_repo_options(false));
+	EXPECT_EQ(error_code_of([&] { init_repo(dir, o, "a"); }), Errc::invalid_argument);
+	Repository plain = init_repo(dir, small_repo_options(false), "b");
 	EXPECT_FALSE(plain.encrypted());
-	EXPECT_TRUE(Repository::open(dir / "b", "anything").points().empty());
-	EXPECT_EQ(error_code_of([&] { Repository::init(dir / "b", small_repo_options()); }),
+	EXPECT_TRUE(open_repo(dir, "anything", "b").points().empty());
+	EXPECT_EQ(error_code_of([&] { init_repo(dir, small_repo_options(), "b"); }),
 		  Errc::invalid_argument); // never over an existing repository
 }
 
 TEST(Storage, EncryptedRepositoryHidesContent)
 {
 	ScratchDir dir;
-	Repository repo = Repository::init(dir / "repo", small_repo_options());
+	Repository repo = init_repo(dir, small_repo_options());
 	std::mt19937_64 rng(7);
 	std::string secret = "TOP-SECRET-PAYLOAD-0123456789";
 	std::vector<std::uint8_t> image(4 * kChunk);
@@ -236,20 +227,24 @@ TEST(Storage, EncryptedRepositoryHidesContent)
 		std::copy(secret.begin(), secret.end(), image.begin() + static_cast<std::ptrdiff_t>(i));
 	repo.restore(backup_image(repo, dir / "src", image, "d").id, dir / "out");
 	EXPECT_EQ(sha256_file(dir / "out"), sha256(image));
-	for (const auto &e : fs::recursive_directory_iterator(dir / "repo")) {
-		if (!e.is_regular_file())
-			continue;
-		auto bytes = read_file(e.path());
+	const std::shared_ptr<Backend> store = repo_backend(dir);
+	std::vector<std::string> keys{"config"};
+	for (const char *d : {"packs", "index", "points"})
+		for (const ObjectEntry &e : store->list(d))
+			keys.push_back(e.key);
+	EXPECT_GE(keys.size(), 4u);
+	for (const std::string &key : keys) {
+		auto bytes = store->get(key);
 		std::string text(bytes.begin(), bytes.end());
-		EXPECT_EQ(text.find("TOP-SECRET"), std::string::npos) << e.path();
-		EXPECT_EQ(text.find("SECRET-PAYLOAD"), std::string::npos) << e.path();
+		EXPECT_EQ(text.find("TOP-SECRET"), std::string::npos) << key;
+		EXPECT_EQ(text.find("SECRET-PAYLOAD"), std::string::npos) << key;
 	}
 }
 
 TEST(Storage, WritersExcludeEachOtherButReadersRunBesideABackup)
 {
 	ScratchDir dir;
-	Repository repo = Repository::init(dir / "repo", small_repo_options());
+	Repository repo = init_repo(dir, small_repo_options());
 	std::mt19937_64 rng(8);
 	auto image = make_image(Fill::random, 4 * kChunk, rng);
 	PointInfo first = backup_image(repo, dir / "src", image, "d");
@@ -259,7 +254,7 @@ TEST(Storage, WritersExcludeEachOtherButReadersRunBesideABackup)
 	req.size = 2 * kChunk;
 	req.token = "5f0c00000000000000000000000000e1:7";
 	BackupWriter writer = repo.begin_backup(req);
-	Repository other = Repository::open(dir / "repo", kPass);
+	Repository other = open_repo(dir, kPass);
 	EXPECT_EQ(error_code_of([&] { other.begin_backup(req); }), Errc::locked);
 	PruneOptions prune;
 	prune.keep.last = 1;
@@ -280,7 +275,7 @@ TEST(Storage, WritersExcludeEachOtherButReadersRunBesideABackup)
 TEST(Storage, BackupWriterRejectsMisuse)
 {
 	ScratchDir dir;
-	Repository repo = Repository::init(dir / "repo", small_repo_options());
+	Repository repo = init_repo(dir, small_repo_options());
 	BackupRequest req;
 	req.device = "d";
 	req.size = 2 * kChunk + 10;
@@ -304,7 +299,7 @@ TEST(Storage, BackupWriterRejectsMisuse)
 TEST(Storage, VerifySampleChecksASubset)
 {
 	ScratchDir dir;
-	Repository repo = Repository::init(dir / "repo", small_repo_options());
+	Repository repo = init_repo(dir, small_repo_options());
 	std::mt19937_64 rng(9);
 	backup_image(repo, dir / "src", make_image(Fill::random, 40 * kChunk, rng), "d");
 	VerifyOptions opt;
@@ -364,7 +359,7 @@ TEST(Storage, VerifyOfOnePointChecksOnlyItsChunks)
 TEST(Storage, ProgressReachesTheTotal)
 {
 	ScratchDir dir;
-	Repository repo = Repository::init(dir / "repo", small_repo_options());
+	Repository repo = init_repo(dir, small_repo_options());
 	std::mt19937_64 rng(10);
 	auto image = make_image(Fill::mixed, 17 * kChunk + 3, rng);
 	write_file(dir / "src", image);

@@ -2,9 +2,9 @@
 // compressed, encrypted chunks in pack files. See docs/repository.md for the format and
 // the crash-safety argument. Errors are thrown as bk::storage::Error.
 //
-// Locking: a backup and prune exclude each other (locks/write); restore, verify and
-// points() run alongside a backup but not alongside prune (locks/delete). Conflicts throw
-// Errc::locked immediately.
+// Locking: a backup and prune exclude each other (the write lock); restore, verify and
+// points() run alongside a backup but not alongside prune (the delete lock). Conflicts
+// throw Errc::locked immediately.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "bk/storage/backup_writer.hpp"
+#include "bk/storage/location.hpp"
 #include "bk/storage/point_reader.hpp"
 #include "bk/storage/prune_policy.hpp"
 #include "bk/storage/types.hpp"
@@ -84,9 +85,10 @@ struct PruneReport {
 
 class Repository {
 public:
-	static Repository init(const std::filesystem::path &dir, const InitOptions &options);
+	// `location` is a directory or s3://bucket/prefix (location.hpp; `storage` configures S3).
+	static Repository init(const std::filesystem::path &location, const InitOptions &options, const StorageOptions &storage = {});
 	// The passphrase is ignored for an unencrypted repository.
-	static Repository open(const std::filesystem::path &dir, const std::string &passphrase);
+	static Repository open(const std::filesystem::path &location, const std::string &passphrase, const StorageOptions &storage = {});
 
 	Repository(Repository &&) noexcept;
 	Repository &operator=(Repository &&) noexcept;
