@@ -49,8 +49,16 @@ std::shared_ptr<grpc::ServerCredentials> tls_credentials(const TcpConfig &tcp)
 
 void make_private_dir(const std::string &dir)
 {
-	std::filesystem::create_directories(dir);
-	std::filesystem::permissions(dir, std::filesystem::perms::owner_all);
+	try {
+		std::filesystem::create_directories(dir);
+		std::filesystem::permissions(dir, std::filesystem::perms::owner_all);
+	} catch (const std::filesystem::filesystem_error &e) {
+		if (e.code() != std::errc::read_only_file_system)
+			throw;
+		// The usual cause: bkagentd.service's ProtectSystem=strict.
+		throw std::runtime_error(dir + " is read-only for bkagentd; under systemd a directory outside "
+						"/var/lib/bkagent needs ReadWritePaths= in a drop-in (bkagentd.conf(5))");
+	}
 }
 
 // Forwards kernel events until `stop`.
