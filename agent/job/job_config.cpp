@@ -31,16 +31,39 @@ storage::KeepPolicy parse_retention(const json &r)
 	return k;
 }
 
+// The settings of an s3:// repository; keys never here, only in a credentials
+// file or the AWS environment variables.
+storage::S3Options parse_s3(const json &o)
+{
+	if (!o.is_object())
+		throw std::invalid_argument("config key 's3' must be an object");
+	conf::reject_unknown(o, {"endpoint", "credentials_file", "profile", "region", "virtual_host", "ca_file", "parallel_uploads"},
+			     "s3.");
+	storage::S3Options s3;
+	conf::take(o, "endpoint", s3.endpoint);
+	conf::take(o, "credentials_file", s3.credentials_file);
+	conf::take(o, "profile", s3.profile);
+	conf::take(o, "region", s3.region);
+	conf::take(o, "virtual_host", s3.virtual_host);
+	conf::take(o, "ca_file", s3.ca_file);
+	conf::take(o, "parallel_uploads", s3.parallel_uploads);
+	if (s3.parallel_uploads < 1 || s3.parallel_uploads > 64)
+		throw std::invalid_argument("config key 's3.parallel_uploads' must be in 1..64");
+	return s3;
+}
+
 JobConfig parse_keys(const std::string &text)
 {
 	const json j = conf::parse_object(text);
 	conf::reject_unknown(j,
-			     {"devices", "repository", "passphrase_file", "schedule", "retention", "pre_freeze_hook", "post_thaw_hook",
-			      "verify_sample", "io_class", "nice", "lease_seconds"},
+			     {"devices", "repository", "s3", "passphrase_file", "schedule", "retention", "pre_freeze_hook",
+			      "post_thaw_hook", "verify_sample", "io_class", "nice", "lease_seconds"},
 			     "");
 	JobConfig c;
 	conf::take(j, "devices", c.devices);
 	conf::take(j, "repository", c.repository);
+	if (j.contains("s3"))
+		c.storage.s3 = parse_s3(j["s3"]);
 	conf::take(j, "passphrase_file", c.passphrase_file);
 	conf::take(j, "schedule", c.schedule);
 	if (j.contains("retention"))
@@ -63,6 +86,8 @@ JobConfig parse_keys(const std::string &text)
 			throw std::invalid_argument("config key 'devices': '" + d + "' is not a device path");
 	if (c.repository.empty())
 		throw std::invalid_argument("config key 'repository' is missing");
+	if (j.contains("s3") && !storage::is_s3_location(c.repository))
+		throw std::invalid_argument("config key 's3' is for an s3://bucket/prefix repository, not " + c.repository);
 	if (c.schedule.empty() || c.schedule.find('\n') != std::string::npos)
 		throw std::invalid_argument("config key 'schedule' must be one OnCalendar expression");
 	if (!(c.verify_sample >= 0 && c.verify_sample <= 1))

@@ -2,6 +2,7 @@
 // bkagentd.conf (keys: deploy/man/bkagent-job.5).
 #pragma once
 
+#include "bk/storage/location.hpp"
 #include "bk/storage/prune_policy.hpp"
 
 #include <chrono>
@@ -24,7 +25,8 @@ struct JobConfig {
 	std::string name;
 	std::string file;
 	std::vector<std::string> devices;             // one consistency group
-	std::string repository;                       // directory
+	std::string repository;                       // directory or s3://bucket/prefix
+	storage::StorageOptions storage;              // "s3": endpoint, credentials file, ...
 	std::string passphrase_file;                  // "": $BKAGENT_PASSPHRASE (or an unencrypted repository)
 	std::string schedule = "daily";               // systemd OnCalendar
 	std::optional<storage::KeepPolicy> retention; // nullopt: never prune

@@ -82,7 +82,7 @@ void run_phases(client::Client &agent, const JobConfig &job, JobState &state, Ru
 	lower_priority(job, say);
 	st::Repository repo = [&] {
 		try {
-			return st::Repository::open(job.repository, passphrase_of(job));
+			return st::Repository::open(job.repository, passphrase_of(job), job.storage);
 		} catch (const st::Error &e) {
 			throw Failure{run_failed, "open repository " + job.repository + ": " + e.what()};
 		}

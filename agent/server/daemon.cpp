@@ -57,7 +57,7 @@ void make_private_dir(const std::string &dir)
 			throw;
 		// The usual cause: bkagentd.service's ProtectSystem=strict.
 		throw std::runtime_error(dir + " is read-only for bkagentd; under systemd a directory outside "
-						"/var/lib/bkagent needs ReadWritePaths= in a drop-in (bkagentd.conf(5))");
+					       "/var/lib/bkagent needs ReadWritePaths= in a drop-in (bkagentd.conf(5))");
 	}
 }
 

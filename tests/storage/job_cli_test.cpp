@@ -16,6 +16,7 @@
 
 #include "../agent/api_helpers.h"
 #include "cli_run.h"
+#include "helpers.hpp"
 
 namespace bk::test {
 namespace {
@@ -188,6 +189,8 @@ TEST(JobCli, RefusesBadJobFilesAndReportsAnUnreachableAgent)
 		{"schedule", R"({"devices": ["/dev/vdb"], "repository": "/r", "schedule": "at tea time"})", "'schedule'"},
 		{"nodevice", "{" + good_keys + "}", "'devices'"},
 		{"sample", R"({"devices": ["/dev/vdb"], "verify_sample": 2, )" + good_keys + "}", "'verify_sample'"},
+		{"s3key", R"({"devices": ["/dev/vdb"], "repository": "s3://b/p", "s3": {"secret_key": "x"}})", "'s3.secret_key'"},
+		{"s3local", R"({"devices": ["/dev/vdb"], "s3": {"endpoint": "http://h"}, )" + good_keys + "}", "'s3'"},
 	};
 	for (const auto &[name, text, key] : cases) {
 		dirs.write_job(name, text);
@@ -212,6 +215,47 @@ TEST(JobCli, RefusesBadJobFilesAndReportsAnUnreachableAgent)
 	EXPECT_EQ(m["bkagent_agent_up|"], 0);
 	EXPECT_EQ(m["bkagent_job_last_exit_code|job=fine"], 3);
 	EXPECT_EQ(m["bkagent_job_last_exit_code|job=schedule"], 11);
+}
+
+// A job whose repository is s3://... (the s3 registration, a real Ceph radosgw): full
+// then incremental, and the point restores to the disk at its snapshot.
+TEST(JobCliS3, BacksUpIntoAnS3Repository)
+{
+	ASSERT_TRUE(storage::test::on_s3()) << "BK_TEST_S3_ENV must name the test cluster's env file";
+	const storage::test::ScratchDir scratch;
+	const std::string repo = storage::test::repo_location(scratch, "job");
+	const std::string endpoint = storage::test::test_storage().s3.endpoint;
+	Daemon daemon;
+	daemon.start();
+	JobDirs dirs(daemon.dir());
+	Disk disk = make_disk(daemon.kernel(), "vdb", 16 * kChunk, 12);
+	track(*daemon.unix_client(), disk.path);
+	std::mt19937_64 rng(7);
+	scribble(daemon.kernel(), disk, rng, 20);
+	const std::string pass = daemon.dir() / "pass";
+	std::ofstream(pass) << "s3 job passphrase\n";
+	auto cli = [&](std::vector<std::string> args) { return run_cli(daemon.socket(), std::move(args)); };
+	ASSERT_EQ(
+		cli({"init", "--repo", repo, "--s3-endpoint", endpoint, "--chunk-size", std::to_string(kChunk), "--passphrase-file", pass})
+			.code,
+		0);
+	dirs.write_job("offsite", R"({"devices": [")" + disk.path + R"("], "repository": ")" + repo + R"(",
+  "s3": {"endpoint": ")" + endpoint + R"(", "parallel_uploads": 2},
+  "passphrase_file": ")" + pass + R"(", "retention": {"keep_last": 1}, "io_class": "none", "nice": 0})");
+
+	std::string at_last_run;
+	for (const char *mode : {"full", "incremental"}) {
+		const CliRun r = cli({"job", "run", "offsite"});
+		ASSERT_EQ(r.code, 0) << r.out;
+		EXPECT_EQ(r.json()["points"][0]["mode"], mode) << r.out;
+		at_last_run = disk.content;
+		scribble(daemon.kernel(), disk, rng, 3);
+	}
+	const nlohmann::json points = cli({"points", "--repo", repo, "--s3-endpoint", endpoint, "--passphrase-file", pass}).json();
+	ASSERT_EQ(points.size(), 1u) << "keep_last 1";
+	const std::string out = daemon.dir() / "restored";
+	ASSERT_EQ(cli({"restore", points[0]["id"], out, "--repo", repo, "--s3-endpoint", endpoint, "--passphrase-file", pass}).code, 0);
+	EXPECT_TRUE(file_content(out) == at_last_run);
 }
 
 } // namespace
