@@ -16,7 +16,7 @@ data=$(bk_disk 1)
 conf=/etc/bkagent/bkagentd.conf
 jobs=/etc/bkagent/jobs
 repo=/srv/bkrepo
-# Difference storage is an O_TMPFILE on a block device's filesystem (the
+# Difference storage (at least 64 MiB a snapshot) is an O_TMPFILE on a block device's filesystem (the
 # module writes to its extents): the guest's overlay root (6.1: no O_TMPFILE
 # on overlayfs, EOPNOTSUPP) cannot hold it, so it goes on scratch disk 2.
 diff=/srv/bkdiff
