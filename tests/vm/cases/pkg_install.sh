@@ -160,7 +160,8 @@ systemctl list-timers --no-pager 'bkagent-job@*' || true
 # Three runs started by the timer: one full, then incrementals; keep_last 2.
 wait_runs bkagent-job@nightly.service 3 600
 bkagent job disable nightly || bk_fail "bkagent job disable nightly"
-rm /etc/systemd/system/bkagent-job@nightly.timer.d/zz-test.conf
+# disable drops the timer's drop-in directory, the test's file with it.
+[ ! -e /etc/systemd/system/bkagent-job@nightly.timer.d ] || bk_fail "disable left the timer's drop-ins"
 while systemctl is-active -q bkagent-job@nightly.service; do sleep 2; done
 journalctl -b -q -u bkagent-job@nightly.service -o cat >/tmp/nightly.log
 grep -q "^backup $data: point .* full" /tmp/nightly.log || bk_fail "no full point: $(cat /tmp/nightly.log)"
