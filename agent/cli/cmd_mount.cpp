@@ -21,10 +21,11 @@ void setup_mount(CLI::App &app, Context &ctx)
 	auto args = std::make_shared<MountArgs>();
 	auto *cmd = app.add_subcommand("mount", "Mount a restore point's filesystem read-only (NBD, no restore)");
 	cmd->footer(R"(
-Serves POINT with nbdkit (as `bkagent serve` does) on a private socket, attaches
-it to a free /dev/nbdN with nbd-client (read-only), and mounts its filesystem on
-DIR read-only without replaying a journal (ext3/ext4: noload; xfs: norecovery,
-nouuid), so the repository and the image are never written. A point with one
+Serves POINT with nbdkit (as `bkagent serve --writable` does: writes go to a
+temporary overlay) on a private socket, attaches it to a free /dev/nbdN with
+nbd-client, and mounts its filesystem on DIR read-only (xfs: nouuid). A journal
+the snapshot left unreplayed is replayed into the overlay, so a crash-consistent
+point shows its last committed state; the repository is never written. A point with one
 partition mounts that partition, one without a partition table mounts the whole
 device; with several, choose with --partition N (0: the whole device).
 --fs-options adds mount options (-o). `bkagent umount DIR` undoes it all; a

@@ -131,14 +131,15 @@ int choose_partition(const std::string &name, int wanted)
 	return parts.empty() ? 0 : parts.front();
 }
 
-// Options that keep the filesystem as the snapshot left it: no journal replay.
+// Read-only, journal replayed: a point of a filesystem that was not frozen (a
+// partition of a snapshotted disk, say) is crash-consistent, and without its
+// journal (noload, norecovery) shows stale or missing files. The replay writes
+// go to nbdkit's cow overlay (prepare_server) and are discarded.
 std::string mount_options(const std::string &fstype, const std::string &extra)
 {
 	std::string opts = "ro";
-	if (fstype == "ext3" || fstype == "ext4")
-		opts += ",noload";
-	else if (fstype == "xfs")
-		opts += ",norecovery,nouuid"; // nouuid: the source filesystem may be mounted here too
+	if (fstype == "xfs")
+		opts += ",nouuid"; // the source filesystem may be mounted here too
 	if (!extra.empty())
 		opts += "," + extra;
 	return opts;
@@ -154,6 +155,7 @@ Export prepare_server(const MountArgs &args, const std::string &state)
 	e.listen = "unix:" + state + "/nbdkit.sock";
 	e.daemon = true;
 	e.pid_file = state + "/nbdkit.pid";
+	e.writable = true; // nbdkit's cow filter: the journal replay's writes, never the repository
 	return prepare_export(e);
 }
 
@@ -233,7 +235,7 @@ MountRecord mount_point(const MountArgs &args)
 	m.server = start_server(exp, m.state_dir);
 	undo.push([&] { stop_server(m.server); });
 
-	if (run({"nbd-client", "-unix", m.state_dir + "/nbdkit.sock", m.device, "-readonly"}, quietly).status != 0)
+	if (run({"nbd-client", "-unix", m.state_dir + "/nbdkit.sock", m.device}, quietly).status != 0)
 		throw std::runtime_error("nbd-client could not attach the export to " + m.device);
 	undo.push([&] { disconnect(m.device); });
 

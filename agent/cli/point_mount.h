@@ -1,6 +1,6 @@
 // A restore point mounted read-only without restoring it: nbdkit serves the point on a
 // private socket, nbd-client attaches it to a free /dev/nbdN, and its filesystem is
-// mounted with the options that never write (ext4 noload, xfs norecovery). A record
+// mounted read-only, its journal replayed into nbdkit's cow overlay. A record
 // under /run/bkagent/mounts/mount-XXXXXX/ lets `bkagent umount DIR` undo it all.
 #pragma once
 
