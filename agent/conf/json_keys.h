@@ -52,6 +52,16 @@ inline void reject_unknown(const nlohmann::json &obj, const std::set<std::string
 			throw std::invalid_argument("unknown config key '" + where + key + "'");
 }
 
+// Key `name` of `parent`, which must be an object of only the `known` keys.
+inline const nlohmann::json &section(const nlohmann::json &parent, const std::string &name, const std::set<std::string> &known)
+{
+	const nlohmann::json &obj = parent.at(name);
+	if (!obj.is_object())
+		throw std::invalid_argument("config key '" + name + "' must be an object");
+	reject_unknown(obj, known, name + ".");
+	return obj;
+}
+
 // Parses JSON with // comments into an object.
 inline nlohmann::json parse_object(const std::string &text)
 {

@@ -37,10 +37,7 @@ Config Config::parse(const std::string &text)
 	take(j, "max_parallel_reads", c.max_parallel_reads);
 	take(j, "log_level", c.log_level);
 	if (j.contains("tcp") && !j["tcp"].is_null()) {
-		const json &t = j["tcp"];
-		if (!t.is_object())
-			throw std::invalid_argument("config key 'tcp' must be an object");
-		reject_unknown(t, {"listen", "cert_file", "key_file", "client_ca_file", "token_file"}, "tcp.");
+		const json &t = conf::section(j, "tcp", {"listen", "cert_file", "key_file", "client_ca_file", "token_file"});
 		TcpConfig tcp;
 		take(t, "listen", tcp.listen);
 		take(t, "cert_file", tcp.cert_file);

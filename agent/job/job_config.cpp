@@ -14,11 +14,9 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-storage::KeepPolicy parse_retention(const json &r)
+storage::KeepPolicy parse_retention(const json &job)
 {
-	if (!r.is_object())
-		throw std::invalid_argument("config key 'retention' must be an object");
-	conf::reject_unknown(r, {"keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly"}, "retention.");
+	const json &r = conf::section(job, "retention", {"keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly"});
 	storage::KeepPolicy k;
 	conf::take(r, "keep_last", k.last);
 	conf::take(r, "keep_hourly", k.hourly);
@@ -33,12 +31,10 @@ storage::KeepPolicy parse_retention(const json &r)
 
 // The settings of an s3:// repository; keys never here, only in a credentials
 // file or the AWS environment variables.
-storage::S3Options parse_s3(const json &o)
+storage::S3Options parse_s3(const json &job)
 {
-	if (!o.is_object())
-		throw std::invalid_argument("config key 's3' must be an object");
-	conf::reject_unknown(o, {"endpoint", "credentials_file", "profile", "region", "virtual_host", "ca_file", "parallel_uploads"},
-			     "s3.");
+	const json &o = conf::section(job, "s3",
+				      {"endpoint", "credentials_file", "profile", "region", "virtual_host", "ca_file", "parallel_uploads"});
 	storage::S3Options s3;
 	conf::take(o, "endpoint", s3.endpoint);
 	conf::take(o, "credentials_file", s3.credentials_file);
@@ -63,11 +59,11 @@ JobConfig parse_keys(const std::string &text)
 	conf::take(j, "devices", c.devices);
 	conf::take(j, "repository", c.repository);
 	if (j.contains("s3"))
-		c.storage.s3 = parse_s3(j["s3"]);
+		c.storage.s3 = parse_s3(j);
 	conf::take(j, "passphrase_file", c.passphrase_file);
 	conf::take(j, "schedule", c.schedule);
 	if (j.contains("retention"))
-		c.retention = parse_retention(j["retention"]);
+		c.retention = parse_retention(j);
 	conf::take(j, "pre_freeze_hook", c.pre_freeze_hook);
 	conf::take(j, "post_thaw_hook", c.post_thaw_hook);
 	conf::take(j, "verify_sample", c.verify_sample);
