@@ -8,6 +8,7 @@
 #define BK_COMPAT_H
 
 #include <linux/version.h>
+#include <linux/blk-mq.h>
 #include <linux/blkdev.h>
 #include <linux/file.h>
 #include <linux/ftrace.h>
@@ -100,6 +101,23 @@ static inline void bk_bdev_thaw(struct block_device *bdev)
 	bdev_thaw(bdev);
 #else
 	thaw_bdev(bdev);
+#endif
+}
+
+/*
+ * Wait for every request in flight on a blk-mq queue: a freeze waits for
+ * q_usage_counter, which each request holds until it completes.  From 6.14
+ * on the freeze returns the memalloc flags the unfreeze restores.
+ */
+static inline void bk_queue_drain(struct request_queue *q)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 14, 0)
+	unsigned int memflags = blk_mq_freeze_queue(q);
+
+	blk_mq_unfreeze_queue(q, memflags);
+#else
+	blk_mq_freeze_queue(q);
+	blk_mq_unfreeze_queue(q);
 #endif
 }
 

@@ -338,15 +338,23 @@ static void bk_tracker_free(struct bk_tracker *t)
 }
 
 /*
- * Writes that passed the block layer before the tracker was published are
- * not counted in flight.  Freezing the device (a filesystem freeze where one
- * is mounted, a sync otherwise) waits for them, so the first snapshot's
- * drain is complete.
+ * Writes that passed the filter before the tracker was published are not
+ * counted in flight.  Freezing the device (a filesystem freeze where one is
+ * mounted, a sync otherwise) waits for the filesystem's; freezing a blk-mq
+ * queue waits for the requests still in flight, raw O_DIRECT writes among
+ * them, so the first snapshot's drain is complete.  A bio-based driver's
+ * queue is held only while a bio is submitted, not until it completes:
+ * there, raw writes issued before attach are not waited for
+ * (docs/kernel.md).
  */
 static void bk_tracker_settle(struct bk_tracker *t)
 {
-	if (!bk_bdev_freeze(t->handle.bdev))
-		bk_bdev_thaw(t->handle.bdev);
+	struct block_device *bdev = t->handle.bdev;
+
+	if (!bk_bdev_freeze(bdev))
+		bk_bdev_thaw(bdev);
+	if (queue_is_mq(bdev_get_queue(bdev)))
+		bk_queue_drain(bdev_get_queue(bdev));
 }
 
 int bk_tracker_attach(dev_t dev)

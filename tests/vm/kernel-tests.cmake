@@ -4,6 +4,7 @@ bk_vm_test(NAME tracker_errno SCRIPT cases/tracker_errno.sh DISKS "64M 64M 64M" 
 bk_vm_test(NAME tracker_cbt SCRIPT cases/tracker_cbt.sh DISKS "256M 512M 256M 128M" TIMEOUT 300)
 bk_vm_test(NAME tracker_cycles SCRIPT cases/tracker_cycles.sh DISKS "256M 512M" TIMEOUT 600)
 bk_vm_test(NAME tracker_stack SCRIPT cases/tracker_stack.sh DISKS "256M 128M" TIMEOUT 200)
+bk_vm_test(NAME tracker_drain SCRIPT cases/tracker_drain.sh DISKS "64M" TIMEOUT 90)
 bk_vm_test(NAME snapshot_stamp SCRIPT cases/snapshot_stamp.sh DISKS "512M 512M 512M" TIMEOUT 900)
 bk_vm_test(NAME snapshot_image SCRIPT cases/snapshot_image.sh DISKS "512M 512M 256M 512M" TIMEOUT 300)
 bk_vm_test(NAME snapshot_storage SCRIPT cases/snapshot_storage.sh DISKS "256M 256M" TIMEOUT 300)
