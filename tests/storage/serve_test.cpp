@@ -128,7 +128,7 @@ protected:
 			std::this_thread::sleep_for(std::chrono::milliseconds(25));
 			if (::waitpid(server_, nullptr, WNOHANG) == server_) {
 				server_ = -1;
-				throw std::runtime_error("bkagent serve exited early");
+				throw std::runtime_error("bkagent serve exited early: " + text_of(dir_ / "serve.out"));
 			}
 		}
 		if (!fs::exists(pid))
@@ -447,7 +447,7 @@ TEST_F(ServeTest, InstantRecoveryBootsAPointWithWritesInTheOverlay)
 	std::mt19937_64 rng(41);
 	const std::string token = std::to_string(rng());
 	const std::vector<std::uint8_t> data = make_image(Fill::random, 3 << 20, rng);
-	const std::vector<std::uint8_t> image = root_filesystem(dir_, token, data);
+	const std::vector<std::uint8_t> image = root_filesystem(dir_.path(), token, data);
 	std::string point;
 	{
 		bk::test::Daemon daemon;
@@ -462,19 +462,22 @@ TEST_F(ServeTest, InstantRecoveryBootsAPointWithWritesInTheOverlay)
 	const auto repo_before = file_sums(repo_dir_);
 
 	const fs::path initramfs = dir_ / "initramfs.cpio";
-	Output kernel = shell("python3 " BK_VM_DIR "/bkvm/boot_assets.py " BK_VM_CACHE " " BK_INSTANT_DIR "/initramfs-init.sh " +
+	Output kernel = shell("/usr/bin/python3 " BK_VM_DIR "/bkvm/boot_assets.py " BK_VM_CACHE " " BK_INSTANT_DIR "/initramfs-init.sh " +
 			      quoted(initramfs) + " virtio_pci virtio_blk ext4 crc32c_generic");
 	ASSERT_EQ(kernel.code, 0);
 	kernel.out.pop_back(); // the newline
+	const fs::path vmlinux = kernel.out;
 
 	const fs::path overlay = dir_ / "boot.qcow2", sock = dir_ / "boot.sock";
 	const std::string uri = serve(point, "--writable-overlay " + quoted(overlay), sock);
+	// A live export's socket is refused (a stopped one's is replaced: below).
+	EXPECT_EQ(shell(cli("serve " + point + " --repo " + quoted(repo_dir_) + " --listen unix:" + quoted(sock) + " >/dev/null")).code, 7);
 	// What docs/admin.md tells a user to run, but the kernel and initramfs (a real disk's
 	// bootloader finds its own) and TCG, one vCPU.
 	const auto started = std::chrono::steady_clock::now();
 	const Output console = shell("timeout 300 qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m 256 -nodefaults -display none "
 				     "-no-reboot -serial stdio -kernel " +
-				     quoted(kernel.out) + " -initrd " + quoted(initramfs) +
+				     quoted(vmlinux) + " -initrd " + quoted(initramfs) +
 				     " -append 'console=ttyS0 quiet panic=-1 root=/dev/vda' -drive file=" + quoted(overlay) +
 				     ",format=qcow2,if=virtio </dev/null 2>&1");
 	std::cout << "guest ran " << std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() << " s\n";
@@ -484,8 +487,9 @@ TEST_F(ServeTest, InstantRecoveryBootsAPointWithWritesInTheOverlay)
 	EXPECT_NE(console.out.find("BK_INSTANT_WRITTEN"), std::string::npos) << console.out;
 	stop();
 
-	// The overlay keeps the guest's write: serve the point again at the same URI and read
-	// the filesystem the guest left (remounted read-only before power-off: clean).
+	// The overlay keeps the guest's write: serve the point again at the same URI (nbdkit
+	// left its socket behind) and read the filesystem the guest left (remounted
+	// read-only before power-off: clean).
 	EXPECT_EQ(serve(point, "", sock), uri);
 	const fs::path booted = dir_ / "booted.img";
 	ASSERT_EQ(shell("qemu-img convert -f qcow2 -O raw " + quoted(overlay) + " " + quoted(booted)).code, 0);
