@@ -5,6 +5,7 @@ QEMU's PVH entry saves the ~4 s that xz decompression costs under TCG. The
 initramfs holds busybox, the virtio/9p modules and guest/init.sh, which mounts
 the host's root read-only over 9p.
 """
+import argparse
 import lzma
 import os
 import pathlib
@@ -145,7 +146,6 @@ def main(argv=None):
     """For host tests that boot a guest of their own, without the harness (the
     instant recovery test in tests/storage): writes an initramfs with INIT as
     /init and the modules of the newest /boot kernel, prints the kernel to boot."""
-    import argparse
     p = argparse.ArgumentParser(description=main.__doc__)
     p.add_argument('cache_dir', help='where the extracted vmlinux is kept')
     p.add_argument('init', help='the /init script')
