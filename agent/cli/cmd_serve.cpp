@@ -85,8 +85,9 @@ the image stays readable. The repository is never written, and prune waits
 The NBD URI is printed first (--json: {"uri", ...}). By default nbdkit runs in
 the foreground until interrupted; --daemon detaches it, and the --pid-file
 appears once the export accepts connections. The default listen socket is
-/run/bkagent/point-ID.sock. A socket path or port that already exists or is in
-use is refused (exit 7). On SIGTERM (or Ctrl-C) nbdkit stops accepting and exits
+/run/bkagent/point-ID.sock. A socket path where something listens, any other
+file there, or a port in use is refused (exit 7); a socket a stopped export left
+behind is replaced. On SIGTERM (or Ctrl-C) nbdkit stops accepting and exits
 when its last client has disconnected.
 
 Writes: --writable puts nbdkit's cow filter in front (clients may write; the

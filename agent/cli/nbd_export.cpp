@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -53,13 +54,35 @@ Listen parse_listen(const std::string &text)
 	return l;
 }
 
-// A listen target that already exists is refused here, before anything starts: an
-// existing socket path (another export, or a stale one to remove by hand), a port in use.
+// Whether a process accepts connections on the Unix socket `path`; a socket nobody
+// listens on refuses them. Any other failure counts as listening: the path is left alone.
+bool listened_on(const std::string &path)
+{
+	sockaddr_un addr{};
+	addr.sun_family = AF_UNIX;
+	if (path.size() >= sizeof addr.sun_path)
+		return true;
+	path.copy(addr.sun_path, path.size());
+	const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return true;
+	const bool refused = ::connect(fd, reinterpret_cast<const sockaddr *>(&addr), sizeof addr) != 0 && errno == ECONNREFUSED;
+	::close(fd);
+	return !refused;
+}
+
+// A listen target in use is refused here, before anything starts: a socket path where
+// something listens or that is not a socket, a port in use. A socket nobody listens on
+// is one an export left when it stopped (nbdkit does not remove it): serving the point
+// again at the same place, which a --writable-overlay names, replaces it.
 void check_free(const Listen &l)
 {
 	if (!l.socket.empty()) {
 		std::error_code ec;
-		if (fs::symlink_status(l.socket, ec).type() != fs::file_type::not_found)
+		const fs::file_type type = fs::symlink_status(l.socket, ec).type();
+		if (type == fs::file_type::socket && !listened_on(l.socket))
+			fs::remove(l.socket);
+		else if (type != fs::file_type::not_found)
 			refuse(grpc::StatusCode::ALREADY_EXISTS, l.socket + " already exists");
 		return;
 	}

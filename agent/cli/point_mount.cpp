@@ -3,11 +3,16 @@
 #include "cli/nbd_export.h"
 #include "cli/process.h"
 
+#include "bk/util/unique_fd.h"
+
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/file.h>
 
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -91,6 +96,20 @@ std::string free_nbd()
 		if (!fs::exists(sys / "pid", ec) && first_line(sys / "size") == "0")
 			return "nbd" + std::to_string(i);
 	}
+}
+
+// Held from choosing a free /dev/nbdN until nbd-client has connected it: two mounts at
+// once would otherwise pick the same device, and the second nbd-client would fail.
+util::UniqueFd lock_devices()
+{
+	const std::string file = mounts_root.parent_path() / "nbd.lock";
+	util::UniqueFd fd(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+	while (fd && ::flock(fd.get(), LOCK_EX) != 0)
+		if (errno != EINTR)
+			fd.reset();
+	if (!fd)
+		throw std::runtime_error("cannot lock " + file + ": " + std::strerror(errno));
+	return fd;
 }
 
 // The partitions the kernel found on /dev/NAME (numbers K of /sys/block/NAME/NAMEpK).
@@ -229,14 +248,17 @@ MountRecord mount_point(const MountArgs &args)
 	if (is_mount_point(m.dir))
 		refuse(grpc::StatusCode::FAILED_PRECONDITION, m.dir + " is already a mount point");
 	ensure_nbd();
-	const std::string name = free_nbd();
-	m.device = "/dev/" + name;
-
 	m.server = start_server(exp, m.state_dir);
 	undo.push([&] { stop_server(m.server); });
 
-	if (run({"nbd-client", "-unix", m.state_dir + "/nbdkit.sock", m.device}, quietly).status != 0)
-		throw std::runtime_error("nbd-client could not attach the export to " + m.device);
+	std::string name;
+	{
+		const util::UniqueFd devices = lock_devices();
+		name = free_nbd();
+		m.device = "/dev/" + name;
+		if (run({"nbd-client", "-unix", m.state_dir + "/nbdkit.sock", m.device}, quietly).status != 0)
+			throw std::runtime_error("nbd-client could not attach the export to " + m.device);
+	}
 	undo.push([&] { disconnect(m.device); });
 
 	// Without udev nobody opens the new device, and the kernel reads its partition table

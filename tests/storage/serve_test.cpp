@@ -16,9 +16,13 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <map>
+#include <sstream>
 #include <thread>
 
+#include "../agent/api_helpers.h"
 #include "bk/storage/error.hpp"
+#include "cli_run.h"
 #include "helpers.hpp"
 
 namespace bk::storage::test {
@@ -103,10 +107,12 @@ protected:
 
 	std::string cli(const std::string &args) const { return std::string(BK_CLI) + " --json " + args; }
 
-	// `bkagent serve` in the foreground, up once its pid file exists.
-	std::string serve(const std::string &point, const std::string &extra = "")
+	// `bkagent serve` in the foreground, up once its pid file exists; on a new socket
+	// unless told which.
+	std::string serve(const std::string &point, const std::string &extra = "", fs::path sock = {})
 	{
-		const fs::path sock = dir_ / ("s" + std::to_string(++servers_));
+		if (sock.empty())
+			sock = dir_ / ("s" + std::to_string(++servers_));
 		const fs::path pid = dir_ / "pid";
 		fs::remove(pid);
 		server_ = ::fork();
@@ -122,7 +128,7 @@ protected:
 			std::this_thread::sleep_for(std::chrono::milliseconds(25));
 			if (::waitpid(server_, nullptr, WNOHANG) == server_) {
 				server_ = -1;
-				throw std::runtime_error("bkagent serve exited early");
+				throw std::runtime_error("bkagent serve exited early: " + text_of(dir_ / "serve.out"));
 			}
 		}
 		if (!fs::exists(pid))
@@ -395,6 +401,113 @@ TEST_F(ServeTest, TlsPskAndDaemonMode)
 	EXPECT_EQ(size.out, std::to_string(image_.size()) + "\n");
 	EXPECT_NE(shell("nbdinfo --size " + quoted("nbd+unix:///?socket=" + sock.string()) + " 2>/dev/null").code, 0);
 	::kill(daemon, SIGTERM);
+}
+
+// Every file of a directory tree and its sha256.
+std::map<std::string, std::string> file_sums(const fs::path &dir)
+{
+	std::map<std::string, std::string> sums;
+	for (const auto &e : fs::recursive_directory_iterator(dir))
+		if (e.is_regular_file())
+			sums[fs::relative(e.path(), dir)] = sha256_file(e.path());
+	return sums;
+}
+
+// A busybox root filesystem image (mkfs.ext4 -d: no loop device) whose /sbin/init is
+// instant/root-init.sh: it prints the token and the sha256 of /data, writes
+// /root/written-at-boot and powers off.
+std::vector<std::uint8_t> root_filesystem(const fs::path &dir, const std::string &token, const std::vector<std::uint8_t> &data)
+{
+	const fs::path root = dir / "root";
+	for (const char *d : {"bin", "sbin", "etc", "proc", "dev", "root"})
+		fs::create_directories(root / d);
+	fs::copy_file("/bin/busybox", root / "bin/busybox"); // static: the root needs no libc
+	std::istringstream applets(shell("/bin/busybox --list").out);
+	for (std::string name; std::getline(applets, name);)
+		if (name != "busybox")
+			fs::create_symlink("busybox", root / "bin" / name);
+	fs::copy_file(BK_INSTANT_DIR "/root-init.sh", root / "sbin/init");
+	fs::permissions(root / "sbin/init", fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec, fs::perm_options::add);
+	std::ofstream(root / "etc/bk-token") << token << "\n";
+	write_file(root / "data", data);
+	const fs::path image = dir / "rootfs.img";
+	if (shell("mkfs.ext4 -q -F -d " + quoted(root) + " " + quoted(image) + " 24M").code != 0)
+		throw std::runtime_error("mkfs.ext4 -d failed");
+	return read_file(image);
+}
+
+// Instant recovery: a point of a disk that holds a root filesystem boots in QEMU on this
+// host. Debian's kernel, root on the export through QEMU's own NBD client (the qcow2 that
+// --writable-overlay creates is backed by the NBD URI), TCG. The guest reads the point,
+// writes a file and powers off: the file is in the overlay, not in the point, and the
+// repository is unchanged and verifies. The disk is backed up as a user's is: the real
+// daemon (with the FakeKernel driver) and `bkagent backup`.
+TEST_F(ServeTest, InstantRecoveryBootsAPointWithWritesInTheOverlay)
+{
+	std::mt19937_64 rng(41);
+	const std::string token = std::to_string(rng());
+	const std::vector<std::uint8_t> data = make_image(Fill::random, 3 << 20, rng);
+	const std::vector<std::uint8_t> image = root_filesystem(dir_.path(), token, data);
+	std::string point;
+	{
+		bk::test::Daemon daemon;
+		daemon.start();
+		const bk::test::Disk disk = bk::test::make_disk(daemon.kernel(), "vdr", image.size(), 12);
+		bk::test::track(*daemon.unix_client(), disk.path);
+		daemon.kernel().write(disk.path, 0, std::string(image.begin(), image.end()));
+		const bk::test::CliRun backup = bk::test::run_cli(daemon.socket(), {"backup", disk.path, "--repo", repo_dir_});
+		ASSERT_EQ(backup.code, 0) << backup.out;
+		point = backup.json()["points"][0]["id"];
+	}
+	const auto repo_before = file_sums(repo_dir_);
+
+	const fs::path initramfs = dir_ / "initramfs.cpio";
+	Output kernel = shell("/usr/bin/python3 " BK_VM_DIR "/bkvm/boot_assets.py " BK_VM_CACHE " " BK_INSTANT_DIR "/initramfs-init.sh " +
+			      quoted(initramfs) + " virtio_pci virtio_blk ext4 crc32c_generic");
+	ASSERT_EQ(kernel.code, 0);
+	kernel.out.pop_back(); // the newline
+	const fs::path vmlinux = kernel.out;
+
+	const fs::path overlay = dir_ / "boot.qcow2", sock = dir_ / "boot.sock";
+	const std::string uri = serve(point, "--writable-overlay " + quoted(overlay), sock);
+	// A live export's socket is refused (a stopped one's is replaced: below).
+	EXPECT_EQ(shell(cli("serve " + point + " --repo " + quoted(repo_dir_) + " --listen unix:" + quoted(sock) + " >/dev/null")).code, 7);
+	// What docs/admin.md tells a user to run, but the kernel and initramfs (a real disk's
+	// bootloader finds its own) and TCG, one vCPU.
+	const auto started = std::chrono::steady_clock::now();
+	const Output console = shell("timeout 300 qemu-system-x86_64 -accel tcg -cpu max -smp 1 -m 256 -nodefaults -display none "
+				     "-no-reboot -serial stdio -kernel " +
+				     quoted(vmlinux) + " -initrd " + quoted(initramfs) +
+				     " -append 'console=ttyS0 quiet panic=-1 root=/dev/vda' -drive file=" + quoted(overlay) +
+				     ",format=qcow2,if=virtio </dev/null 2>&1");
+	std::cout << "guest ran " << std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count() << " s\n";
+	EXPECT_EQ(console.code, 0) << console.out;
+	EXPECT_NE(console.out.find("BK_INSTANT_SHELL " + token), std::string::npos) << console.out;
+	EXPECT_NE(console.out.find("BK_INSTANT_SHA256 " + sha256(data)), std::string::npos) << console.out;
+	EXPECT_NE(console.out.find("BK_INSTANT_WRITTEN"), std::string::npos) << console.out;
+	stop();
+
+	// The overlay keeps the guest's write: serve the point again at the same URI (nbdkit
+	// left its socket behind) and read the filesystem the guest left (remounted
+	// read-only before power-off: clean).
+	EXPECT_EQ(serve(point, "", sock), uri);
+	const fs::path booted = dir_ / "booted.img";
+	ASSERT_EQ(shell("qemu-img convert -f qcow2 -O raw " + quoted(overlay) + " " + quoted(booted)).code, 0);
+	stop();
+	auto debugfs_cat = [](const fs::path &img, const std::string &file) {
+		return shell("debugfs -R 'cat " + file + "' " + quoted(img) + " 2>/dev/null").out;
+	};
+	EXPECT_EQ(shell("e2fsck -fn " + quoted(booted) + " >/dev/null 2>&1").code, 0);
+	EXPECT_EQ(debugfs_cat(booted, "/root/written-at-boot"), "written at boot: " + token + "\n");
+	// The point is the image that was backed up, without the file.
+	const fs::path restore = restored(point);
+	EXPECT_EQ(sha256_file(restore), sha256(image));
+	EXPECT_EQ(debugfs_cat(restore, "/root/written-at-boot"), "");
+	EXPECT_EQ(debugfs_cat(restore, "/etc/bk-token"), token + "\n");
+
+	EXPECT_EQ(file_sums(repo_dir_), repo_before) << "the repository was written";
+	const Output verify = shell(cli("verify --repo " + quoted(repo_dir_)));
+	EXPECT_EQ(verify.code, 0) << verify.out;
 }
 
 } // namespace

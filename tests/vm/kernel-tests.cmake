@@ -12,4 +12,4 @@ bk_vm_test(NAME snapshot_group SCRIPT cases/snapshot_group.sh DISKS "64M 64M 64M
 bk_vm_test(NAME snapshot_destroy SCRIPT cases/snapshot_destroy.sh DISKS "256M 256M" TIMEOUT 400)
 bk_vm_test(NAME repo_backup SCRIPT cases/repo_backup.sh DISKS "64M 300M 1G 300M" TIMEOUT 900)
 # Restore points mounted over NBD and files restored from them (issue 16).
-bk_vm_test(NAME repo_mount SCRIPT cases/repo_mount.sh DISKS "64M 96M 128M" TIMEOUT 400)
+bk_vm_test(NAME repo_mount SCRIPT cases/repo_mount.sh DISKS "64M 96M 128M" TIMEOUT 600)

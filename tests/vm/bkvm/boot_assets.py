@@ -5,6 +5,7 @@ QEMU's PVH entry saves the ~4 s that xz decompression costs under TCG. The
 initramfs holds busybox, the virtio/9p modules and guest/init.sh, which mounts
 the host's root read-only over 9p.
 """
+import argparse
 import lzma
 import os
 import pathlib
@@ -139,3 +140,22 @@ def write_initramfs(path, kver, init_script, root='/', modules=INIT_MODULES, ext
         for src, dst in extra:
             cpio.file(dst, src.read_bytes(), 0o755)
         cpio.close()
+
+
+def main(argv=None):
+    """For host tests that boot a guest of their own, without the harness (the
+    instant recovery test in tests/storage): writes an initramfs with INIT as
+    /init and the modules of the newest /boot kernel, prints the kernel to boot."""
+    p = argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument('cache_dir', help='where the extracted vmlinux is kept')
+    p.add_argument('init', help='the /init script')
+    p.add_argument('initramfs', help='the cpio archive to write')
+    p.add_argument('modules', nargs='+', help='modules /init loads (with their dependencies)')
+    a = p.parse_args(argv)
+    kver = newest_kernel_version()
+    write_initramfs(a.initramfs, kver, a.init, modules=a.modules)
+    print(kernel_image(kver, a.cache_dir))
+
+
+if __name__ == '__main__':
+    main()

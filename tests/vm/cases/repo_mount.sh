@@ -123,6 +123,23 @@ cli umount /tmp/pm/ext4 >/dev/null || fail "umount ext4"
 cli umount /tmp/pm/xfs >/dev/null || fail "umount xfs"
 nothing_left "umount"
 
+# Two mounts started at once: each gets an NBD device of its own.
+mkdir -p /tmp/pm/a /tmp/pm/b
+"$BIN/bkagent" --json mount "$pe" /tmp/pm/a >/tmp/mount.a.json &
+first=$!
+"$BIN/bkagent" --json mount "$pe" /tmp/pm/b >/tmp/mount.b.json &
+second=$!
+wait $first || fail "the first of two concurrent mounts: $(cat /tmp/mount.a.json)"
+wait $second || fail "the second of two concurrent mounts: $(cat /tmp/mount.b.json)"
+da=$(json 'd["device"]' </tmp/mount.a.json)
+db=$(json 'd["device"]' </tmp/mount.b.json)
+[ "$da" != "$db" ] || fail "two concurrent mounts both on $da"
+cmp /tmp/pm/a/home/ann/big /tmp/pm/b/home/ann/big || fail "two concurrent mounts read differently"
+cli umount /tmp/pm/a >/dev/null || fail "umount a"
+cli umount /tmp/pm/b >/dev/null || fail "umount b"
+nothing_left "two concurrent mounts"
+bk_log "two concurrent mounts of $pe on $da and $db"
+
 for fs in ext4 xfs; do
 	[ $fs = ext4 ] && point=$pe || point=$px
 	cli --json restore "$point" --files home/ann /etc/app/conf --to /tmp/out.$fs >/tmp/restore.$fs.json ||
@@ -136,6 +153,15 @@ for fs in ext4 xfs; do
 	diff /tmp/want.$fs /tmp/restored.$fs || fail "restore --files from the $fs point: content or metadata differ"
 	bk_log "$fs restore --files: $(wc -l </tmp/restored.$fs) lines of sha256 and owner/mode/mtime/links equal"
 done
+
+# Into an existing directory: what is there stays, the restored paths are replaced.
+echo mine >/tmp/out.ext4/unrelated
+echo changed >/tmp/out.ext4/home/ann/secret
+cli restore "$pe" --files home/ann --to /tmp/out.ext4 >/dev/null || fail "restore --files into an existing directory"
+[ "$(cat /tmp/out.ext4/unrelated)" = mine ] || fail "restore --files removed a file of the target directory"
+listing /tmp/out.ext4 | grep -E "$restored" | diff /tmp/want.ext4 - || fail "restore --files into an existing directory differs"
+nothing_left "restore --files into an existing directory"
+bk_log "restore --files into an existing directory: its files kept, the restored ones equal"
 
 cli track remove "$ext4" >/dev/null
 cli track remove "$xdisk" >/dev/null
