@@ -1,0 +1,175 @@
+// Reboots over the fake kernel (a module reload loses every map, as a reboot
+// does) with bkagent-seal's own seal and restore (docs/cbt.md, "Clean
+// reboots"): a sealed clean stop keeps the chain incremental and exact
+// across reboots, one without a seal is UNCLEAN_SHUTDOWN, and a filesystem
+// written while the host was down is CBT_RESET, each said by track status.
+#include "api_helpers.h"
+#include "seal/sealer.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <iterator>
+
+namespace bk::test {
+namespace {
+
+constexpr std::uint64_t disk_size = 16ULL << 20;
+
+// A fake disk holding an ext4 filesystem made before tracking.
+Disk ext4_disk(FakeKernel &kernel, const std::string &name)
+{
+	Disk d = make_disk(kernel, name, disk_size, 12);
+	EXPECT_EQ(std::system(("mkfs.ext4 -q -F " + d.path + " >/dev/null 2>&1").c_str()), 0);
+	std::ifstream in(d.path, std::ios::binary);
+	d.content.assign(std::istreambuf_iterator<char>(in), {});
+	return d;
+}
+
+struct Reboot {
+	std::vector<agent::seal::Outcome> sealed, restored;
+};
+
+// Daemon stop, the seal (unless `seal` is false: a crash), the module's
+// maps lost, `while_down` (writes behind every tracker's back), the boot's
+// restore, daemon start.
+Reboot reboot(Daemon &daemon, bool seal, const std::function<void()> &while_down = {})
+{
+	const cbt::SealDir seals(daemon.dir().path() / "state" / "seal");
+	Reboot r;
+	daemon.stop();
+	if (seal)
+		r.sealed = agent::seal::seal_all(daemon.kernel(), seals);
+	daemon.kernel().reload();
+	if (while_down)
+		while_down();
+	r.restored = agent::seal::restore_all(daemon.kernel(), seals, std::chrono::milliseconds(0));
+	EXPECT_TRUE(seals.devices(cbt::Seal::Kind::seal).empty()) << "a seal serves one boot only";
+	daemon.start();
+	return r;
+}
+
+std::string note_of(v1::Agent::Stub &agent, const std::string &path)
+{
+	return track(agent, path).chain_note();
+}
+
+TEST(AgentSeal, CleanRebootsStayIncrementalAndExact)
+{
+	Daemon daemon;
+	daemon.start();
+	std::mt19937_64 rng(11);
+	Disk d = ext4_disk(daemon.kernel(), "s");
+	track(*daemon.unix_client(), d.path);
+	const v1::Snapshot s1 = snapshot(*daemon.unix_client(), {d.path});
+	std::string copy(disk_size, '\0');
+	full_copy(*daemon.unix_client(), s1, d.path, copy, 1);
+	release(*daemon.unix_client(), s1.id());
+	const v1::ChangeToken base = s1.devices(0).token();
+
+	// Two reboots, the second before any snapshot of the first's generation.
+	for (int boot = 1; boot <= 2; ++boot) {
+		scribble(daemon.kernel(), d, rng, 15);
+		const Reboot r = reboot(daemon, true);
+		ASSERT_EQ(r.sealed.size(), 1U);
+		EXPECT_TRUE(r.sealed[0].ok) << r.sealed[0].what;
+		ASSERT_EQ(r.restored.size(), 1U);
+		EXPECT_TRUE(r.restored[0].ok) << r.restored[0].what;
+		EXPECT_NE(note_of(*daemon.unix_client(), d.path).find("carried over a clean reboot"), std::string::npos);
+	}
+	scribble(daemon.kernel(), d, rng, 15);
+	auto agent = daemon.unix_client();
+	const v1::Snapshot s2 = snapshot(*agent, {d.path});
+	EXPECT_NE(s2.devices(0).token().generation(), base.generation());
+	const std::string at_s2 = d.content;
+	scribble(daemon.kernel(), d, rng, 5); // after the take: must not leak in
+	apply_incremental(*agent, s2, d.path, base, copy, 1);
+	ASSERT_TRUE(copy == at_s2) << "incremental across two reboots differs from the image";
+	release(*agent, s2.id());
+
+	// And on from the new generation, through one more reboot.
+	scribble(daemon.kernel(), d, rng, 10);
+	reboot(daemon, true);
+	agent = daemon.unix_client();
+	const v1::Snapshot s3 = snapshot(*agent, {d.path});
+	const std::string at_s3 = d.content;
+	apply_incremental(*agent, s3, d.path, s2.devices(0).token(), copy, 1);
+	ASSERT_TRUE(copy == at_s3);
+	release(*agent, s3.id());
+}
+
+TEST(AgentSeal, RebootWithoutASealIsUncleanShutdown)
+{
+	Daemon daemon;
+	daemon.start();
+	std::mt19937_64 rng(12);
+	Disk d = ext4_disk(daemon.kernel(), "u");
+	track(*daemon.unix_client(), d.path);
+	const v1::Snapshot s1 = snapshot(*daemon.unix_client(), {d.path});
+	release(*daemon.unix_client(), s1.id());
+	scribble(daemon.kernel(), d, rng, 10);
+	const Reboot r = reboot(daemon, false); // the daemon stopped cleanly, the host did not
+	EXPECT_TRUE(r.restored.empty());
+	auto agent = daemon.unix_client();
+	const std::string note = note_of(*agent, d.path);
+	EXPECT_NE(note.find("UNCLEAN_SHUTDOWN: no seal at boot"), std::string::npos) << note;
+	const v1::Snapshot s2 = snapshot(*agent, {d.path});
+	const Changes ch = changed_extents(*agent, s2.id(), d.path, &s1.devices(0).token());
+	EXPECT_EQ(ch.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+	EXPECT_EQ(ch.reason, "UNCLEAN_SHUTDOWN");
+	release(*agent, s2.id());
+}
+
+TEST(AgentSeal, FilesystemWrittenWhileDownIsCbtReset)
+{
+	Daemon daemon;
+	daemon.start();
+	std::mt19937_64 rng(13);
+	Disk d = ext4_disk(daemon.kernel(), "w");
+	track(*daemon.unix_client(), d.path);
+	const v1::Snapshot s1 = snapshot(*daemon.unix_client(), {d.path});
+	release(*daemon.unix_client(), s1.id());
+	scribble(daemon.kernel(), d, rng, 10);
+	const Reboot r = reboot(daemon, true, [&] {
+		// Another system writes the filesystem: the tracker cannot see it.
+		ASSERT_EQ(std::system(("debugfs -w -R 'mkdir elsewhere' " + d.path + " >/dev/null 2>&1").c_str()), 0);
+	});
+	ASSERT_EQ(r.restored.size(), 1U);
+	EXPECT_FALSE(r.restored[0].ok);
+	EXPECT_NE(r.restored[0].what.find("written since the seal"), std::string::npos) << r.restored[0].what;
+	auto agent = daemon.unix_client();
+	EXPECT_NE(note_of(*agent, d.path).find("CBT_RESET: seal rejected at boot"), std::string::npos);
+	const v1::Snapshot s2 = snapshot(*agent, {d.path});
+	const Changes ch = changed_extents(*agent, s2.id(), d.path, &s1.devices(0).token());
+	EXPECT_EQ(ch.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+	EXPECT_EQ(ch.reason, "CBT_RESET");
+	release(*agent, s2.id());
+}
+
+// A damaged seal file is rejected (CBT_RESET), not trusted and not fatal.
+TEST(AgentSeal, DamagedSealIsCbtReset)
+{
+	Daemon daemon;
+	daemon.start();
+	std::mt19937_64 rng(14);
+	Disk d = ext4_disk(daemon.kernel(), "x");
+	track(*daemon.unix_client(), d.path);
+	const v1::Snapshot s1 = snapshot(*daemon.unix_client(), {d.path});
+	release(*daemon.unix_client(), s1.id());
+	scribble(daemon.kernel(), d, rng, 10);
+	const cbt::SealDir seals(daemon.dir().path() / "state" / "seal");
+	const Reboot r = reboot(daemon, true, [&] {
+		std::fstream f(seals.file(d.path, cbt::Seal::Kind::seal), std::ios::binary | std::ios::in | std::ios::out);
+		f.seekp(100);
+		f.put('\x7f');
+	});
+	ASSERT_EQ(r.restored.size(), 1U);
+	EXPECT_NE(r.restored[0].what.find("checksum"), std::string::npos) << r.restored[0].what;
+	auto agent = daemon.unix_client();
+	const v1::Snapshot s2 = snapshot(*agent, {d.path});
+	EXPECT_EQ(changed_extents(*agent, s2.id(), d.path, &s1.devices(0).token()).reason, "CBT_RESET");
+	release(*agent, s2.id());
+}
+
+} // namespace
+} // namespace bk::test
