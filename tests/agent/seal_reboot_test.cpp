@@ -171,5 +171,58 @@ TEST(AgentSeal, DamagedSealIsCbtReset)
 	release(*agent, s2.id());
 }
 
+// Random reboot cycles mixing sealed clean stops, crashes (no seal, daemon
+// killed) and clean daemon stops without a seal, with random writes: after
+// every sealed one the incremental is exact, after every other one the old
+// token is refused as UNCLEAN_SHUTDOWN and a full copy starts over.
+TEST(AgentSeal, RandomRebootCycles)
+{
+	Daemon daemon;
+	daemon.start();
+	std::mt19937_64 rng(15);
+	Disk d = ext4_disk(daemon.kernel(), "r");
+	track(*daemon.unix_client(), d.path);
+	std::string copy(disk_size, '\0');
+	v1::Snapshot s = snapshot(*daemon.unix_client(), {d.path});
+	full_copy(*daemon.unix_client(), s, d.path, copy, 1);
+	release(*daemon.unix_client(), s.id());
+	v1::ChangeToken base = s.devices(0).token();
+	int incrementals = 0, fulls = 0;
+	const cbt::SealDir seals(daemon.dir().path() / "state" / "seal");
+	for (int cycle = 0; cycle < 24; ++cycle) {
+		scribble(daemon.kernel(), d, rng, 1 + static_cast<int>(rng() % 20));
+		const unsigned stop = rng() % 3; // 0: sealed, 1: crash, 2: clean daemon stop, no seal
+		if (stop == 1)
+			daemon.kill9();
+		else
+			daemon.stop();
+		if (stop == 0)
+			agent::seal::seal_all(daemon.kernel(), seals);
+		daemon.kernel().reload();
+		agent::seal::restore_all(daemon.kernel(), seals, std::chrono::milliseconds(0));
+		daemon.start();
+		auto agent = daemon.unix_client();
+		track(*agent, d.path);
+		scribble(daemon.kernel(), d, rng, static_cast<int>(rng() % 10));
+		s = snapshot(*agent, {d.path});
+		const std::string now = d.content;
+		if (stop == 0) {
+			apply_incremental(*agent, s, d.path, base, copy, 1);
+			ASSERT_TRUE(copy == now) << "cycle " << cycle << ": wrong incremental after a sealed reboot";
+			++incrementals;
+		} else {
+			const Changes ch = changed_extents(*agent, s.id(), d.path, &base);
+			ASSERT_EQ(ch.reason, "UNCLEAN_SHUTDOWN") << "cycle " << cycle << ": an unsealed reboot must be detected";
+			full_copy(*agent, s, d.path, copy, 1);
+			ASSERT_TRUE(copy == now);
+			++fulls;
+		}
+		release(*agent, s.id());
+		base = s.devices(0).token();
+	}
+	EXPECT_GT(incrementals, 4);
+	EXPECT_GT(fulls, 4);
+}
+
 } // namespace
 } // namespace bk::test
