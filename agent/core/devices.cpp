@@ -155,7 +155,10 @@ void Devices::reconcile(const std::string &path, const cbt::Generation &generati
 			try {
 				record = seals_->read(path, kind);
 			} catch (const std::exception &e) {
-				record = cbt::Seal{.kind = cbt::Seal::Kind::rejected, .successor = generation, .why = e.what()};
+				record.emplace();
+				record->kind = cbt::Seal::Kind::rejected;
+				record->successor = generation;
+				record->why = e.what();
 			}
 			if (record && record->successor == generation)
 				break;

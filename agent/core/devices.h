@@ -15,7 +15,7 @@ class Devices {
 public:
 	// `seals`: the records bkagent-seal leaves at boot (none: not used).
 	Devices(Driver &driver, cbt::Store &store, std::optional<cbt::SealDir> seals = std::nullopt)
-		: driver_(driver), store_(store), seals_(std::move(seals))
+	    : driver_(driver), store_(store), seals_(std::move(seals))
 	{
 	}
 

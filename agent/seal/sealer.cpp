@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <new>
 #include <random>
 #include <sstream>
 #include <system_error>
@@ -75,7 +76,7 @@ public:
 		const std::uint64_t start = offset / align * align;
 		const std::size_t span = static_cast<std::size_t>((offset + len + align - 1) / align * align - start);
 		std::unique_ptr<std::uint8_t, decltype(&std::free)> buf(static_cast<std::uint8_t *>(std::aligned_alloc(align, span)),
-									 &std::free);
+									&std::free);
 		if (!buf)
 			throw std::bad_alloc();
 		std::size_t done = 0;
@@ -170,7 +171,7 @@ Outcome restore_one(Driver &driver, const cbt::SealDir &seals, const std::string
 		return {path, true, "map still live (no restart since the seal): nothing to carry"};
 	const cbt::DeviceState now = device_state(path, t);
 	if (why.empty())
-		why = cbt::seal_mismatch(sealed->device, now).value_or("");
+		why = sealed ? cbt::seal_mismatch(sealed->device, now).value_or("") : "the seal vanished";
 	cbt::Seal record;
 	if (why.empty()) {
 		record = std::move(*sealed);
@@ -220,8 +221,7 @@ cbt::DeviceState device_state(const std::string &path, const TrackerInfo &t)
 	d.block_shift = t.block_shift;
 	d.block_count = t.block_count;
 	const DeviceFile file(path);
-	d.fs = cbt::fingerprint([&](std::uint64_t off, std::size_t len, std::uint8_t *out) { file.read(off, len, out); },
-				d.size_bytes);
+	d.fs = cbt::fingerprint([&](std::uint64_t off, std::size_t len, std::uint8_t *out) { file.read(off, len, out); }, d.size_bytes);
 	return d;
 }
 

@@ -10,8 +10,8 @@ namespace bk::cbt {
 namespace {
 
 constexpr std::string_view magic = "BKSEAL\r\n";
-constexpr std::uint32_t max_text = 4096;           // paths, serials, reasons
-constexpr std::uint32_t max_fingerprint = 2048;    // a superblock and a log block
+constexpr std::uint32_t max_text = 4096;        // paths, serials, reasons
+constexpr std::uint32_t max_fingerprint = 2048; // a superblock and a log block
 constexpr std::uint64_t max_map = std::uint64_t{1} << 32;
 
 class Writer {
@@ -59,7 +59,10 @@ private:
 	std::string_view in_;
 };
 
-std::uint32_t be32(const std::uint8_t *p) { return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3]; }
+std::uint32_t be32(const std::uint8_t *p)
+{
+	return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
+}
 std::uint64_t be64(const std::uint8_t *p) { return std::uint64_t{be32(p)} << 32 | be32(p + 4); }
 
 template <std::size_t N> std::array<std::uint8_t, N> read_at(const DeviceReader &read, std::uint64_t size, std::uint64_t offset)
@@ -193,7 +196,8 @@ std::optional<std::string> seal_mismatch(const DeviceState &sealed, const Device
 	if (sealed.fs.kind != now.fs.kind)
 		return "filesystem changed (" + sealed.fs.kind + " -> " + now.fs.kind + ")";
 	if (sealed.fs.bytes != now.fs.bytes)
-		return "the " + sealed.fs.kind + " filesystem was written since the seal (its superblock or log changed: mounted elsewhere?)";
+		return "the " + sealed.fs.kind +
+		       " filesystem was written since the seal (its superblock or log changed: mounted elsewhere?)";
 	return std::nullopt;
 }
 

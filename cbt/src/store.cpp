@@ -246,8 +246,8 @@ bool Store::bridge_seal(Chain &c, const Generation &current, const BootSeal &boo
 	return true;
 }
 
-void Store::retire_stale(const std::string &device, const Generation &current, const std::optional<Token> &link,
-			 const BootSeal &boot, rocksdb::WriteBatch &b)
+void Store::retire_stale(const std::string &device, const Generation &current, const std::optional<Token> &link, const BootSeal &boot,
+			 rocksdb::WriteBatch &b)
 {
 	auto c = chain(device);
 	const bool seen = confirmed_.contains(device);
@@ -279,13 +279,15 @@ void Store::retire_stale(const std::string &device, const Generation &current, c
 		why = "the seal found at boot does not continue the chain (stale)";
 	else if (boot.verdict == BootSeal::Verdict::rejected)
 		why = "seal rejected at boot: " + boot.why;
-	else if (restored)
-		reason = FullReason::unclean_shutdown,
+	else if (restored) {
+		reason = FullReason::unclean_shutdown;
 		why = "no seal at boot: the previous shutdown did not seal it (crash, reset, power loss, or still in use)";
-	else if (seen || previous_clean_)
+	} else if (seen || previous_clean_) {
 		why = "change map restarted (module reload, re-attach, resize, or a wrap it could not carry)";
-	else
-		reason = FullReason::unclean_shutdown, why = "change map restarted and the agent's previous run did not stop cleanly";
+	} else {
+		reason = FullReason::unclean_shutdown;
+		why = "change map restarted and the agent's previous run did not stop cleanly";
+	}
 	retire(*c, reason, b);
 	b.Delete(keys::chain(device));
 	b.Put(keys::note(device), std::string(reason_name(reason)) + ": " + why);
@@ -301,8 +303,7 @@ std::string Store::note(const std::string &device) const
 	return value;
 }
 
-void Store::reconcile(const std::string &device, const Generation &current, const std::optional<Token> &link,
-		      const BootSeal &boot)
+void Store::reconcile(const std::string &device, const Generation &current, const std::optional<Token> &link, const BootSeal &boot)
 {
 	std::lock_guard lock(mutex_);
 	rocksdb::WriteBatch b;

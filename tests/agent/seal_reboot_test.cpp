@@ -49,10 +49,7 @@ Reboot reboot(Daemon &daemon, bool seal, const std::function<void()> &while_down
 	return r;
 }
 
-std::string note_of(v1::Agent::Stub &agent, const std::string &path)
-{
-	return track(agent, path).chain_note();
-}
+std::string note_of(v1::Agent::Stub &agent, const std::string &path) { return track(agent, path).chain_note(); }
 
 TEST(AgentSeal, CleanRebootsStayIncrementalAndExact)
 {

@@ -26,7 +26,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
 				std::memcpy(out, body.data() + off, len);
 			};
 			const auto fp = bk::cbt::fingerprint(read, body.size());
-			bk::storage::fuzz::require(bk::cbt::fingerprint(read, body.size()) == fp, "a fingerprint is a function of the bytes");
+			bk::storage::fuzz::require(bk::cbt::fingerprint(read, body.size()) == fp,
+						   "a fingerprint is a function of the bytes");
 		}
 	} catch (const bk::cbt::SealError &) {
 	}

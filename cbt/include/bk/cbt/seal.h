@@ -50,10 +50,10 @@ struct Seal {
 	enum class Kind : std::uint32_t { seal = 0, carry = 1, rejected = 2 };
 	Kind kind = Kind::seal;
 	DeviceState device;
-	Token sealed;                   // generation, and the sequence new writes had
-	std::vector<std::uint8_t> map;  // the whole map, device.block_count bytes
-	Generation successor{};         // carry, rejected
-	std::string why;                // rejected
+	Token sealed;                  // generation, and the sequence new writes had
+	std::vector<std::uint8_t> map; // the whole map, device.block_count bytes
+	Generation successor{};        // carry, rejected
+	std::string why;               // rejected
 };
 
 // Fixed layout, little-endian, CRC-32C over everything before the trailer.

@@ -159,8 +159,8 @@ private:
 	// Drop `device`'s chain if its generation is not `current` and `link`
 	// does not carry it on; its tokens then answer with the reason a
 	// restarted map deserves.
-	void retire_stale(const std::string &device, const Generation &current, const std::optional<Token> &link,
-			  const BootSeal &boot, rocksdb::WriteBatch &batch);
+	void retire_stale(const std::string &device, const Generation &current, const std::optional<Token> &link, const BootSeal &boot,
+			  rocksdb::WriteBatch &batch);
 	// Continues `chain` in `current` with the sealed marks since its last
 	// snapshot; false when the seal does not carry this chain on.
 	bool bridge_seal(Chain &chain, const Generation &current, const BootSeal &boot, rocksdb::WriteBatch &batch) const;
