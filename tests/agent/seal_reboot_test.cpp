@@ -96,52 +96,61 @@ TEST(AgentSeal, CleanRebootsStayIncrementalAndExact)
 	release(*agent, s3.id());
 }
 
-TEST(AgentSeal, RebootWithoutASealIsUncleanShutdown)
+// A fresh tracked ext4 disk, one snapshot, writes, then a reboot (`seal`,
+// `while_down` as for reboot()): what the boot's restore did, track status's
+// note and how the changes since that snapshot are answered.
+struct AfterReboot {
+	Reboot reboot;
+	std::string note;
+	Changes changes;
+};
+AfterReboot reboot_after_snapshot(Daemon &daemon, const std::string &name, bool seal,
+				  const std::function<void(const Disk &, const cbt::SealDir &)> &while_down = {})
 {
-	Daemon daemon;
-	daemon.start();
-	std::mt19937_64 rng(12);
-	Disk d = ext4_disk(daemon.kernel(), "u");
+	std::mt19937_64 rng(name[0]);
+	Disk d = ext4_disk(daemon.kernel(), name);
 	track(*daemon.unix_client(), d.path);
 	const v1::Snapshot s1 = snapshot(*daemon.unix_client(), {d.path});
 	release(*daemon.unix_client(), s1.id());
 	scribble(daemon.kernel(), d, rng, 10);
-	const Reboot r = reboot(daemon, false); // the daemon stopped cleanly, the host did not
-	EXPECT_TRUE(r.restored.empty());
+	const cbt::SealDir seals(daemon.dir().path() / "state" / "seal");
+	AfterReboot out;
+	out.reboot = reboot(daemon, seal, [&] {
+		if (while_down)
+			while_down(d, seals);
+	});
 	auto agent = daemon.unix_client();
-	const std::string note = note_of(*agent, d.path);
-	EXPECT_NE(note.find("UNCLEAN_SHUTDOWN: no seal at boot"), std::string::npos) << note;
+	out.note = note_of(*agent, d.path);
 	const v1::Snapshot s2 = snapshot(*agent, {d.path});
-	const Changes ch = changed_extents(*agent, s2.id(), d.path, &s1.devices(0).token());
-	EXPECT_EQ(ch.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-	EXPECT_EQ(ch.reason, "UNCLEAN_SHUTDOWN");
+	out.changes = changed_extents(*agent, s2.id(), d.path, &s1.devices(0).token());
 	release(*agent, s2.id());
+	EXPECT_EQ(out.changes.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+	return out;
+}
+
+TEST(AgentSeal, RebootWithoutASealIsUncleanShutdown)
+{
+	Daemon daemon;
+	daemon.start();
+	const AfterReboot r = reboot_after_snapshot(daemon, "u", false); // the daemon stopped cleanly, the host did not
+	EXPECT_TRUE(r.reboot.restored.empty());
+	EXPECT_NE(r.note.find("UNCLEAN_SHUTDOWN: no seal at boot"), std::string::npos) << r.note;
+	EXPECT_EQ(r.changes.reason, "UNCLEAN_SHUTDOWN");
 }
 
 TEST(AgentSeal, FilesystemWrittenWhileDownIsCbtReset)
 {
 	Daemon daemon;
 	daemon.start();
-	std::mt19937_64 rng(13);
-	Disk d = ext4_disk(daemon.kernel(), "w");
-	track(*daemon.unix_client(), d.path);
-	const v1::Snapshot s1 = snapshot(*daemon.unix_client(), {d.path});
-	release(*daemon.unix_client(), s1.id());
-	scribble(daemon.kernel(), d, rng, 10);
-	const Reboot r = reboot(daemon, true, [&] {
+	const AfterReboot r = reboot_after_snapshot(daemon, "w", true, [](const Disk &d, const cbt::SealDir &) {
 		// Another system writes the filesystem: the tracker cannot see it.
 		ASSERT_EQ(std::system(("debugfs -w -R 'mkdir elsewhere' " + d.path + " >/dev/null 2>&1").c_str()), 0);
 	});
-	ASSERT_EQ(r.restored.size(), 1U);
-	EXPECT_FALSE(r.restored[0].ok);
-	EXPECT_NE(r.restored[0].what.find("written since the seal"), std::string::npos) << r.restored[0].what;
-	auto agent = daemon.unix_client();
-	EXPECT_NE(note_of(*agent, d.path).find("CBT_RESET: seal rejected at boot"), std::string::npos);
-	const v1::Snapshot s2 = snapshot(*agent, {d.path});
-	const Changes ch = changed_extents(*agent, s2.id(), d.path, &s1.devices(0).token());
-	EXPECT_EQ(ch.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-	EXPECT_EQ(ch.reason, "CBT_RESET");
-	release(*agent, s2.id());
+	ASSERT_EQ(r.reboot.restored.size(), 1U);
+	EXPECT_FALSE(r.reboot.restored[0].ok);
+	EXPECT_NE(r.reboot.restored[0].what.find("written since the seal"), std::string::npos) << r.reboot.restored[0].what;
+	EXPECT_NE(r.note.find("CBT_RESET: seal rejected at boot"), std::string::npos) << r.note;
+	EXPECT_EQ(r.changes.reason, "CBT_RESET");
 }
 
 // A damaged seal file is rejected (CBT_RESET), not trusted and not fatal.
@@ -149,24 +158,14 @@ TEST(AgentSeal, DamagedSealIsCbtReset)
 {
 	Daemon daemon;
 	daemon.start();
-	std::mt19937_64 rng(14);
-	Disk d = ext4_disk(daemon.kernel(), "x");
-	track(*daemon.unix_client(), d.path);
-	const v1::Snapshot s1 = snapshot(*daemon.unix_client(), {d.path});
-	release(*daemon.unix_client(), s1.id());
-	scribble(daemon.kernel(), d, rng, 10);
-	const cbt::SealDir seals(daemon.dir().path() / "state" / "seal");
-	const Reboot r = reboot(daemon, true, [&] {
+	const AfterReboot r = reboot_after_snapshot(daemon, "x", true, [](const Disk &d, const cbt::SealDir &seals) {
 		std::fstream f(seals.file(d.path, cbt::Seal::Kind::seal), std::ios::binary | std::ios::in | std::ios::out);
 		f.seekp(100);
 		f.put('\x7f');
 	});
-	ASSERT_EQ(r.restored.size(), 1U);
-	EXPECT_NE(r.restored[0].what.find("checksum"), std::string::npos) << r.restored[0].what;
-	auto agent = daemon.unix_client();
-	const v1::Snapshot s2 = snapshot(*agent, {d.path});
-	EXPECT_EQ(changed_extents(*agent, s2.id(), d.path, &s1.devices(0).token()).reason, "CBT_RESET");
-	release(*agent, s2.id());
+	ASSERT_EQ(r.reboot.restored.size(), 1U);
+	EXPECT_NE(r.reboot.restored[0].what.find("checksum"), std::string::npos) << r.reboot.restored[0].what;
+	EXPECT_EQ(r.changes.reason, "CBT_RESET");
 }
 
 // Random reboot cycles mixing sealed clean stops, crashes (no seal, daemon

@@ -169,6 +169,17 @@ fs::path sparse(const bk::test::TempDir &dir, const char *name, std::uint64_t si
 	return p;
 }
 
+// A sparse image of `size` bytes made by `mkfs` (a command taking its path),
+// and its fingerprint, checked to be what reading it again gives.
+std::pair<fs::path, bk::cbt::Fingerprint> made(const bk::test::TempDir &dir, const std::string &mkfs, std::uint64_t size)
+{
+	const fs::path img = sparse(dir, "image", size);
+	run(mkfs + " " + img.string());
+	const auto fp = image_fingerprint(img);
+	EXPECT_EQ(image_fingerprint(img), fp) << "reading changes nothing";
+	return {img, fp};
+}
+
 TEST(SealFingerprint, RawDeviceProvesNothing)
 {
 	bk::test::TempDir dir;
@@ -180,11 +191,8 @@ TEST(SealFingerprint, RawDeviceProvesNothing)
 TEST(SealFingerprint, Ext4SeesADebugfsWrite)
 {
 	bk::test::TempDir dir;
-	const fs::path img = sparse(dir, "ext4", 64 << 20);
-	run("mkfs.ext4 -q -F " + img.string());
-	const auto before = image_fingerprint(img);
+	const auto [img, before] = made(dir, "mkfs.ext4 -q -F", 64 << 20);
 	EXPECT_EQ(before.kind, "ext");
-	EXPECT_EQ(image_fingerprint(img), before) << "reading changes nothing";
 	run("debugfs -w -R 'mkdir written-while-down' " + img.string());
 	EXPECT_NE(image_fingerprint(img), before);
 }
@@ -192,11 +200,8 @@ TEST(SealFingerprint, Ext4SeesADebugfsWrite)
 TEST(SealFingerprint, XfsFollowsItsLogHead)
 {
 	bk::test::TempDir dir;
-	const fs::path img = sparse(dir, "xfs", 320 << 20);
-	run("mkfs.xfs -q -f " + img.string());
-	const auto before = image_fingerprint(img);
+	const auto [img, before] = made(dir, "mkfs.xfs -q -f", 320 << 20);
 	ASSERT_EQ(before.kind, "xfs");
-	EXPECT_EQ(image_fingerprint(img), before);
 	// A record written at the head, as a mount does: the head's first
 	// block now carries the current cycle.
 	std::uint64_t log_offset = 0, head = 0;
