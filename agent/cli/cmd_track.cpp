@@ -19,6 +19,8 @@ std::string device_line(const v1::Device &d)
 	}
 	if (!d.mountpoint().empty())
 		line += "  (" + d.filesystem() + " on " + d.mountpoint() + ")";
+	if (!d.chain_note().empty())
+		line += "\n    " + d.chain_note();
 	return line + "\n";
 }
 

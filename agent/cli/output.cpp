@@ -60,7 +60,8 @@ nlohmann::json to_json(const v1::Device &d)
 		{"current", token_text(d.current())},
 		{"committed_baseline", token_text(d.committed_baseline())},
 		{"filesystem", d.filesystem()},
-		{"mountpoint", d.mountpoint()}};
+		{"mountpoint", d.mountpoint()},
+		{"chain_note", d.chain_note()}};
 }
 
 std::string to_text(const v1::Snapshot &s)

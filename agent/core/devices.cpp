@@ -88,6 +88,7 @@ bkagent::v1::Device Devices::describe(const BlockDevice &device)
 		auto chain = store_.chain(device.path);
 		if (chain && chain->generation() == t->generation && chain->committed())
 			to_proto(*chain->committed(), d.mutable_committed_baseline());
+		d.set_chain_note(store_.note(device.path));
 	}
 	const auto mounted = mounts();
 	if (auto it = mounted.find(device.path); it != mounted.end()) {
@@ -146,7 +147,38 @@ void Devices::reconcile(const std::string &path, const cbt::Generation &generati
 			throw;
 		// The map restarted meanwhile: no link we could trust.
 	}
-	store_.reconcile(path, generation, link);
+	cbt::BootSeal boot;
+	std::optional<cbt::Seal> record; // the boot's carry or rejection for this map
+	if (seals_) {
+		boot.stamp = seals_->stamp();
+		for (const auto kind : {cbt::Seal::Kind::carry, cbt::Seal::Kind::rejected}) {
+			try {
+				record = seals_->read(path, kind);
+			} catch (const std::exception &e) {
+				record.emplace();
+				record->kind = cbt::Seal::Kind::rejected;
+				record->successor = generation;
+				record->why = e.what();
+			}
+			if (record && record->successor == generation)
+				break;
+			record.reset();
+		}
+	}
+	if (record && record->kind == cbt::Seal::Kind::carry) {
+		boot.verdict = cbt::BootSeal::Verdict::carried;
+		boot.sealed = record->sealed;
+		boot.geometry = {record->device.block_shift, record->device.block_count};
+		boot.sealed_map = [&record](std::uint64_t first, std::uint64_t count, std::uint8_t *out) {
+			std::copy_n(record->map.begin() + static_cast<std::ptrdiff_t>(first), count, out);
+		};
+	} else if (record) {
+		boot.verdict = cbt::BootSeal::Verdict::rejected;
+		boot.why = record->why;
+	}
+	store_.reconcile(path, generation, link, boot);
+	if (record)
+		seals_->remove(path, record->kind);
 }
 
 void Devices::reconcile_all()

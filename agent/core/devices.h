@@ -1,6 +1,7 @@
 // Block devices and their tracking state.
 #pragma once
 
+#include "bk/cbt/seal.h"
 #include "bk/cbt/store.h"
 #include "driver/driver.h"
 
@@ -12,7 +13,11 @@ namespace bk::agent {
 
 class Devices {
 public:
-	Devices(Driver &driver, cbt::Store &store) : driver_(driver), store_(store) {}
+	// `seals`: the records bkagent-seal leaves at boot (none: not used).
+	Devices(Driver &driver, cbt::Store &store, std::optional<cbt::SealDir> seals = std::nullopt)
+	    : driver_(driver), store_(store), seals_(std::move(seals))
+	{
+	}
 
 	// Resolves a request's device path: NOT_FOUND/DEVICE_NOT_FOUND,
 	// INVALID_ARGUMENT/NOT_BLOCK_DEVICE (empty path: INVALID_ARGUMENT).
@@ -27,7 +32,8 @@ public:
 	std::vector<bkagent::v1::Device> list(bool tracked_only);
 
 	// Align the device's persisted chain with the kernel's generation
-	// (a tracked device), or every device's at start-up.
+	// (a tracked device), or every device's at start-up; a map restarted at
+	// boot continues its chain when bkagent-seal carried it on.
 	void reconcile(const std::string &path, const cbt::Generation &generation);
 	void reconcile_all();
 
@@ -36,6 +42,7 @@ public:
 private:
 	Driver &driver_;
 	cbt::Store &store_;
+	std::optional<cbt::SealDir> seals_;
 };
 
 } // namespace bk::agent

@@ -113,7 +113,7 @@ int run(const Config &config, Driver &driver)
 	if (!store.previous_run_clean())
 		spdlog::warn("previous run did not stop cleanly; change maps of restarted devices need a full read");
 	EventHub events;
-	Devices devices(driver, store);
+	Devices devices(driver, store, cbt::SealDir(config.state_dir + "/seal"));
 	Snapshots snapshots(config, driver, store, devices, events);
 	try {
 		devices.reconcile_all();

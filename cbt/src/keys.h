@@ -32,6 +32,10 @@ inline std::string gen_part(const Generation &g) { return {reinterpret_cast<cons
 inline std::string chain(const std::string &device) { return "C/" + device; }
 // R/<generation>: a retired generation and the FullReason of its tokens.
 inline std::string retired(const Generation &g) { return "R/" + gen_part(g); }
+// N/<device>: what the last restart of the device's map did to its chain.
+inline std::string note(const std::string &device) { return "N/" + device; }
+// B/<device>: the boot-time restore stamp the device was last reconciled under.
+inline std::string boot(const std::string &device) { return "B/" + device; }
 // S/<name>: an opaque agent record.
 inline constexpr std::string_view record_prefix = "S/";
 

@@ -116,6 +116,20 @@ bool carried_on(const Chain &c, const std::optional<Token> &link)
 	return link && link->generation == c.generation() && link->sequence >= 1 && link->sequence <= c.last_sequence;
 }
 
+// Appends a generation's segment; when the chain then spans more than
+// max_segments, drops the oldest (and the baseline) and returns the ordinal
+// up to which its deltas must go.
+std::optional<std::uint32_t> append_segment(Chain &c, const Segment &seg)
+{
+	c.segments.push_back(seg);
+	if (c.segments.size() <= max_segments)
+		return std::nullopt;
+	const std::uint32_t pruned = c.segments[1].offset;
+	c.segments.erase(c.segments.begin());
+	c.committed_sequence = 0;
+	return pruned;
+}
+
 } // namespace
 
 const char *reason_name(FullReason reason)
@@ -214,26 +228,118 @@ void Store::drop_deltas(const Generation &id, std::uint32_t upto, rocksdb::Write
 	check(it->status(), "iterate deltas");
 }
 
-void Store::retire_stale(const std::string &device, const Generation &current, const std::optional<Token> &link, rocksdb::WriteBatch &b)
+bool Store::bridge_seal(Chain &c, const Generation &current, const BootSeal &boot, rocksdb::WriteBatch &b) const
+{
+	if (boot.verdict != BootSeal::Verdict::carried || boot.sealed.generation != c.generation() ||
+	    boot.sealed.sequence <= c.last_sequence || boot.geometry != c.geometry)
+		return false;
+	// The sealed marks above the last snapshot go to the ordinal of the new
+	// generation's first one, which adds what the new map marks.
+	const Segment &last = c.segments.back();
+	const std::uint32_t base = ordinal(last, c.last_sequence);
+	fold_map(c, c.last_sequence, base + 1, boot.sealed_map, b);
+	if (last.recorded == decltype(last.recorded){}) // a reboot before any snapshot of it
+		c.segments.back().generation = current;
+	else if (auto pruned = append_segment(c, {current, base, {}}))
+		drop_deltas(c.id, *pruned, b);
+	c.last_sequence = 0;
+	return true;
+}
+
+void Store::retire_stale(const std::string &device, const Generation &current, const std::optional<Token> &link, const BootSeal &boot,
+			 rocksdb::WriteBatch &b)
 {
 	auto c = chain(device);
 	const bool seen = confirmed_.contains(device);
 	confirmed_.insert(device);
+	bool restored = false; // a boot-time restore ran since the device was last reconciled
+	if (!boot.stamp.empty()) {
+		std::string last;
+		const auto s = db_->Get({}, keys::boot(device), &last);
+		if (!s.IsNotFound())
+			check(s, "get boot stamp");
+		restored = last != boot.stamp;
+		if (restored)
+			b.Put(keys::boot(device), boot.stamp);
+	}
 	if (!c || c->generation() == current || carried_on(*c, link))
 		return;
+	if (bridge_seal(*c, current, boot, b)) {
+		b.Put(keys::chain(device), encode(*c));
+		b.Put(keys::note(device), "carried over a clean reboot (sealed at " + format_token(boot.sealed) + ")");
+		return;
+	}
 	// A generation that changed while we watched restarted for a reason the
 	// kernel knows (reload, resize, a wrap it could not carry); one found
-	// changed at start-up after an unclean stop may hide writes we never saw.
-	retire(*c, seen || previous_clean_ ? FullReason::cbt_reset : FullReason::unclean_shutdown, b);
+	// changed at start-up after an unclean stop may hide writes we never saw,
+	// and so may one restarted at a boot whose restore found no seal.
+	FullReason reason = FullReason::cbt_reset;
+	std::string why;
+	if (boot.verdict == BootSeal::Verdict::carried)
+		why = "the seal found at boot does not continue the chain (stale)";
+	else if (boot.verdict == BootSeal::Verdict::rejected)
+		why = "seal rejected at boot: " + boot.why;
+	else if (restored) {
+		reason = FullReason::unclean_shutdown;
+		why = "no seal at boot: the previous shutdown did not seal it (crash, reset, power loss, or still in use)";
+	} else if (seen || previous_clean_) {
+		why = "change map restarted (module reload, re-attach, resize, or a wrap it could not carry)";
+	} else {
+		reason = FullReason::unclean_shutdown;
+		why = "change map restarted and the agent's previous run did not stop cleanly";
+	}
+	retire(*c, reason, b);
 	b.Delete(keys::chain(device));
+	b.Put(keys::note(device), std::string(reason_name(reason)) + ": " + why);
 }
 
-void Store::reconcile(const std::string &device, const Generation &current, const std::optional<Token> &link)
+std::string Store::note(const std::string &device) const
+{
+	std::string value;
+	const auto s = db_->Get({}, keys::note(device), &value);
+	if (s.IsNotFound())
+		return {};
+	check(s, "get note");
+	return value;
+}
+
+void Store::reconcile(const std::string &device, const Generation &current, const std::optional<Token> &link, const BootSeal &boot)
 {
 	std::lock_guard lock(mutex_);
 	rocksdb::WriteBatch b;
-	retire_stale(device, current, link, b);
+	retire_stale(device, current, link, boot, b);
 	write(b);
+}
+
+void Store::fold_map(const Chain &c, std::uint32_t above, std::uint32_t ord, const MapReader &read_map, rocksdb::WriteBatch &b) const
+{
+	// Read the map in bounded windows.
+	constexpr std::uint64_t window = 16 * chunk_blocks;
+	std::vector<std::uint8_t> map(window);
+	std::string bitmap(chunk_blocks / 8, '\0');
+	for (std::uint64_t first = 0; first < c.geometry.block_count; first += window) {
+		const std::uint64_t count = std::min(window, c.geometry.block_count - first);
+		read_map(first, count, map.data());
+		for (std::uint64_t off = 0; off < count; off += chunk_blocks) {
+			std::fill(bitmap.begin(), bitmap.end(), '\0');
+			bool any = false;
+			const std::uint64_t n = std::min(chunk_blocks, count - off);
+			for (std::uint64_t i = 0; i < n; ++i) {
+				if (map[off + i] > above) {
+					bitmap[i >> 3] = static_cast<char>(bitmap[i >> 3] | (1 << (i & 7)));
+					any = true;
+				}
+			}
+			if (any)
+				b.Merge(keys::delta(c.id, (first + off) / chunk_blocks, ord), bitmap);
+		}
+		// Bounded memory: deltas go out in pieces. Until the chain records
+		// the ordinal, they only widen queries that cover it.
+		if (b.GetDataSize() > batch_limit) {
+			write(b);
+			b.Clear();
+		}
+	}
 }
 
 void Store::record_snapshot(const std::string &device, const Token &token, const Geometry &geometry, const MapReader &read_map,
@@ -241,7 +347,7 @@ void Store::record_snapshot(const std::string &device, const Token &token, const
 {
 	std::lock_guard lock(mutex_);
 	rocksdb::WriteBatch b;
-	retire_stale(device, token.generation, link, b);
+	retire_stale(device, token.generation, link, {}, b);
 	write(b);
 	b.Clear();
 
@@ -254,13 +360,8 @@ void Store::record_snapshot(const std::string &device, const Token &token, const
 		// the last snapshot, and its first delta is every block the new
 		// map marks (all changed since that snapshot).
 		const Segment &last = existing->segments.back();
-		existing->segments.push_back({token.generation, ordinal(last, existing->last_sequence), {}});
+		pruned = append_segment(*existing, {token.generation, ordinal(last, existing->last_sequence), {}});
 		existing->last_sequence = 0;
-		if (existing->segments.size() > max_segments) {
-			pruned = existing->segments[1].offset;
-			existing->segments.erase(existing->segments.begin());
-			existing->committed_sequence = 0;
-		}
 	}
 	if (existing && existing->segments.back().has(token.sequence))
 		return;
@@ -269,36 +370,10 @@ void Store::record_snapshot(const std::string &device, const Token &token, const
 	Chain c = existing.value_or(Chain{token.generation, geometry, {Segment{token.generation, 0, {}}}, 0, 0});
 	Segment &seg = c.segments.back();
 
-	if (existing) {
-		// Blocks whose map byte passed the last recorded sequence changed
-		// after that snapshot; read the map in bounded windows.
-		constexpr std::uint64_t window = 16 * chunk_blocks;
-		std::vector<std::uint8_t> map(window);
-		std::string bitmap(chunk_blocks / 8, '\0');
-		for (std::uint64_t first = 0; first < geometry.block_count; first += window) {
-			const std::uint64_t count = std::min(window, geometry.block_count - first);
-			read_map(first, count, map.data());
-			for (std::uint64_t off = 0; off < count; off += chunk_blocks) {
-				std::fill(bitmap.begin(), bitmap.end(), '\0');
-				bool any = false;
-				const std::uint64_t n = std::min(chunk_blocks, count - off);
-				for (std::uint64_t i = 0; i < n; ++i) {
-					if (map[off + i] > c.last_sequence) {
-						bitmap[i >> 3] = static_cast<char>(bitmap[i >> 3] | (1 << (i & 7)));
-						any = true;
-					}
-				}
-				if (any)
-					b.Merge(keys::delta(c.id, (first + off) / chunk_blocks, ordinal(seg, token.sequence)), bitmap);
-			}
-			// Bounded memory: deltas go out in pieces. Until the chain below
-			// records the sequence, they only widen queries that cover it.
-			if (b.GetDataSize() > batch_limit) {
-				write(b);
-				b.Clear();
-			}
-		}
-	}
+	// Blocks whose map byte passed the last recorded sequence changed after
+	// that snapshot.
+	if (existing)
+		fold_map(c, c.last_sequence, ordinal(seg, token.sequence), read_map, b);
 	set_bit(seg, token.sequence);
 	c.last_sequence = token.sequence;
 	if (pruned)

@@ -41,4 +41,11 @@ grpc::Status read_into(v1::Agent::Stub &agent, const std::string &snapshot, cons
 
 v1::Range range(std::uint64_t offset, std::uint64_t length);
 
+// Applies the changes since `base_token` in snapshot `snap` to `copy`
+// (fails the test when they are not an incremental).
+void apply_incremental(v1::Agent::Stub &agent, const v1::Snapshot &snap, const std::string &device, const v1::ChangeToken &base_token,
+		       std::string &copy, int streams);
+// Reads all of the device's image in `snap` into `copy`.
+void full_copy(v1::Agent::Stub &agent, const v1::Snapshot &snap, const std::string &device, std::string &copy, int streams);
+
 } // namespace bk::test

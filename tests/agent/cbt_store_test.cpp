@@ -250,5 +250,69 @@ TEST(CbtToken, TextForm)
 		EXPECT_FALSE(parse_token(bad).has_value()) << bad;
 }
 
+// A clean reboot with a valid seal: the chain continues in the new
+// generation, "changed since a sealed-generation token" is the sealed marks
+// above it plus what the new map marks; a reboot before any snapshot of the
+// new generation replaces it in place. A seal of another generation (stale)
+// and a boot restore without a record retire the chain with the right reason.
+TEST(CbtStore, SealBridgesACleanReboot)
+{
+	bk::test::TempDir dir;
+	Store store(dir.path().string());
+	const Geometry geo{12, 64};
+	ModelMap g1(64, 1);
+	g1.write(3);
+	const Token t1 = g1.snapshot();
+	store.record_snapshot("d", t1, geo, g1.reader());
+	g1.write(5);
+	const Token t2 = g1.snapshot();
+	store.record_snapshot("d", t2, geo, g1.reader());
+	g1.write(7); // after t2, sealed at shutdown
+	auto carry = [](const ModelMap &m, const Geometry &g) {
+		BootSeal boot{"stamp", BootSeal::Verdict::carried, {m.generation, m.sequence}, g, {}, {}};
+		boot.sealed_map = [&m](std::uint64_t first, std::uint64_t count, std::uint8_t *out) {
+			std::copy_n(m.bytes.begin() + static_cast<std::ptrdiff_t>(first), count, out);
+		};
+		return boot;
+	};
+	ModelMap g2(64, 2); // the boot's new map, empty; a reboot before any snapshot of it
+	store.reconcile("d", g2.generation, std::nullopt, carry(g1, geo));
+	EXPECT_NE(store.note("d").find("carried over a clean reboot"), std::string::npos);
+	g2.write(9);
+	ModelMap g3(64, 3);
+	BootSeal again = carry(g2, geo);
+	again.stamp = "stamp2";
+	store.reconcile("d", g3.generation, std::nullopt, again);
+	ASSERT_EQ(store.chain("d")->segments.size(), 2U) << "an empty segment is replaced, not added";
+	g3.write(11);
+	const Token u1 = g3.snapshot();
+	store.record_snapshot("d", u1, geo, g3.reader());
+	EXPECT_EQ(query(store, "d", t2, u1, 0, 64), (std::set<std::uint64_t>{7, 9, 11}));
+	EXPECT_EQ(query(store, "d", t1, u1, 0, 64), (std::set<std::uint64_t>{5, 7, 9, 11}));
+
+	// A seal of an older generation does not continue this chain.
+	ModelMap g4(64, 4);
+	BootSeal stale = carry(g1, geo);
+	stale.stamp = "stamp3";
+	store.reconcile("d", g4.generation, std::nullopt, stale);
+	EXPECT_NE(store.note("d").find("CBT_RESET: the seal found at boot does not continue the chain"), std::string::npos);
+	EXPECT_FALSE(store.chain("d"));
+
+	// No record although a restore ran since: UNCLEAN_SHUTDOWN.
+	ModelMap h1(64, 5);
+	const Token v1 = h1.snapshot();
+	store.record_snapshot("e", v1, geo, h1.reader());
+	store.reconcile("e", h1.generation, std::nullopt, {"stamp3", BootSeal::Verdict::none, {}, {}, {}, {}});
+	ModelMap h2(64, 6);
+	store.reconcile("e", h2.generation, std::nullopt, {"stamp4", BootSeal::Verdict::none, {}, {}, {}, {}});
+	EXPECT_NE(store.note("e").find("UNCLEAN_SHUTDOWN: no seal at boot"), std::string::npos) << store.note("e");
+	try {
+		query(store, "e", v1, v1, 0, 64);
+		FAIL() << "a token of a map restarted without a seal was answered";
+	} catch (const FullReadNeeded &e) {
+		EXPECT_EQ(e.reason(), FullReason::unclean_shutdown);
+	}
+}
+
 } // namespace
 } // namespace bk::cbt

@@ -12,37 +12,6 @@ namespace {
 
 constexpr std::uint64_t disk_size = 24ULL << 20;
 
-// Applies the changes since `base_token` in snapshot `snap` to `copy`.
-void apply_incremental(v1::Agent::Stub &agent, const v1::Snapshot &snap, const std::string &device, const v1::ChangeToken &base_token,
-		       std::string &copy, int streams)
-{
-	const Changes ch = changed_extents(agent, snap.id(), device, &base_token);
-	ASSERT_TRUE(ch.status.ok()) << ch.status.error_message() << " " << ch.reason;
-	EXPECT_LT(ch.total, copy.size()) << "an incremental should not be everything";
-	std::vector<v1::Range> data;
-	for (const auto &e : ch.extents) {
-		if (e.zero())
-			copy.replace(e.offset(), e.length(), std::string(e.length(), '\0'));
-		else
-			data.push_back(range(e.offset(), e.length()));
-	}
-	if (!data.empty()) {
-		ASSERT_TRUE(read_into(agent, snap.id(), device, data, copy, streams).ok());
-	}
-}
-
-void full_copy(v1::Agent::Stub &agent, const v1::Snapshot &snap, const std::string &device, std::string &copy, int streams)
-{
-	const Changes all = changed_extents(agent, snap.id(), device, nullptr);
-	ASSERT_TRUE(all.status.ok()) << all.status.error_message();
-	EXPECT_EQ(all.total, copy.size());
-	std::vector<v1::Range> data;
-	for (const auto &e : all.extents)
-		if (!e.zero())
-			data.push_back(range(e.offset(), e.length()));
-	ASSERT_TRUE(read_into(agent, snap.id(), device, data, copy, streams).ok());
-}
-
 void incremental_loop(Daemon &daemon, v1::Agent::Stub &agent, std::uint64_t seed, int streams)
 {
 	std::mt19937_64 rng(seed);

@@ -9,7 +9,7 @@ set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BK_BUILD_DIR:-$src/build}
 secs=${1:-600}
-targets=${BK_FUZZ_TARGETS:-config index pack point lock agent_config}
+targets=${BK_FUZZ_TARGETS:-config index pack point lock agent_config seal}
 fuzz=$build/tests/fuzz
 long=$fuzz/long
 cov=$fuzz/coverage

@@ -1,4 +1,4 @@
-// Writes the fuzz targets' seed corpora: SEEDS/{config,index,pack,point,lock,agent_config}/
+// Writes the fuzz targets' seed corpora: SEEDS/{config,index,pack,point,lock,agent_config,seal}/
 // (the last is deploy/bkagentd.conf, given as AGENT_CONF). The
 // files come from real repositories (encrypted and not) holding full and incremental
 // points of two devices, written through the library as the storage tests do; index,
@@ -9,6 +9,7 @@
 #include <random>
 
 #include "../storage/helpers.hpp"
+#include "bk/cbt/seal.h"
 #include "config.hpp"
 #include "fs.hpp"
 #include "fuzz_common.hpp"
@@ -100,6 +101,49 @@ void seeds_of(bool encrypted, const fs::path &out)
 	}
 }
 
+// Seal records of each kind, and a small xfs-like image for the fingerprint mode.
+void seal_seeds(const fs::path &dir)
+{
+	auto put_seal = [&](const std::string &name, std::uint8_t mode, const std::string &bytes) {
+		put(dir, name, mode, ByteView(reinterpret_cast<const std::uint8_t *>(bytes.data()), bytes.size()));
+	};
+	bk::cbt::Seal s;
+	s.device = {"/dev/vdb", "disk1", 1 << 20, 12, 256, {"ext", std::string(1024, 'e')}};
+	s.sealed.generation.fill(1);
+	s.sealed.sequence = 3;
+	s.map.assign(256, 0);
+	s.map[7] = 2;
+	s.map[200] = 3;
+	put_seal("seal", 0, bk::cbt::encode_seal(s));
+	s.kind = bk::cbt::Seal::Kind::carry;
+	s.successor.fill(2);
+	put_seal("carry", 0, bk::cbt::encode_seal(s));
+	s.kind = bk::cbt::Seal::Kind::rejected;
+	s.map.clear();
+	s.why = "device size changed";
+	put_seal("rejected", 0, bk::cbt::encode_seal(s));
+	// xfs: 512-byte blocks, 128 per AG (agblklog 7), a 64-block log at block 16
+	// whose first 10 blocks are of cycle 2, the rest of cycle 1.
+	std::string image(64 << 10, '\0');
+	auto be = [&](std::size_t at, std::uint64_t v, int n) {
+		for (int i = n - 1; i >= 0; --i, v >>= 8)
+			image[at + i] = static_cast<char>(v & 0xff);
+	};
+	image.replace(0, 4, "XFSB");
+	be(4, 512, 4);
+	be(48, 16, 8);
+	be(84, 128, 4);
+	be(96, 64, 4);
+	image[124] = 7;
+	for (int bb = 0; bb < 64; ++bb)
+		be(16 * 512 + bb * 512, bb < 10 ? 2 : 1, 4);
+	put_seal("xfs", 1, image);
+	image.replace(0, 4, "none");
+	image[1024 + 0x38] = 0x53;
+	image[1024 + 0x39] = static_cast<char>(0xef);
+	put_seal("ext", 1, image);
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -110,8 +154,9 @@ int main(int argc, char **argv)
 	}
 	const fs::path out = argv[1];
 	fs::remove_all(out);
-	for (const char *t : {"config", "index", "pack", "point", "lock", "agent_config"})
+	for (const char *t : {"config", "index", "pack", "point", "lock", "agent_config", "seal"})
 		fs::create_directories(out / t);
+	seal_seeds(out / "seal");
 	for (bool encrypted : {true, false})
 		seeds_of(encrypted, out);
 	for (const char *pid : {"4242", ""})

@@ -43,6 +43,12 @@ def main():
     p.add_argument('--accel', choices=['auto', 'tcg', 'kvm'], default='auto')
     p.add_argument('--hung-task-secs', type=int, default=30)
     p.add_argument('--keep-disks', action='store_true')
+    p.add_argument('--boots', type=int, default=1,
+                   help='boot N times on the same disks and work share, running the case '
+                        'once per boot with BK_BOOT=1..N (see README.md, "Multi-boot")')
+    p.add_argument('--between-boots', metavar='SCRIPT',
+                   help='host script run after each boot but the last, with BK_BOOT and '
+                        'BK_RUN_DIR (the disks are $BK_RUN_DIR/diskN.img)')
     p.add_argument('--quiet', action='store_true', help="don't echo the case's output")
     return vm.run(p.parse_args())
 

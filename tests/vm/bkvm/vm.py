@@ -59,7 +59,10 @@ class Run:
         self.run_dir = pathlib.Path(args.run_dir).resolve()
         self.work = self.run_dir / 'work'
         self.requests = self.work / 'requests'
-        self.console_log = self.run_dir / 'console.log'
+        self.boot_no = getattr(args, 'boot', 1)
+        self.multi = getattr(args, 'boots', 1) > 1
+        self.console_log = self.run_dir / (f'console.boot{self.boot_no}.log' if self.multi
+                                           else 'console.log')
         self.disks = []
         self.accel = None
         self.stage2_at = None  # seconds from QEMU start to the guest's stage 2
@@ -87,9 +90,12 @@ class Run:
         return str(path)
 
     def prepare(self):
-        if self.run_dir.exists():
+        if self.boot_no == 1 and self.run_dir.exists():
             shutil.rmtree(self.run_dir)
-        self.requests.mkdir(parents=True)
+        # A later boot keeps the disks and the work share, not the last result.
+        for name in ('status', 'status.tmp', 'output.txt', 'dmesg.txt', 'expect-reset'):
+            (self.work / name).unlink(missing_ok=True)
+        self.requests.mkdir(parents=True, exist_ok=True)
         cache = pathlib.Path(self.a.cache_dir)
         cache.mkdir(parents=True, exist_ok=True)
         # Boot the kernel the module under test was built for.
@@ -102,11 +108,13 @@ class Run:
         boot_assets.write_initramfs(self.initrd, kver, GUEST_DIR / 'init.sh', root, modules)
         for i, size in enumerate(self.a.disks.split(), 1):
             img = self.run_dir / f'disk{i}.img'
-            with open(img, 'wb') as f:
-                f.truncate(_bytes(size))
+            if self.boot_no == 1:
+                with open(img, 'wb') as f:
+                    f.truncate(_bytes(size))
             self.disks.append(img)
         env = {'BK_CASE': self._guest_visible(self.a.case),
-               'BK_KMOD': self._guest_visible(self.a.kmod) if self.a.kmod else ''}
+               'BK_KMOD': self._guest_visible(self.a.kmod) if self.a.kmod else '',
+               'BK_BOOT': str(self.boot_no)}
         env.update(kv.split('=', 1) for kv in self.a.env)
         (self.work / 'env').write_text(
             ''.join(f'{k}={shlex.quote(v)}\n' for k, v in env.items()))
@@ -241,6 +249,8 @@ class Run:
             return KERNEL_LOG, found[0]
         if timed_out:
             code, reason = TIMEOUT, f'no result within {self.a.timeout} s (QEMU killed)'
+        elif not status_file.exists() and self.multi and (self.work / 'expect-reset').exists():
+            return PASS, 'the guest was reset, as the case announced'
         elif not status_file.exists():
             code, reason = NO_STATUS, 'the guest stopped without a case status'
         elif int(status_file.read_text()) != 0:
@@ -278,8 +288,24 @@ def _run_once(args):
 
 
 def run(args):
+    """Boots `--boots` times on the same disks; stops at the first boot that fails."""
+    boots, keep = getattr(args, 'boots', 1), args.keep_disks
+    for i in range(1, boots + 1):
+        args.boot, args.keep_disks = i, keep or i < boots
+        code = _run_boot(args)
+        if code != PASS:
+            return code
+        if i < boots and getattr(args, 'between_boots', None):
+            env = dict(os.environ, BK_BOOT=str(i), BK_RUN_DIR=str(pathlib.Path(args.run_dir).resolve()))
+            if subprocess.run([args.between_boots], env=env).returncode != 0:
+                print(f'bkvm: FAIL (harness): {args.between_boots} failed after boot {i}', flush=True)
+                return HARNESS_ERROR
+    return PASS
+
+
+def _run_boot(args):
     r, code, reason = _run_once(args)
-    if code == GUEST_KERNEL:
+    if code == GUEST_KERNEL and args.boot == 1:
         # Such failures come and go (sid's kernel under TCG): boot once more,
         # keeping the failed boot's logs beside the new ones.
         failed = r.run_dir.with_name(r.run_dir.name + '.guest-kernel-failure')
@@ -289,5 +315,6 @@ def run(args):
         r, code, reason = _run_once(args)
     boot = f'{r.stage2_at:.1f} s' if r.stage2_at is not None else 'n/a'
     word = 'PASS' if code == PASS else f'FAIL ({VERDICTS[code]})'
-    r.log(f'{word}: {reason} [wall {r.wall:.1f} s, boot-to-shell {boot}]')
+    which = f'boot {args.boot}/{args.boots}, ' if getattr(args, 'boots', 1) > 1 else ''
+    r.log(f'{word}: {reason} [{which}wall {r.wall:.1f} s, boot-to-shell {boot}]')
     return code

@@ -83,6 +83,18 @@ struct BlockRun {
 	std::uint64_t count = 0;
 };
 
+// What the boot-time restore (bkagent-seal restore, docs/cbt.md "Clean
+// reboots") left for a device whose map restarted.
+struct BootSeal {
+	// The restore run of this boot ("": none ran since the store began).
+	std::string stamp;
+	enum class Verdict { none, carried, rejected } verdict = Verdict::none;
+	Token sealed;         // carried: the sealed generation, and its sequence
+	Geometry geometry;    // carried: of the sealed map
+	MapReader sealed_map; // carried: reads the sealed map's bytes
+	std::string why;      // rejected: the check that failed
+};
+
 class Store {
 public:
 	// Opens (creating) the database in `dir`. Remembers whether the previous
@@ -104,7 +116,16 @@ public:
 	// generation that the link does not carry on, retire it (its tokens
 	// answer CBT_RESET, or UNCLEAN_SHUTDOWN when the previous run ended
 	// uncleanly).
-	void reconcile(const std::string &device, const Generation &current, const std::optional<Token> &link = std::nullopt);
+	// `boot`: a map restarted at boot that a valid seal carries on is bridged
+	// (its chain continues in `current`); with a rejected seal the tokens
+	// answer CBT_RESET; with none though a restore ran since the device was
+	// last reconciled, UNCLEAN_SHUTDOWN.
+	void reconcile(const std::string &device, const Generation &current, const std::optional<Token> &link = std::nullopt,
+		       const BootSeal &boot = {});
+
+	// What the last restart of the device's map did to its chain ("": none
+	// seen), e.g. "carried over a clean reboot".
+	std::string note(const std::string &device) const;
 
 	// A snapshot of `device` named `token` was taken: fold the kernel map's
 	// changes since the chain's last snapshot into a persisted delta.
@@ -138,8 +159,14 @@ private:
 	// Drop `device`'s chain if its generation is not `current` and `link`
 	// does not carry it on; its tokens then answer with the reason a
 	// restarted map deserves.
-	void retire_stale(const std::string &device, const Generation &current, const std::optional<Token> &link,
+	void retire_stale(const std::string &device, const Generation &current, const std::optional<Token> &link, const BootSeal &boot,
 			  rocksdb::WriteBatch &batch);
+	// Continues `chain` in `current` with the sealed marks since its last
+	// snapshot; false when the seal does not carry this chain on.
+	bool bridge_seal(Chain &chain, const Generation &current, const BootSeal &boot, rocksdb::WriteBatch &batch) const;
+	// The bitmap deltas of `map`'s bytes above `above`, at `ordinal`.
+	void fold_map(const Chain &chain, std::uint32_t above, std::uint32_t ordinal, const MapReader &read_map,
+		      rocksdb::WriteBatch &batch) const;
 	void retire(const Chain &chain, FullReason reason, rocksdb::WriteBatch &batch) const;
 	// Deletes the deltas of chain `id` with ordinal <= `ordinal`.
 	void drop_deltas(const Generation &id, std::uint32_t ordinal, rocksdb::WriteBatch &batch) const;
