@@ -26,8 +26,9 @@ TEST(Hosts, EachHostKeepsItsOwnPointsAndChunksDedupAcrossHosts)
 			mutate(image, 1, rng);
 			const PointInfo p = backup_image(repo, dir / "src", image, "/dev/sda", "", nullptr, ++time, host);
 			EXPECT_EQ(p.host, host);
-			if (host == "beta" && round == 0) // alpha stored the shared chunks first
+			if (host == "beta" && round == 0) { // alpha stored the shared chunks first
 				EXPECT_LT(p.stats.bytes_new, image.size() / 2) << "no dedup across hosts";
+			}
 			images[p.id] = image;
 			of_host[host].push_back(p.id);
 		}
@@ -43,10 +44,13 @@ TEST(Hosts, EachHostKeepsItsOwnPointsAndChunksDedupAcrossHosts)
 		EXPECT_EQ(e.code(), Errc::not_found);
 		EXPECT_NE(std::string(e.what()).find("of host beta"), std::string::npos) << e.what();
 	}
-	const VerifyReport v = repo.verify({.host = "beta"});
+	VerifyOptions of;
+	of.host = "beta";
+	const VerifyReport v = repo.verify(of);
 	EXPECT_TRUE(v.ok());
 	EXPECT_EQ(v.points, 2u);
-	EXPECT_EQ(repo.verify({.host = "gamma"}).points, 0u);
+	of.host = "gamma";
+	EXPECT_EQ(repo.verify(of).points, 0u);
 
 	// One host's retention never touches the other's points of the same device name.
 	PruneReport r = repo.prune({.keep = {.last = 1}, .host = "alpha"});
@@ -67,8 +71,11 @@ TEST(Hosts, AnInvalidHostIdIsRefused)
 {
 	ScratchDir dir;
 	Repository repo = init_repo(dir, small_repo_options());
-	for (const std::string bad : {"two words", std::string(65, 'h'), "a/b", "ä"}) {
-		BackupRequest req{.device = "d", .size = kChunk, .host = bad};
+	BackupRequest req;
+	req.device = "d";
+	req.size = kChunk;
+	for (const std::string &bad : {std::string("two words"), std::string(65, 'h'), std::string("a/b"), std::string("ä")}) {
+		req.host = bad;
 		try {
 			repo.begin_backup(req);
 			ADD_FAILURE() << "host id '" << bad << "' was accepted";
@@ -77,7 +84,8 @@ TEST(Hosts, AnInvalidHostIdIsRefused)
 		}
 	}
 	EXPECT_TRUE(valid_host_id(default_host_id())) << default_host_id();
-	BackupWriter w = repo.begin_backup({.device = "d", .size = kChunk});
+	req.host.clear();
+	BackupWriter w = repo.begin_backup(req);
 	w.put_zero(0);
 	EXPECT_EQ(w.commit().host, default_host_id());
 }

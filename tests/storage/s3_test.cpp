@@ -172,7 +172,11 @@ TEST_F(S3, TwoHostsBackUpIntoOneBucketAtOnce)
 	const auto base = make_image(Fill::mixed, 24 * kChunk + 99, rng);
 	std::map<std::string, std::vector<std::uint8_t>> image_of; // host -> its newest image
 	const PointInfo first = backup_image(repo, dir / "src", base, "/dev/sda", "", nullptr, 0, "alpha");
-	BackupWriter beside = repo.begin_backup({.device = "/dev/sdb", .size = kChunk, .host = "gamma"});
+	BackupRequest gamma_req;
+	gamma_req.device = "/dev/sdb";
+	gamma_req.size = kChunk;
+	gamma_req.host = "gamma";
+	BackupWriter beside = repo.begin_backup(gamma_req);
 	std::vector<ToolChild> children;
 	for (const std::string host : {"alpha", "beta"}) {
 		auto image = base;
@@ -202,7 +206,9 @@ TEST_F(S3, TwoHostsBackUpIntoOneBucketAtOnce)
 		EXPECT_LT(p.stats.bytes_stored, p.stats.bytes_read) << p.host;
 	}
 	EXPECT_TRUE(repo.verify().ok());
-	EXPECT_EQ(repo.verify({.host = "alpha"}).points, 2u);
+	VerifyOptions alpha;
+	alpha.host = "alpha";
+	EXPECT_EQ(repo.verify(alpha).points, 2u);
 }
 
 // A prune started while another holds the repository refuses at once, naming the holder.
@@ -352,7 +358,9 @@ TEST(S3Outage, RadosgwStoppedDuringABackupFailsCleanlyAndTheNextBackupWorks)
 
 	Radosgw rgw;
 	std::chrono::steady_clock::time_point stopped_at;
-	BackupRequest req{.device = "d", .size = image.size()};
+	BackupRequest req;
+	req.device = "d";
+	req.size = image.size();
 	req.progress = [&](const Progress &p) {
 		if (p.done >= image.size() / 2 && stopped_at == std::chrono::steady_clock::time_point{}) {
 			rgw.stop();
