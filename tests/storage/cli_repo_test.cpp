@@ -17,6 +17,21 @@ constexpr std::uint32_t kChunk = 64 << 10;
 
 CliRun bkagent(const Daemon &daemon, std::vector<std::string> args) { return run_cli(daemon.socket(), std::move(args)); }
 
+// A tracked disk with data on it, and an empty repository of small chunks beside it.
+struct Setup {
+	Disk disk;
+	std::string repo;
+};
+
+Setup tracked_disk_and_repo(Daemon &daemon, const std::string &name, std::uint64_t size, std::mt19937_64 &rng)
+{
+	Setup s{make_disk(daemon.kernel(), name, size, 12), daemon.dir() / "repo"};
+	track(*daemon.unix_client(), s.disk.path);
+	scribble(daemon.kernel(), s.disk, rng, 20);
+	EXPECT_EQ(bkagent(daemon, {"init", "--repo", s.repo, "--chunk-size", std::to_string(kChunk)}).code, 0);
+	return s;
+}
+
 TEST(CliRepo, BackupIncrementalResetRestoreVerifyPrune)
 {
 	::setenv("BKAGENT_PASSPHRASE", "cli test passphrase", 1);
@@ -101,13 +116,10 @@ TEST(CliRepo, HostsShareARepository)
 	::setenv("BKAGENT_PASSPHRASE", "cli test passphrase", 1);
 	Daemon daemon;
 	daemon.start();
-	const std::uint64_t size = 16 * kChunk;
-	Disk disk = make_disk(daemon.kernel(), "vdd", size, 12);
-	track(*daemon.unix_client(), disk.path);
 	std::mt19937_64 rng(22);
-	scribble(daemon.kernel(), disk, rng, 20);
-	const std::string repo = daemon.dir() / "repo";
-	ASSERT_EQ(bkagent(daemon, {"init", "--repo", repo, "--chunk-size", std::to_string(kChunk)}).code, 0);
+	Setup setup = tracked_disk_and_repo(daemon, "vdd", 16 * kChunk, rng);
+	Disk &disk = setup.disk;
+	const std::string &repo = setup.repo;
 	auto backup = [&](const std::string &host) {
 		CliRun r = bkagent(daemon, {"backup", disk.path, "--repo", repo, "--host", host});
 		EXPECT_EQ(r.code, 0) << r.out;
@@ -151,13 +163,10 @@ TEST(CliRepo, BackupServerPullsOverMutualTls)
 	::setenv("BKAGENT_PASSPHRASE", "cli test passphrase", 1);
 	Daemon daemon({.tcp = true});
 	daemon.start();
-	const std::uint64_t size = 24 * kChunk;
-	Disk disk = make_disk(daemon.kernel(), "vdc", size, 12);
-	track(*daemon.unix_client(), disk.path);
 	std::mt19937_64 rng(5);
-	scribble(daemon.kernel(), disk, rng, 20);
-	const std::string repo = daemon.dir() / "repo";
-	ASSERT_EQ(bkagent(daemon, {"init", "--repo", repo, "--chunk-size", std::to_string(kChunk)}).code, 0);
+	Setup setup = tracked_disk_and_repo(daemon, "vdc", 24 * kChunk, rng);
+	Disk &disk = setup.disk;
+	const std::string &repo = setup.repo;
 
 	const client::Target t = daemon.tls_target();
 	auto remote = [&](const std::string &token_file, std::vector<std::string> args) {
