@@ -175,8 +175,8 @@ void setup_points(CLI::App &app, Context &ctx)
 	auto *cmd = app.add_subcommand("points", "List the restore points of a repository, oldest first");
 	cmd->alias("ls");
 	cmd->footer(R"(
-Each point shows the host id it was stored under ("(none)": written before host
-ids, by a repository of format 1).)");
+Each point shows the host id it was stored under; (none) marks a point written
+before host ids (a repository of format 1).)");
 	add_repo_options(cmd, *repo);
 	cmd->add_option("--device", *device, "only this device's points");
 	add_host_filter(cmd, *host, "only this host's points");

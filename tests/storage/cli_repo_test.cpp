@@ -18,14 +18,14 @@ constexpr std::uint32_t kChunk = 64 << 10;
 CliRun bkagent(const Daemon &daemon, std::vector<std::string> args) { return run_cli(daemon.socket(), std::move(args)); }
 
 // A tracked disk with data on it, and an empty repository of small chunks beside it.
-struct Setup {
+struct DiskAndRepo {
 	Disk disk;
 	std::string repo;
 };
 
-Setup tracked_disk_and_repo(Daemon &daemon, const std::string &name, std::uint64_t size, std::mt19937_64 &rng)
+DiskAndRepo tracked_disk_and_repo(Daemon &daemon, const std::string &name, std::uint64_t size, std::mt19937_64 &rng)
 {
-	Setup s{make_disk(daemon.kernel(), name, size, 12), daemon.dir() / "repo"};
+	DiskAndRepo s{make_disk(daemon.kernel(), name, size, 12), daemon.dir() / "repo"};
 	track(*daemon.unix_client(), s.disk.path);
 	scribble(daemon.kernel(), s.disk, rng, 20);
 	EXPECT_EQ(bkagent(daemon, {"init", "--repo", s.repo, "--chunk-size", std::to_string(kChunk)}).code, 0);
@@ -117,7 +117,7 @@ TEST(CliRepo, HostsShareARepository)
 	Daemon daemon;
 	daemon.start();
 	std::mt19937_64 rng(22);
-	Setup setup = tracked_disk_and_repo(daemon, "vdd", 16 * kChunk, rng);
+	DiskAndRepo setup = tracked_disk_and_repo(daemon, "vdd", 16 * kChunk, rng);
 	Disk &disk = setup.disk;
 	const std::string &repo = setup.repo;
 	auto backup = [&](const std::string &host) {
@@ -164,7 +164,7 @@ TEST(CliRepo, BackupServerPullsOverMutualTls)
 	Daemon daemon({.tcp = true});
 	daemon.start();
 	std::mt19937_64 rng(5);
-	Setup setup = tracked_disk_and_repo(daemon, "vdc", 24 * kChunk, rng);
+	DiskAndRepo setup = tracked_disk_and_repo(daemon, "vdc", 24 * kChunk, rng);
 	Disk &disk = setup.disk;
 	const std::string &repo = setup.repo;
 
