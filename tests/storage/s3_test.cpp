@@ -253,6 +253,12 @@ TEST_F(S3, KillNineDuringBackupAndPruneLeavesASoundRepository)
 	const Outcome prune = h.prune_child(1, 0, 0);
 	h.check({}, "calibration prune");
 	ASSERT_GT(backup.crash_points, 0); // one per new record appended to a pack
+	// A killed holder's lease objects stay until they expire: until then a prune (and,
+	// after a killed prune, any reader) refuses, as it should.
+	auto wait_out_leases = [](const Outcome &o) {
+		if (o.killed)
+			std::this_thread::sleep_for(test_storage().s3.lock_lease + std::chrono::seconds(1));
+	};
 	auto below = [&](double n) { return 1 + static_cast<long>(h.rng()() % static_cast<std::uint64_t>(std::max(1.0, n))); };
 	int killed = 0;
 	for (int iter = 0; iter < 4; ++iter) {
@@ -262,12 +268,14 @@ TEST_F(S3, KillNineDuringBackupAndPruneLeavesASoundRepository)
 			const std::set<std::string> before = h.all_points();
 			const long crash_after = iter == 0 ? below(static_cast<double>(backup.crash_points)) : 0;
 			o = h.backup_child(iter % 4 ? "a" : "b", crash_after, crash_after ? 0 : below(backup.seconds * 1.2e6));
+			wait_out_leases(o);
 			h.check(before, "backup " + what);
 		} else {
 			while (h.point_count() < 4)
 				h.check(h.all_points(), "refill");
 			const std::set<std::string> must = h.kept_by(1);
 			o = h.prune_child(1, 0, below(prune.seconds * 1.2e6));
+			wait_out_leases(o);
 			h.check(must, "prune " + what);
 		}
 		killed += o.killed;
