@@ -62,12 +62,14 @@ void read_chunks(client::Client &agent, const std::string &snapshot, const std::
 	assembler.finish();
 }
 
-// The newest point of the device at its current size that holds a token.
-std::optional<st::PointInfo> last_point(st::Repository &repo, const v1::SnapshotDevice &dev)
+// The newest point of the host's device at its current size that holds a token. A point
+// without a host (format 1) may be the host's own: the agent refuses a token it did not
+// issue (a full read then), so using one as a base is safe.
+std::optional<st::PointInfo> last_point(st::Repository &repo, const v1::SnapshotDevice &dev, const std::string &host)
 {
 	std::optional<st::PointInfo> last;
 	for (st::PointInfo &p : repo.points()) // oldest first
-		if (p.device == dev.device() && p.size == dev.size_bytes() && !p.token.empty())
+		if (p.device == dev.device() && p.size == dev.size_bytes() && !p.token.empty() && (p.host == host || p.host.empty()))
 			last = std::move(p);
 	return last;
 }
@@ -82,10 +84,12 @@ st::ProgressFn progress_fn(ProgressSink *sink, std::string what)
 }
 
 DeviceResult back_up_device(client::Client &agent, st::Repository &repo, const v1::Snapshot &snap, const v1::SnapshotDevice &dev,
-			    bool force_full, ProgressSink *progress)
+			    const BackupOptions &opts)
 {
+	const bool force_full = opts.force_full;
+	const std::string host = opts.host.empty() ? st::default_host_id() : opts.host;
 	const std::uint64_t cs = repo.chunk_size();
-	std::optional<st::PointInfo> base = force_full ? std::nullopt : last_point(repo, dev);
+	std::optional<st::PointInfo> base = force_full ? std::nullopt : last_point(repo, dev, host);
 	DeviceResult result{dev.device(), {}, force_full ? "forced" : base ? "" : "no earlier point"};
 	std::vector<std::uint64_t> chunks;
 	if (base) {
@@ -109,9 +113,10 @@ DeviceResult back_up_device(client::Client &agent, st::Repository &repo, const v
 	req.time = snap.created_at().seconds();
 	req.nanos = static_cast<std::uint32_t>(snap.created_at().nanos());
 	req.token = client::token_text(dev.token());
+	req.host = host;
 	for (std::uint64_t c : chunks)
 		req.expected_bytes += std::min(cs, dev.size_bytes() - c * cs);
-	req.progress = progress_fn(progress, dev.device());
+	req.progress = progress_fn(opts.progress, dev.device());
 	st::BackupWriter writer = repo.begin_backup(req);
 	read_chunks(agent, snap.id(), dev.device(), chunks, dev.size_bytes(), writer);
 	result.point = writer.commit();
@@ -137,7 +142,7 @@ BackupResult back_up(client::Client &agent, st::Repository &repo, const BackupOp
 	const client::SnapshotHold snap(agent, req);
 	BackupResult result{snap.get().id(), {}};
 	for (const v1::SnapshotDevice &dev : snap.get().devices())
-		result.devices.push_back(back_up_device(agent, repo, snap.get(), dev, opts.force_full, opts.progress));
+		result.devices.push_back(back_up_device(agent, repo, snap.get(), dev, opts));
 	return result;
 }
 

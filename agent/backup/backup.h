@@ -25,6 +25,7 @@ struct BackupOptions {
 	std::string pre_freeze_hook, post_thaw_hook; // names of hooks on the agent's host ("": none)
 	bool force_full = false;                     // read every chunk even when an incremental is possible
 	ProgressSink *progress = nullptr;            // per device, bytes read of bytes to read
+	std::string host;                            // host id the points are stored under ("": this machine's)
 };
 
 // The restore point one device's backup made.
@@ -45,8 +46,8 @@ struct BackupResult {
 // Snapshots `opts.devices` (released when done) and backs up each of them.
 BackupResult back_up(client::Client &agent, storage::Repository &repo, const BackupOptions &opts);
 
-// Backs up one device of a live snapshot the caller holds.
+// Backs up one device of a live snapshot the caller holds (opts.devices unused).
 DeviceResult back_up_device(client::Client &agent, storage::Repository &repo, const bkagent::v1::Snapshot &snap,
-			    const bkagent::v1::SnapshotDevice &dev, bool force_full, ProgressSink *progress);
+			    const bkagent::v1::SnapshotDevice &dev, const BackupOptions &opts);
 
 } // namespace bk::backup

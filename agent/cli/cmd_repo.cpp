@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
 
 namespace {
 
@@ -34,6 +35,7 @@ nlohmann::json to_json(const st::PointInfo &p)
 {
 	const st::BackupStats &s = p.stats;
 	return {{"id", p.id},
+		{"host", p.host.empty() ? nlohmann::json() : nlohmann::json(p.host)},
 		{"device", p.device},
 		{"time", point_time(p.time)},
 		{"size", p.size},
@@ -48,10 +50,21 @@ nlohmann::json to_json(const st::PointInfo &p)
 		  {"seconds", s.seconds}}}};
 }
 
+std::string host_text(const std::string &host) { return host.empty() ? "(none)" : host; }
+
+// --host H selects one host's points; --host '' those written before host ids.
+void add_host_filter(CLI::App *cmd, std::optional<std::string> &host, const std::string &what)
+{
+	cmd->add_option("--host", host, what + " ('': points without a host)")->check([](const std::string &h) {
+		return h.empty() || st::valid_host_id(h) ? "" : "a host id is 1..64 of A-Z a-z 0-9 . _ -";
+	});
+}
+
 // ------------------------------------------------------------------ backup
 
 struct BackupArgs {
 	RepoArgs repo;
+	std::string host;
 	std::vector<std::string> devices;
 	std::int64_t lease = 0;
 	std::string label;
@@ -69,6 +82,7 @@ void backup(Context &ctx, const BackupArgs &args)
 	if (!args.label.empty())
 		opts.label = args.label;
 	opts.force_full = args.full;
+	opts.host = args.host;
 	opts.progress = meter.sink();
 	const bk::backup::BackupResult result = bk::backup::back_up(ctx.agent(), repo, opts);
 	nlohmann::json points = nlohmann::json::array();
@@ -76,7 +90,7 @@ void backup(Context &ctx, const BackupArgs &args)
 	for (const bk::backup::DeviceResult &d : result.devices) {
 		const st::BackupStats &s = d.point.stats;
 		const double rate = s.seconds > 0 ? static_cast<double>(s.bytes_read + s.bytes_zero) / s.seconds : 0;
-		text += d.device + ": point " + d.point.id +
+		text += d.device + ": point " + d.point.id + " of host " + d.point.host +
 			(d.incremental() ? " (incremental from " + d.point.base + ")" : " (full: " + d.full_reason + ")") + "\n" +
 			"  read " + human_bytes(s.bytes_read) + ", new " + human_bytes(s.bytes_new) + ", deduplicated " +
 			human_bytes(s.bytes_dedup) + ", zero " + human_bytes(s.bytes_zero) + ", stored " + human_bytes(s.bytes_stored) +
@@ -102,7 +116,12 @@ point: incremental (only the chunks CBT reports changed since the device's last
 point, found by the change token stored with it) or full when there is no earlier
 point, the token is unknown to the agent or CBT was reset. The agent's baseline
 advances only after the point is durable. With --agent HOST:PORT the devices of
-a remote host are backed up (the backup-server role).
+a remote host are backed up (the backup-server role): give that host's --host.
+
+Points are stored under a host id (--host, $BKAGENT_HOST, default this machine's
+/etc/machine-id, else its hostname): many hosts back up into one repository at
+once, their chunks deduplicated together, and each host's incrementals and
+retention see only its own points.
 
 Examples:
   BKAGENT_PASSPHRASE=... bkagent backup /dev/vdb --repo /backup/repo
@@ -110,6 +129,9 @@ Examples:
   bkagent --agent db1:7443 --ca ca.pem --cert me.pem --key me.key --token-file tok \
           backup /dev/sdb --repo /backup/db1)");
 	add_repo_options(cmd, args->repo);
+	cmd->add_option("--host", args->host, "host id of the points: 1..64 of A-Z a-z 0-9 . _ - (default: the machine id)")
+		->envname("BKAGENT_HOST")
+		->check([](const std::string &h) { return st::valid_host_id(h) ? "" : "a host id is 1..64 of A-Z a-z 0-9 . _ -"; });
 	cmd->add_option("devices", args->devices, "tracked block devices")->required();
 	cmd->add_flag("--full", args->full, "read every chunk even when an incremental is possible");
 	add_duration(cmd, "--lease", args->lease, "snapshot lease, e.g. 2h (default: daemon's)");
@@ -149,19 +171,24 @@ void setup_points(CLI::App &app, Context &ctx)
 {
 	auto repo = std::make_shared<RepoArgs>();
 	auto device = std::make_shared<std::string>();
+	auto host = std::make_shared<std::optional<std::string>>();
 	auto *cmd = app.add_subcommand("points", "List the restore points of a repository, oldest first");
 	cmd->alias("ls");
+	cmd->footer(R"(
+Each point shows the host id it was stored under; (none) marks a point written
+before host ids (a repository of format 1).)");
 	add_repo_options(cmd, *repo);
 	cmd->add_option("--device", *device, "only this device's points");
-	cmd->callback([&ctx, repo, device] {
+	add_host_filter(cmd, *host, "only this host's points");
+	cmd->callback([&ctx, repo, device, host] {
 		guarded([&] {
 			nlohmann::json j = nlohmann::json::array();
 			std::string text;
 			for (const st::PointInfo &p : open_repo(*repo).points()) {
-				if (!device->empty() && p.device != *device)
+				if ((!device->empty() && p.device != *device) || (*host && p.host != **host))
 					continue;
 				j.push_back(to_json(p));
-				text += p.id + "  " + point_time(p.time) + "  " + p.device + "  " + human_bytes(p.size) + "  " +
+				text += p.id + "  " + point_time(p.time) + "  " + host_text(p.host) + "  " + p.device + "  " + human_bytes(p.size) + "  " +
 					(p.base.empty() ? "full" : "incremental") + "  new " + human_bytes(p.stats.bytes_new) + "\n";
 			}
 			ctx.print(j, text.empty() ? "no restore points\n" : text);
@@ -171,6 +198,7 @@ void setup_points(CLI::App &app, Context &ctx)
 
 struct RestoreArgs {
 	RepoArgs repo;
+	std::optional<std::string> host;
 	std::string point, target;
 	bool only_differences = false;
 	std::vector<std::string> files;
@@ -181,7 +209,7 @@ struct RestoreArgs {
 void restore_image(Context &ctx, const RestoreArgs &args)
 {
 	st::Repository repo = open_repo(args.repo);
-	const st::PointInfo p = repo.point(args.point);
+	const st::PointInfo p = repo.point(args.point, args.host);
 	Meter meter(ctx.json);
 	st::RestoreOptions o;
 	o.only_differences = args.only_differences;
@@ -282,6 +310,7 @@ Examples:
   bkagent restore 3fa2c0de11aa7b90 /var/tmp/vdb.img --repo /backup/repo
   bkagent restore 3fa2 --files etc/fstab home/ann --to /tmp/back --repo /backup/repo)");
 	add_repo_options(cmd, args->repo);
+	add_host_filter(cmd, args->host, "POINT is among this host's points");
 	cmd->add_option("point", args->point, "restore point id or unique prefix")->required();
 	auto *target = cmd->add_option("target", args->target, "file or block device to write");
 	auto *only = cmd->add_flag("--only-differences", args->only_differences, "write only chunks that differ on the target");
@@ -307,22 +336,26 @@ void setup_verify(CLI::App &app, Context &ctx)
 {
 	auto repo = std::make_shared<RepoArgs>();
 	auto sample = std::make_shared<double>(1.0);
+	auto host = std::make_shared<std::optional<std::string>>();
 	auto *cmd = app.add_subcommand("verify", "Re-read and authenticate the chunks of every restore point");
 	cmd->footer(R"(
 Checks every point and index segment, then reads back every chunk the points use
 (or a random --sample fraction): decrypts, authenticates, decompresses and
-re-hashes it. Exit status 1 when anything is wrong.
+re-hashes it. Exit status 1 when anything is wrong. With --host only that host's
+points and the chunks they use.
 
 Example:
   bkagent verify --repo /backup/repo --sample 0.05)");
 	add_repo_options(cmd, *repo);
 	cmd->add_option("--sample", *sample, "fraction of chunks to read, (0, 1]")->check(CLI::Range(0.0, 1.0));
-	cmd->callback([&ctx, repo, sample] {
+	add_host_filter(cmd, *host, "only this host's points");
+	cmd->callback([&ctx, repo, sample, host] {
 		guarded([&] {
 			st::Repository r = open_repo(*repo);
 			Meter meter(ctx.json);
 			st::VerifyOptions o;
 			o.sample = *sample;
+			o.host = *host;
 			o.progress = bk::backup::progress_fn(meter.sink(), "verify");
 			const st::VerifyReport v = r.verify(o);
 			std::string text = "points " + std::to_string(v.points) + ", chunks checked " + std::to_string(v.chunks_checked) +
@@ -350,14 +383,18 @@ void setup_prune(CLI::App &app, Context &ctx)
 	auto opt = std::make_shared<st::PruneOptions>();
 	auto *cmd = app.add_subcommand("prune", "Delete restore points the keep policy drops; reclaim space");
 	cmd->footer(R"(
-Per device: --keep-last N keeps the N newest points; --keep-hourly/daily/weekly/monthly N
-keep the newest point of each of the N newest UTC hours / days / weeks (Monday start) /
-months that have points. A point is kept when any rule keeps it. Then chunks no
-remaining point uses are deleted (packs mostly unused are rewritten).
+Per host and device: --keep-last N keeps the N newest points; --keep-hourly/daily/
+weekly/monthly N keep the newest point of each of the N newest UTC hours / days /
+weeks (Monday start) / months that have points. A point is kept when any rule keeps
+it. With --host only that host's points may go (--host '': the points without a
+host). Then chunks no remaining point uses are deleted (packs mostly unused are
+rewritten). Prune excludes backups and other prunes: while one runs it refuses
+(exit 5, naming the lock's holder); run it again later.
 
 Example:
   bkagent prune --repo /backup/repo --keep-last 3 --keep-daily 7 --keep-weekly 4 --keep-monthly 12)");
 	add_repo_options(cmd, *repo);
+	add_host_filter(cmd, opt->host, "only this host's points may go");
 	cmd->add_option("--keep-last", opt->keep.last, "newest points to keep");
 	cmd->add_option("--keep-hourly", opt->keep.hourly, "hours to keep the newest point of");
 	cmd->add_option("--keep-daily", opt->keep.daily, "days to keep the newest point of");

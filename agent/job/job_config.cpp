@@ -2,6 +2,8 @@
 #include "conf/json_keys.h"
 #include "job/command.h"
 
+#include "bk/storage/backup_writer.hpp"
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -53,7 +55,7 @@ JobConfig parse_keys(const std::string &text)
 	const json j = conf::parse_object(text);
 	conf::reject_unknown(j,
 			     {"devices", "repository", "s3", "passphrase_file", "schedule", "retention", "pre_freeze_hook",
-			      "post_thaw_hook", "verify_sample", "io_class", "nice", "lease_seconds"},
+			      "post_thaw_hook", "verify_sample", "io_class", "nice", "lease_seconds", "host"},
 			     "");
 	JobConfig c;
 	conf::take(j, "devices", c.devices);
@@ -69,6 +71,7 @@ JobConfig parse_keys(const std::string &text)
 	conf::take(j, "verify_sample", c.verify_sample);
 	conf::take(j, "io_class", c.io_class);
 	conf::take(j, "nice", c.nice);
+	conf::take(j, "host", c.host);
 	if (j.contains("lease_seconds")) {
 		std::chrono::seconds lease{0};
 		conf::take_seconds(j, "lease_seconds", lease);
@@ -92,6 +95,8 @@ JobConfig parse_keys(const std::string &text)
 		throw std::invalid_argument("config key 'io_class' must be \"idle\", \"best-effort\" or \"none\"");
 	if (c.nice < -20 || c.nice > 19)
 		throw std::invalid_argument("config key 'nice' must be in -20..19");
+	if (j.contains("host") && !storage::valid_host_id(c.host))
+		throw std::invalid_argument("config key 'host' must be 1..64 characters of A-Z a-z 0-9 . _ -");
 	return c;
 }
 

@@ -35,6 +35,7 @@ struct JobConfig {
 	std::string io_class = "idle";                // "idle", "best-effort" or "none" (inherit)
 	int nice = 10;
 	std::optional<std::chrono::seconds> lease;
+	std::string host; // host id of the job's points ("": the machine's, storage::default_host_id)
 
 	// `text` is the content of `file`; throws ConfigError.
 	static JobConfig parse(const std::string &name, const std::string &file, const std::string &text);

@@ -95,6 +95,7 @@ void run_phases(client::Client &agent, const JobConfig &job, JobState &state, Ru
 	opts.label = "bkagent job " + job.name;
 	opts.pre_freeze_hook = job.pre_freeze_hook;
 	opts.post_thaw_hook = job.post_thaw_hook;
+	opts.host = job.host.empty() ? st::default_host_id() : job.host;
 	try {
 		sum.devices = backup::back_up(agent, repo, opts).devices;
 	} catch (const client::CallError &e) {
@@ -121,6 +122,7 @@ void run_phases(client::Client &agent, const JobConfig &job, JobState &state, Ru
 		st::PruneOptions p;
 		p.keep = *job.retention;
 		p.devices = job.devices;
+		p.host = opts.host; // another host's points of the same device names are not the job's
 		try {
 			const st::PruneReport r = repo.prune(p);
 			sum.points_removed = r.removed.size();
@@ -134,7 +136,7 @@ void run_phases(client::Client &agent, const JobConfig &job, JobState &state, Ru
 	const std::set<std::string> mine(job.devices.begin(), job.devices.end());
 	state.points = 0;
 	for (const st::PointInfo &p : repo.points())
-		state.points += mine.contains(p.device) ? 1 : 0;
+		state.points += mine.contains(p.device) && p.host == opts.host ? 1 : 0;
 	sum.points_kept = state.points;
 
 	if (job.verify_sample == 0) {

@@ -7,7 +7,7 @@
 //  - put() publishes a whole object atomically and durably: a reader (or a crash) sees
 //    the old state or the complete new object, never a part of it;
 //  - an object once put is immutable until removed (the format never rewrites a key
-//    with other content, except locks);
+//    with other content, except locks and config's one-time format upgrade);
 //  - list() after a completed put() or remove() sees its effect (read-after-write);
 //  - remove() of a missing object succeeds; sync(dir) makes earlier removals under a
 //    directory durable before what follows.

@@ -1,9 +1,13 @@
 #include "bk/storage/backup_writer.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <unordered_set>
@@ -29,7 +33,28 @@ struct Job {
 	Bytes data;
 };
 
+bool host_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'; }
+
 } // namespace
+
+bool valid_host_id(const std::string &host)
+{
+	return !host.empty() && host.size() <= 64 && std::all_of(host.begin(), host.end(), host_char);
+}
+
+std::string default_host_id()
+{
+	std::string id;
+	std::getline(std::ifstream("/etc/machine-id"), id);
+	if (valid_host_id(id))
+		return id;
+	char name[256] = {};
+	if (::gethostname(name, sizeof name - 1) != 0 || !*name)
+		throw Error(Errc::io, "no host id: /etc/machine-id is unusable and the hostname is unset");
+	id = std::string(name).substr(0, 64);
+	std::replace_if(id.begin(), id.end(), [](char c) { return !host_char(c); }, '-');
+	return id;
+}
 
 std::vector<std::uint64_t> chunks_touched(std::span<const Extent> extents, std::uint32_t chunk_size)
 {
@@ -79,7 +104,7 @@ struct BackupWriter::Impl {
 	const Crypto &crypto;
 	BackupRequest req;
 	std::unique_ptr<RepoLock> lock;
-	Index index; // loaded under the write lock, so it is current
+	Index index; // loaded under the write lock: prune cannot change it meanwhile
 	Manifest manifest;
 	std::vector<bool> put_done;
 	std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
@@ -111,12 +136,18 @@ struct BackupWriter::Impl {
 
 BackupWriter::Impl::Impl(std::shared_ptr<detail::RepoState> state, const BackupRequest &request)
     : repo(std::move(state)), layout(repo->layout), crypto(repo->crypto), req(request),
-      lock(layout.store().lock(Layout::kWriteLock, LockMode::exclusive)), index(Index::load(layout, crypto)),
+      // Shared: backups (of many hosts) run at once; only prune excludes them.
+      lock(layout.store().lock(Layout::kWriteLock, LockMode::shared)), index(Index::load(layout, crypto)),
       nworkers(worker_count(request.threads)), next_segment(index.next_segment()), queue(std::size_t{2} * nworkers)
 {
 	const std::uint32_t cs = repo->config.chunk_size;
 	if (req.device.empty())
 		throw Error(Errc::invalid_argument, "backup needs a device identity");
+	if (req.host.empty())
+		req.host = default_host_id();
+	if (!valid_host_id(req.host))
+		throw Error(Errc::invalid_argument, "host id \"" + req.host + "\" must be 1..64 characters of A-Z a-z 0-9 . _ -");
+	upgrade_config(layout, repo->config);
 	if (req.size == 0)
 		throw Error(Errc::invalid_argument, "cannot back up an empty device");
 	if (!req.base.empty()) {
@@ -363,6 +394,7 @@ PointInfo BackupWriter::commit()
 	info.chunk_size = m.repo->config.chunk_size;
 	info.base = m.req.base;
 	info.token = m.req.token;
+	info.host = m.req.host;
 	info.stats = m.stats;
 	info.stats.bytes_read = m.bytes_read;
 	info.stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - m.started).count();

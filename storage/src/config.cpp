@@ -59,8 +59,9 @@ RepoConfig parse_config(ByteView text)
 		auto j = nlohmann::json::parse(text.begin(), text.end());
 		RepoConfig c;
 		const std::uint64_t format = number(j, "format", 0, ~std::uint64_t{0});
-		if (format != RepoConfig::kFormat)
+		if (format < RepoConfig::kOldestFormat || format > RepoConfig::kFormat)
 			throw Error(Errc::unsupported_format, "repository format " + std::to_string(format) + " is not supported");
+		c.format = static_cast<std::uint32_t>(format);
 		c.repo_id = j.at("repo_id").get<std::string>();
 		check(from_hex(c.repo_id).size() == 16, "repo_id is not 32 hex digits");
 		c.chunk_size = static_cast<std::uint32_t>(number(j, "chunk_size", kMinChunkSize, kMaxChunkSize));
@@ -110,6 +111,15 @@ void save_config(const Layout &layout, const RepoConfig &c)
 {
 	std::string text = format_config(c);
 	layout.store().put(Layout::config(), ByteView(reinterpret_cast<const std::uint8_t *>(text.data()), text.size()));
+}
+
+void upgrade_config(const Layout &layout, const RepoConfig &config)
+{
+	if (config.format == RepoConfig::kFormat)
+		return;
+	RepoConfig upgraded = config;
+	upgraded.format = RepoConfig::kFormat;
+	save_config(layout, upgraded);
 }
 
 MasterKey create_master_key(RepoConfig &c, const std::string &passphrase)

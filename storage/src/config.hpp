@@ -22,7 +22,11 @@ inline constexpr int kMinZstdLevel = 1, kMaxZstdLevel = 19;
 inline constexpr std::uint64_t kMaxScryptN = std::uint64_t{1} << 20;
 
 struct RepoConfig {
-	static constexpr std::uint32_t kFormat = 1;
+	// 2: points name their host (BKpnt002), backups share the write lock and name their
+	// index segments uniquely. A format-1 repository is read as it is and upgraded by its
+	// first backup (upgrade_config).
+	static constexpr std::uint32_t kFormat = 2;
+	static constexpr std::uint32_t kOldestFormat = 1;
 
 	std::uint32_t format = kFormat;
 	std::string repo_id;
@@ -42,6 +46,9 @@ RepoConfig parse_config(ByteView text);
 std::string format_config(const RepoConfig &config);
 RepoConfig load_config(const Layout &layout);
 void save_config(const Layout &layout, const RepoConfig &config);
+// Rewrites an older format's config as the current format (under the write lock, before
+// anything of the new format is written); the same content for every racing writer.
+void upgrade_config(const Layout &layout, const RepoConfig &config);
 
 // Wraps a fresh master key into `config` (which must have repo_id, encrypted and kdf set).
 MasterKey create_master_key(RepoConfig &config, const std::string &passphrase);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <string>
+#include <string_view>
 
 #include "bk/storage/error.hpp"
 #include "serial.hpp"
@@ -16,30 +17,38 @@ constexpr std::size_t kMagicLen = 8;
 
 ByteView magic() { return {reinterpret_cast<const std::uint8_t *>(kMagic), kMagicLen}; }
 
-std::vector<std::uint64_t> list_segments(const Layout &layout)
+bool is_hex(std::string_view s)
 {
-	std::vector<std::uint64_t> seqs;
-	for (const ObjectEntry &e : layout.store().list(Layout::index())) {
-		const std::string name = e.key.substr(Layout::index().size() + 1);
-		if (name.size() != 20 || !name.ends_with(".idx"))
-			continue; // not a segment (e.g. an editor's backup file)
-		std::uint64_t seq = 0;
-		if (std::sscanf(name.c_str(), "%16lx", &seq) != 1)
-			continue;
-		seqs.push_back(seq);
-	}
-	std::sort(seqs.begin(), seqs.end());
-	return seqs;
+	return std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
-} // namespace
+// <seq>.idx (format 1) or <seq>-<random>.idx; anything else (an editor's backup file)
+// is not a segment.
+std::vector<Index::Segment> list_segments(const Layout &layout)
+{
+	std::vector<Index::Segment> segments;
+	for (const ObjectEntry &e : layout.store().list(Layout::index())) {
+		const std::string_view name = std::string_view(e.key).substr(Layout::index().size() + 1);
+		if (!name.ends_with(".idx"))
+			continue;
+		const std::string_view stem = name.substr(0, name.size() - 4);
+		const bool old = stem.size() == 16, current = stem.size() == 33 && stem[16] == '-';
+		if (!(old || current) || !is_hex(stem.substr(0, 16)) || (current && !is_hex(stem.substr(17))))
+			continue;
+		segments.push_back({std::stoull(std::string(stem.substr(0, 16)), nullptr, 16), e.key});
+	}
+	std::sort(segments.begin(), segments.end());
+	return segments;
+}
 
 std::string segment_key(std::uint64_t seq)
 {
-	char name[32];
-	std::snprintf(name, sizeof name, "%016lx.idx", static_cast<unsigned long>(seq));
+	char name[48];
+	std::snprintf(name, sizeof name, "%016lx-%s.idx", static_cast<unsigned long>(seq), random_hex(8).c_str());
 	return Layout::index() + "/" + name;
 }
+
+} // namespace
 
 Bytes encode_segment_payload(const std::vector<IndexEntry> &entries)
 {
@@ -95,8 +104,8 @@ Index Index::load(const Layout &layout, const Crypto &crypto, const std::functio
 {
 	Index index;
 	index.segments_ = list_segments(layout);
-	for (std::uint64_t seq : index.segments_) {
-		const std::string key = segment_key(seq);
+	for (const Segment &segment : index.segments_) {
+		const std::string &key = segment.key;
 		std::vector<IndexEntry> entries;
 		try {
 			entries = decode_segment(crypto, layout.store().get(key));

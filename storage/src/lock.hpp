@@ -1,6 +1,6 @@
 // Repository locks: flock(2) on files under locks/. The kernel drops a lock when its holder
 // dies, so a killed process never leaves a stale lock behind.
-//   locks/write  — exclusive: backup, prune (two writers never collide)
+//   locks/write  — shared by backups (many hosts at once), exclusive for prune
 //   locks/delete — shared by readers (restore, verify, list); exclusive for prune, the
 //                  only operation that removes files
 #pragma once

@@ -13,8 +13,9 @@ namespace bk::storage {
 
 namespace {
 
-constexpr char kMagic[] = "BKpnt001";
 constexpr std::size_t kMagicLen = 8;
+// "BKpnt00" followed by the version digit.
+std::string magic(int version) { return "BKpnt00" + std::to_string(version); }
 constexpr std::size_t kPrefix = kMagicLen + 4;
 constexpr int kZstdLevel = 3;
 
@@ -30,9 +31,10 @@ std::uint64_t to_micros(double seconds)
 	return us >= static_cast<double>(kMaxMicros) ? kMaxMicros : static_cast<std::uint64_t>(std::llround(us));
 }
 
-Bytes aad(const std::string &id, char part)
+Bytes aad(int version, const std::string &id, char part)
 {
-	Bytes a(kMagic, kMagic + kMagicLen);
+	const std::string m = magic(version);
+	Bytes a(m.begin(), m.end());
 	a.insert(a.end(), id.begin(), id.end());
 	a.push_back(static_cast<std::uint8_t>(part));
 	return a;
@@ -43,6 +45,7 @@ struct PointFile {
 	std::string where;
 	std::uint64_t size = 0;
 	std::uint32_t header_len = 0;
+	int version = 0;
 };
 
 PointFile open_point(const Layout &layout, const std::string &id)
@@ -53,7 +56,12 @@ PointFile open_point(const Layout &layout, const std::string &id)
 	f.size = f.in->size();
 	Bytes prefix(kPrefix);
 	f.in->read(prefix, 0);
-	if (!std::equal(kMagic, kMagic + kMagicLen, prefix.begin()))
+	for (int v : {1, kPointVersion}) {
+		const std::string m = magic(v);
+		if (std::equal(m.begin(), m.end(), prefix.begin()))
+			f.version = v;
+	}
+	if (f.version == 0)
 		throw Error(Errc::corrupt, "not a restore point: " + f.where);
 	ByteReader r(ByteView(prefix).subspan(kMagicLen));
 	f.header_len = r.u32();
@@ -66,7 +74,7 @@ PointInfo read_info(const PointFile &f, const Crypto &crypto, const std::string 
 {
 	Bytes sealed(f.header_len);
 	f.in->read(sealed, kPrefix);
-	PointInfo info = decode_point_header(crypto.open(aad(id, 'h'), sealed));
+	PointInfo info = decode_point_header(crypto.open(aad(f.version, id, 'h'), sealed), f.version);
 	if (info.id != id)
 		throw Error(Errc::corrupt, "restore point id mismatch: " + f.where);
 	return info;
@@ -92,10 +100,11 @@ Bytes encode_point_header(const PointInfo &p)
 	     {s.bytes_read, s.bytes_zero, s.bytes_dedup, s.bytes_new, s.bytes_stored, s.chunks_new, s.chunks_dedup, s.chunks_zero})
 		w.u64(v);
 	w.u64(to_micros(s.seconds));
+	w.str(p.host);
 	return std::move(w.bytes());
 }
 
-PointInfo decode_point_header(ByteView data)
+PointInfo decode_point_header(ByteView data, int version)
 {
 	ByteReader r(data);
 	PointInfo p;
@@ -113,6 +122,8 @@ PointInfo decode_point_header(ByteView data)
 		*v = r.u64();
 	const std::uint64_t micros = r.u64();
 	s.seconds = static_cast<double>(micros) / 1e6;
+	if (version >= 2)
+		p.host = r.str();
 	r.expect_end();
 	// Sealed, so only a bug or a key holder writes these; still, the chunk size divides and
 	// the size must fit a file offset.
@@ -159,12 +170,13 @@ std::vector<ChunkId> decode_chunk_list(ByteView data, const PointInfo &info)
 
 void write_manifest(const Layout &layout, const Crypto &crypto, const Manifest &m)
 {
-	Bytes header = crypto.seal(aad(m.info.id, 'h'), encode_point_header(m.info));
+	Bytes header = crypto.seal(aad(kPointVersion, m.info.id, 'h'), encode_point_header(m.info));
 	ByteWriter file;
-	file.raw(ByteView(reinterpret_cast<const std::uint8_t *>(kMagic), kMagicLen));
+	const std::string m2 = magic(kPointVersion);
+	file.raw(ByteView(reinterpret_cast<const std::uint8_t *>(m2.data()), kMagicLen));
 	file.u32(static_cast<std::uint32_t>(header.size()));
 	file.raw(header);
-	file.raw(crypto.seal(aad(m.info.id, 'c'), encode_chunk_list(m.chunks)));
+	file.raw(crypto.seal(aad(kPointVersion, m.info.id, 'c'), encode_chunk_list(m.chunks)));
 	layout.store().put(Layout::point(m.info.id), file.bytes());
 }
 
@@ -188,7 +200,7 @@ Manifest read_manifest(const Layout &layout, const Crypto &crypto, const std::st
 		std::uint64_t offset = kPrefix + f.header_len;
 		Bytes sealed(f.size - offset);
 		f.in->read(sealed, offset);
-		m.chunks = decode_chunk_list(crypto.open(aad(id, 'c'), sealed), m.info);
+		m.chunks = decode_chunk_list(crypto.open(aad(f.version, id, 'c'), sealed), m.info);
 		return m;
 	} catch (const Error &e) {
 		if (e.code() != Errc::corrupt)

@@ -2,9 +2,10 @@
 // chunk id of every chunk of the device (all-zero id = a zero chunk), so a point never
 // depends on another point.
 //
-// File: magic "BKpnt001" | u32 n | sealed header (n bytes) | sealed chunk list
+// File: magic "BKpnt002" | u32 n | sealed header (n bytes) | sealed chunk list
 // The two parts are sealed separately (aad = magic || id || part) so listing points
-// reads only the small header.
+// reads only the small header. Version 2 adds the writer's host id at the header's end;
+// version 1 points ("BKpnt001", repository format 1) are read with an empty host.
 #pragma once
 
 #include <string>
@@ -24,8 +25,9 @@ struct Manifest {
 std::uint64_t chunk_count(std::uint64_t size, std::uint32_t chunk_size);
 
 // The two sealed parts of a point file, in the clear. Decoding throws Errc::corrupt.
+inline constexpr int kPointVersion = 2; // what write_manifest writes
 Bytes encode_point_header(const PointInfo &info);
-PointInfo decode_point_header(ByteView data);
+PointInfo decode_point_header(ByteView data, int version = kPointVersion);
 Bytes encode_chunk_list(const std::vector<ChunkId> &chunks);
 std::vector<ChunkId> decode_chunk_list(ByteView data, const PointInfo &info);
 

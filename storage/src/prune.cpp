@@ -86,8 +86,9 @@ PruneReport prune_repository(const RepoState &repo, const PruneOptions &options)
 	std::vector<PointInfo> points = sorted_points(repo);
 	std::vector<bool> keep = select_kept(points, options.keep);
 	for (std::size_t i = 0; i < points.size(); ++i)
-		if (!options.devices.empty() &&
-		    std::find(options.devices.begin(), options.devices.end(), points[i].device) == options.devices.end())
+		if ((!options.devices.empty() &&
+		     std::find(options.devices.begin(), options.devices.end(), points[i].device) == options.devices.end()) ||
+		    (options.host && points[i].host != *options.host))
 			keep[i] = true;
 	for (std::size_t i = 0; i < points.size(); ++i)
 		(keep[i] ? report.kept : report.removed).push_back(points[i].id);
@@ -148,8 +149,8 @@ PruneReport prune_repository(const RepoState &repo, const PruneOptions &options)
 	write_segment(layout, repo.crypto, index.next_segment(), live);
 	writers->check();
 	readers->check();
-	for (std::uint64_t seq : index.segments())
-		store.remove(segment_key(seq));
+	for (const Index::Segment &segment : index.segments())
+		store.remove(segment.key);
 	store.sync(Layout::index());
 
 	// 5. Delete packs and leftovers of crashed writers.

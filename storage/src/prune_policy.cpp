@@ -46,9 +46,9 @@ void keep_per_period(const std::vector<PointInfo> &points, const std::vector<std
 std::vector<bool> select_kept(const std::vector<PointInfo> &points, const KeepPolicy &policy)
 {
 	std::vector<bool> kept(points.size());
-	std::map<std::string, std::vector<std::size_t>> by_device;
+	std::map<std::pair<std::string, std::string>, std::vector<std::size_t>> by_device;
 	for (std::size_t i = 0; i < points.size(); ++i)
-		by_device[points[i].device].push_back(i);
+		by_device[{points[i].host, points[i].device}].push_back(i);
 	for (auto &[device, order] : by_device) {
 		std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return older(points[b], points[a]); });
 		for (std::size_t k = 0; k < order.size() && k < policy.last; ++k)

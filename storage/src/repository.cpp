@@ -80,18 +80,23 @@ std::vector<PointInfo> Repository::points() const
 	return out;
 }
 
-PointInfo Repository::point(const std::string &prefix) const
+PointInfo Repository::point(const std::string &prefix, const std::optional<std::string> &host) const
 {
 	const auto lock = reader_lock(*state_);
-	std::vector<std::string> match;
-	for (const std::string &id : list_point_ids(state_->layout))
-		if (!prefix.empty() && id.starts_with(prefix))
-			match.push_back(id);
+	std::vector<PointInfo> match;
+	for (const std::string &id : list_point_ids(state_->layout)) {
+		if (prefix.empty() || !id.starts_with(prefix))
+			continue;
+		PointInfo p = read_point_info(state_->layout, state_->crypto, id);
+		if (!host || p.host == *host)
+			match.push_back(std::move(p));
+	}
+	const std::string of_host = host ? " of host " + (host->empty() ? std::string("(none)") : *host) : "";
 	if (match.empty())
-		throw Error(Errc::not_found, "no restore point " + prefix);
+		throw Error(Errc::not_found, "no restore point " + prefix + of_host);
 	if (match.size() > 1)
-		throw Error(Errc::invalid_argument, "restore point prefix " + prefix + " is ambiguous");
-	return read_point_info(state_->layout, state_->crypto, match.front());
+		throw Error(Errc::invalid_argument, "restore point prefix " + prefix + " is ambiguous" + of_host);
+	return match.front();
 }
 
 BackupWriter Repository::begin_backup(const BackupRequest &request) { return BackupWriter(state_, request); }

@@ -45,6 +45,8 @@ VerifyReport verify_repository(const RepoState &repo, const VerifyOptions &optio
 	for (const std::string &id : ids) {
 		try {
 			Manifest m = read_manifest(repo.layout, repo.crypto, id);
+			if (options.host && m.info.host != *options.host)
+				continue;
 			++report.points;
 			for (const ChunkId &c : m.chunks)
 				if (!c.is_zero())
@@ -66,8 +68,8 @@ VerifyReport verify_repository(const RepoState &repo, const VerifyOptions &optio
 	std::unordered_set<PackId, PackIdHash> used;
 	for (const auto &[id, loc] : index.entries()) {
 		used.insert(loc.pack);
-		if (!options.point.empty() && !referenced.contains(id))
-			continue; // another point's chunk: not this verify's business
+		if ((!options.point.empty() || options.host) && !referenced.contains(id))
+			continue; // another point's (host's) chunk: not this verify's business
 		auto it = pack_sizes.find(loc.pack);
 		if (it == pack_sizes.end())
 			fail_chunk(id, "chunk " + id.hex() + ": pack " + pack_name(loc.pack) + " is missing");

@@ -17,6 +17,21 @@ constexpr std::uint32_t kChunk = 64 << 10;
 
 CliRun bkagent(const Daemon &daemon, std::vector<std::string> args) { return run_cli(daemon.socket(), std::move(args)); }
 
+// A tracked disk with data on it, and an empty repository of small chunks beside it.
+struct DiskAndRepo {
+	Disk disk;
+	std::string repo;
+};
+
+DiskAndRepo tracked_disk_and_repo(Daemon &daemon, const std::string &name, std::uint64_t size, std::mt19937_64 &rng)
+{
+	DiskAndRepo s{make_disk(daemon.kernel(), name, size, 12), daemon.dir() / "repo"};
+	track(*daemon.unix_client(), s.disk.path);
+	scribble(daemon.kernel(), s.disk, rng, 20);
+	EXPECT_EQ(bkagent(daemon, {"init", "--repo", s.repo, "--chunk-size", std::to_string(kChunk)}).code, 0);
+	return s;
+}
+
 TEST(CliRepo, BackupIncrementalResetRestoreVerifyPrune)
 {
 	::setenv("BKAGENT_PASSPHRASE", "cli test passphrase", 1);
@@ -94,6 +109,53 @@ TEST(CliRepo, BackupIncrementalResetRestoreVerifyPrune)
 	EXPECT_EQ(bkagent(daemon, {"restore", "0000", daemon.dir() / "x", "--repo", repo}).code, 4);
 }
 
+// Two host ids in one repository: each host's incrementals and prune see only its own
+// points, the second host's full read dedups against the first's chunks.
+TEST(CliRepo, HostsShareARepository)
+{
+	::setenv("BKAGENT_PASSPHRASE", "cli test passphrase", 1);
+	Daemon daemon;
+	daemon.start();
+	std::mt19937_64 rng(22);
+	DiskAndRepo setup = tracked_disk_and_repo(daemon, "vdd", 16 * kChunk, rng);
+	Disk &disk = setup.disk;
+	const std::string &repo = setup.repo;
+	auto backup = [&](const std::string &host) {
+		CliRun r = bkagent(daemon, {"backup", disk.path, "--repo", repo, "--host", host});
+		EXPECT_EQ(r.code, 0) << r.out;
+		return r.json()["points"][0];
+	};
+	const auto h1_full = backup("h1");
+	EXPECT_EQ(h1_full["host"], "h1");
+	scribble(daemon.kernel(), disk, rng, 2);
+	const auto h1_incr = backup("h1");
+	EXPECT_EQ(h1_incr["mode"], "incremental");
+	const std::string content = disk.content;
+	const auto h2 = backup("h2");
+	EXPECT_EQ(h2["mode"], "full");
+	EXPECT_EQ(h2["full_reason"], "no earlier point") << "took another host's point as its base";
+	EXPECT_EQ(h2["stats"]["bytes_new"], 0u) << "h1 stored every chunk already";
+
+	CliRun ls = bkagent(daemon, {"points", "--repo", repo, "--host", "h2"});
+	ASSERT_EQ(ls.code, 0) << ls.out;
+	ASSERT_EQ(ls.json().size(), 1u);
+	EXPECT_EQ(ls.json()[0]["id"], h2["id"]);
+	EXPECT_EQ(bkagent(daemon, {"ls", "--repo", repo}).json().size(), 3u);
+	const std::string out = daemon.dir() / "restore-h2";
+	CliRun r = bkagent(daemon, {"restore", h2["id"].get<std::string>().substr(0, 6), out, "--repo", repo, "--host", "h2"});
+	ASSERT_EQ(r.code, 0) << r.out;
+	EXPECT_TRUE(file_content(out) == content);
+	EXPECT_EQ(bkagent(daemon, {"restore", h2["id"], out, "--repo", repo, "--host", "h1"}).code, 4);
+	CliRun v = bkagent(daemon, {"verify", "--repo", repo, "--host", "h1"});
+	EXPECT_EQ(v.code, 0) << v.out;
+	EXPECT_EQ(v.json()["points"], 2u);
+
+	CliRun pr = bkagent(daemon, {"prune", "--repo", repo, "--host", "h1", "--keep-last", "1"});
+	ASSERT_EQ(pr.code, 0) << pr.out;
+	EXPECT_EQ(pr.json()["removed"], nlohmann::json::array({h1_full["id"]}));
+	EXPECT_EQ(bkagent(daemon, {"ls", "--repo", repo}).json().size(), 2u);
+}
+
 // The backup-server role: `bkagent --agent HOST:PORT backup` pulls a remote
 // agent's devices over mutual TLS with a bearer token.
 TEST(CliRepo, BackupServerPullsOverMutualTls)
@@ -101,13 +163,10 @@ TEST(CliRepo, BackupServerPullsOverMutualTls)
 	::setenv("BKAGENT_PASSPHRASE", "cli test passphrase", 1);
 	Daemon daemon({.tcp = true});
 	daemon.start();
-	const std::uint64_t size = 24 * kChunk;
-	Disk disk = make_disk(daemon.kernel(), "vdc", size, 12);
-	track(*daemon.unix_client(), disk.path);
 	std::mt19937_64 rng(5);
-	scribble(daemon.kernel(), disk, rng, 20);
-	const std::string repo = daemon.dir() / "repo";
-	ASSERT_EQ(bkagent(daemon, {"init", "--repo", repo, "--chunk-size", std::to_string(kChunk)}).code, 0);
+	DiskAndRepo setup = tracked_disk_and_repo(daemon, "vdc", 24 * kChunk, rng);
+	Disk &disk = setup.disk;
+	const std::string &repo = setup.repo;
 
 	const client::Target t = daemon.tls_target();
 	auto remote = [&](const std::string &token_file, std::vector<std::string> args) {

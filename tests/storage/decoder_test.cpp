@@ -68,7 +68,7 @@ TEST(Decoders, ConfigFieldsOutOfRangeAreCorrupt)
 		{"\"n\": 1024", "\"n\": 1099511627776"},
 		{"\"n\": 1024", "\"n\": 1000"},
 		{"\"encryption\": \"aes-256-gcm\"", "\"encryption\": \"aes-256-gcn\""},
-		{"\"format\": 1", "\"format\": 1.5"},
+		{"\"format\": 2", "\"format\": 2.5"},
 	};
 	for (const auto &[from, to] : bad) {
 		try {

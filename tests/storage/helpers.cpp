@@ -220,7 +220,7 @@ std::string sha256(const std::vector<std::uint8_t> &data)
 std::string sha256_file(const fs::path &path) { return sha256(read_file(path)); }
 
 PointInfo backup_image(Repository &repo, const fs::path &file, const std::vector<std::uint8_t> &image, const std::string &device,
-		       const std::string &base, const std::vector<std::uint64_t> *changed, std::int64_t time)
+		       const std::string &base, const std::vector<std::uint64_t> *changed, std::int64_t time, const std::string &host)
 {
 	write_file(file, image);
 	int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
@@ -231,6 +231,7 @@ PointInfo backup_image(Repository &repo, const fs::path &file, const std::vector
 	req.size = image.size();
 	req.base = base;
 	req.time = time;
+	req.host = host;
 	try {
 		PointInfo p = backup_fd(repo, req, fd, changed);
 		::close(fd);

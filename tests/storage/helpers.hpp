@@ -60,6 +60,7 @@ std::string sha256_file(const fs::path &path);
 
 // Backs up `image` (written to a file next to the repository first).
 PointInfo backup_image(Repository &repo, const fs::path &file, const std::vector<std::uint8_t> &image, const std::string &device,
-		       const std::string &base = "", const std::vector<std::uint64_t> *changed = nullptr, std::int64_t time = 0);
+		       const std::string &base = "", const std::vector<std::uint64_t> *changed = nullptr, std::int64_t time = 0,
+		       const std::string &host = "");
 
 } // namespace bk::storage::test

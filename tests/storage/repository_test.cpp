@@ -241,7 +241,8 @@ TEST(Storage, EncryptedRepositoryHidesContent)
 	}
 }
 
-TEST(Storage, WritersExcludeEachOtherButReadersRunBesideABackup)
+// Backups (of many hosts) share the write lock; prune, which deletes, excludes them.
+TEST(Storage, BackupsRunTogetherPruneExcludesThemReadersRunBeside)
 {
 	ScratchDir dir;
 	Repository repo = init_repo(dir, small_repo_options());
@@ -255,7 +256,11 @@ TEST(Storage, WritersExcludeEachOtherButReadersRunBesideABackup)
 	req.token = "5f0c00000000000000000000000000e1:7";
 	BackupWriter writer = repo.begin_backup(req);
 	Repository other = open_repo(dir, kPass);
-	EXPECT_EQ(error_code_of([&] { other.begin_backup(req); }), Errc::locked);
+	BackupRequest beside = req;
+	beside.host = "other-host";
+	BackupWriter second_writer = other.begin_backup(beside);
+	second_writer.put(0, std::vector<std::uint8_t>(kChunk, 2));
+	second_writer.put(1, std::vector<std::uint8_t>(kChunk, 1));
 	PruneOptions prune;
 	prune.keep.last = 1;
 	EXPECT_EQ(error_code_of([&] { other.prune(prune); }), Errc::locked);
@@ -264,7 +269,13 @@ TEST(Storage, WritersExcludeEachOtherButReadersRunBesideABackup)
 	writer.put(0, std::vector<std::uint8_t>(kChunk, 1));
 	writer.put_zero(1);
 	PointInfo second = writer.commit();
-	ASSERT_EQ(other.points().size(), 2u);
+	const PointInfo beside_point = second_writer.commit();
+	ASSERT_EQ(other.points().size(), 3u);
+	EXPECT_EQ(beside_point.host, "other-host");
+	other.restore(beside_point.id, dir / "out");
+	std::vector<std::uint8_t> beside_image(kChunk, 2);
+	beside_image.resize(2 * kChunk, 1);
+	EXPECT_EQ(sha256_file(dir / "out"), sha256(beside_image));
 	EXPECT_EQ(other.point(second.id.substr(0, 6)).token, req.token);
 	other.restore(second.id, dir / "out");
 	std::vector<std::uint8_t> expect(kChunk, 1);

@@ -335,7 +335,7 @@ TEST(Sweep, NewerFormatAndWrongPassphraseAreRefusedUntouched)
 
 	Image config = read_file(work / "repo" / "config");
 	std::string text(config.begin(), config.end());
-	text.replace(text.find("\"format\": 1"), 11, "\"format\": 2");
+	text.replace(text.find("\"format\": 2"), 11, "\"format\": 3");
 	write_file(work / "repo" / "config", Image(text.begin(), text.end()));
 	const auto newer = snapshot(work / "repo");
 	EXPECT_EQ(code_of_open(kPass), Errc::unsupported_format);

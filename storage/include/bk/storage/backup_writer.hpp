@@ -25,10 +25,17 @@ struct BackupRequest {
 	std::int64_t time = 0;            // unix seconds the point represents; 0 = now
 	std::uint32_t nanos = 0;          // nanoseconds within `time` (ignored when time is 0)
 	std::string token;                // stored as PointInfo::token
+	std::string host;                 // PointInfo::host (valid_host_id); "" = default_host_id()
 	std::uint64_t expected_bytes = 0; // Progress::total (0 = unknown)
 	ProgressFn progress;
 	unsigned threads = 0; // workers; 0 = one per core
 };
+
+// A host id names the machine (or agent) a point belongs to: 1..64 characters
+// [A-Za-z0-9._-]. Many hosts may back up into one repository at once.
+bool valid_host_id(const std::string &host);
+// This machine's: /etc/machine-id, else the hostname (other characters become '-').
+std::string default_host_id();
 
 // A byte range of a device, as CBT reports changes.
 struct Extent {

@@ -1,4 +1,5 @@
-// Which restore points prune keeps. Points are grouped by device; within a group:
+// Which restore points prune keeps. Points are grouped by host and device (one host's
+// points never make another host's go); within a group:
 //   last    N: the N newest points;
 //   hourly  N: for each of the N newest UTC clock hours that have points, the newest
 //              point of that hour;

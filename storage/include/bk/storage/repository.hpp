@@ -2,14 +2,15 @@
 // compressed, encrypted chunks in pack files. See docs/repository.md for the format and
 // the crash-safety argument. Errors are thrown as bk::storage::Error.
 //
-// Locking: a backup and prune exclude each other (the write lock); restore, verify and
-// points() run alongside a backup but not alongside prune (the delete lock). Conflicts
-// throw Errc::locked immediately.
+// Locking: backups (of one host or many) run together and exclude prune (the write
+// lock); restore, verify and points() run alongside a backup but not alongside prune
+// (the delete lock). Conflicts throw Errc::locked immediately.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,7 @@ struct RestoreStats {
 struct VerifyOptions {
 	double sample = 1.0; // fraction of the referenced chunks to read back (0..1]
 	std::string point{}; // non-empty: only this point (full id) and the chunks it uses
+	std::optional<std::string> host{}; // only the points of this host id ("": points without one)
 	ProgressFn progress;
 	unsigned threads = 0;
 };
@@ -70,6 +72,7 @@ struct VerifyReport {
 struct PruneOptions {
 	KeepPolicy keep;
 	std::vector<std::string> devices{}; // non-empty: only these devices' points may go
+	std::optional<std::string> host{};  // only this host's points may go ("": points without a host)
 	bool dry_run = false;
 	// A pack whose unreferenced bytes exceed this fraction is rewritten without them.
 	double repack_threshold = 0.2;
@@ -99,10 +102,11 @@ public:
 
 	// All restore points, oldest first.
 	std::vector<PointInfo> points() const;
-	// Resolves a full id or a unique prefix of one.
-	PointInfo point(const std::string &id_or_prefix) const;
+	// Resolves a full id or a unique prefix of one, among the points of `host` when given
+	// ("": the points written before host ids).
+	PointInfo point(const std::string &id_or_prefix, const std::optional<std::string> &host = std::nullopt) const;
 
-	// Starts a backup; the writer holds the write lock until committed or destroyed.
+	// Starts a backup; the writer holds the write lock (shared) until committed or destroyed.
 	BackupWriter begin_backup(const BackupRequest &request);
 	// Writes the device image of a point to a file (created, sparse) or a block device.
 	RestoreStats restore(const std::string &id, const std::filesystem::path &target, const RestoreOptions &options = {});

@@ -43,6 +43,7 @@ struct PointInfo {
 	std::uint32_t chunk_size = 0;
 	std::string base;  // point this one was built from ("" for a full read)
 	std::string token; // caller's note, e.g. the CBT change token the data was read at
+	std::string host;  // host id of the writer; "" in a point written before host ids (format 1)
 	BackupStats stats;
 };
 
