@@ -54,7 +54,7 @@ std::string Hooks::path_of(const std::string &name) const
 }
 
 void Hooks::run(const std::string &name, const std::string &phase, const std::vector<std::string> &devices,
-		 const std::vector<std::string> &env) const
+		const std::vector<std::string> &env) const
 {
 	const std::string path = path_of(name);
 	std::vector<std::string> entries{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "BKAGENT_PHASE=" + phase,
