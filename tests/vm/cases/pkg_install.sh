@@ -2,7 +2,7 @@
 # The life of an installed agent on a booted system (vmrun.py --systemd):
 # install both packages with apt from local files (the guest is offline: every
 # dependency is on the host root), DKMS builds the module for the running
-# kernel, bkagentd reaches READY; a backup job on a busy ext4 makes points
+# kernel and signs it with the configured MOK key, bkagentd reaches READY; a backup job on a busy ext4 makes points
 # started by its systemd timer, retention prunes them, each kept point restores
 # to what its snapshot image held (sha256, taken by the job's post-thaw hook
 # while the image existed) and to a consistent file system; a job with a wrong passphrase fails its unit and
@@ -10,7 +10,7 @@
 # running job is refused; an upgrade to a newer build keeps conffile edits,
 # state and jobs; purge leaves no module, unit or state, and a repository stays
 # intact.
-# BK_DEBS: directory with old/ and new/ builds (tests/vm/pkg-debs.sh).
+# BK_DEBS: directory with old/ and new/ builds and mok/ (tests/vm/pkg-debs.sh).
 . "$(dirname "$0")/../lib/guest.sh"
 export DEBIAN_FRONTEND=noninteractive
 data=$(bk_disk 1)
@@ -40,6 +40,9 @@ dkms_built() {
 	[[ $(dkms status "bksnap/$1" -k "$(uname -r)") == *installed* ]] ||
 		bk_fail "dkms status: $(dkms status bksnap)"
 	bk_log "DKMS built bksnap $1 in $(($(stat -c %Y "$log") - $(date -d "$(sed -n 2p "$log")" +%s))) s"
+	local signer
+	signer=$(modinfo -k "$(uname -r)" -F signer bksnap) || bk_fail "modinfo bksnap"
+	[ "$signer" = "bkagent test MOK" ] || bk_fail "bksnap $1 signed by '$signer', not the MOK key"
 }
 
 # Type=notify: active only after READY=1; the CLI answers over the socket.
@@ -111,6 +114,9 @@ wait_runs() {
 
 # man-db's trigger would re-index every manual page of the host over 9p.
 rm -f /var/lib/man-db/auto-update
+# docs/admin.md: DKMS signs the module with the machine owner's key.
+printf 'mok_signing_key=%s\nmok_certificate=%s\n' "$BK_DEBS/mok/mok.key" "$BK_DEBS/mok/mok.der" \
+	>/etc/dkms/framework.conf.d/mok.conf
 bk_mark_module_load "bksnap from bksnap-dkms"
 apt_install "$BK_DEBS"/old/bkagent_*.deb "$BK_DEBS"/old/bksnap-dkms_*.deb
 old=$(dpkg-query -W -f='${Version}' bkagent)
