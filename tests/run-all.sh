@@ -2,13 +2,14 @@
 # All tests (README command 2 runs this after deploy/install-deps.sh):
 #   build/       module + userspace, then two tracks side by side (CI time,
 #                docs/hacking.md "CI"):
-#     host       `ctest -L unit`, `ctest -L s3` (the repository tests on S3:
-#                a Ceph radosgw the fixture starts from ../shared/ceph/ceph-s3.sh),
-#                clang-tidy, format, `ctest -L reach` (the module on sid's
-#                kernel), then the two sanitizer builds below
-#     guests     the packages (vm_build_debs), `ctest -L vm` (QEMU, one guest
-#                at a time), then `ctest -L pkg`'s guest (vm_pkg_install: the
-#                packages installed, upgraded and purged under systemd)
+#     host       the packages (vm_build_debs), `ctest -L unit`, `ctest -L s3`
+#                (the repository tests on S3: a Ceph radosgw the fixture starts
+#                from ../shared/ceph/ceph-s3.sh), clang-tidy, format,
+#                `ctest -L reach` (the module on sid's kernel), then the two
+#                sanitizer builds below
+#     guests     `ctest -L vm` (QEMU, one guest at a time), then, once the
+#                packages are built, `ctest -L pkg`'s guest (vm_pkg_install:
+#                the packages installed, upgraded and purged under systemd)
 #   build-asan/  userspace under ASan+UBSan: `ctest -L unit`
 #   build-tsan/  under TSan: the unit tests of the repository pipeline, the COW
 #                model and the CBT store on RocksDB (only their binaries are
@@ -88,6 +89,8 @@ sanitized() {
 }
 
 host_track() {
+	group debs tests "$build" -R '^vm_build_debs$'
+	touch "$logs/debs.done"
 	group unit tests "$build" -L unit -j "$jobs"
 	group s3 tests "$build" -L s3 -j "$jobs"
 	group clang-tidy clang_tidy
@@ -100,11 +103,13 @@ host_track() {
 	group unit-tsan tests "$tsan" -L unit -E '^ctl_args_libfuzzer$' -j "$jobs"
 }
 
-# The guests: one at a time (each has two vCPUs); the package build goes
-# first, beside the host track's unit and S3 tests. The module is built.
+# The guests, one at a time (each has two vCPUs). The packages come from the
+# host track (its first group), the module from the main build.
 guest_track() {
-	group debs tests "$build" -R '^vm_build_debs$'
 	group vm tests "$build" -L vm
+	while [ ! -e "$logs/debs.done" ] && kill -0 "$host_pid" 2>/dev/null; do
+		sleep 10
+	done
 	group pkg tests "$build" -L pkg -E '^vm_build_debs$' -FS 'debs|kmod'
 }
 
@@ -131,6 +136,7 @@ build_main() {
 }
 group build build_main
 track host host_track
+host_pid=$!
 track guests guest_track
 wait
 
