@@ -4,8 +4,8 @@
 # dependency is on the host root), DKMS builds the module for the running
 # kernel and signs it with the configured MOK key, bkagentd reaches READY; a backup job on a busy ext4 makes points
 # started by its systemd timer, retention prunes them, each kept point restores
-# to what its snapshot image held (sha256, taken by the job's post-thaw hook
-# while the image existed) and to a consistent file system; a job with a wrong passphrase fails its unit and
+# to exactly what its snapshot image held (the job's post-thaw hook copies the
+# image while it exists) and to a consistent file system; a job with a wrong passphrase fails its unit and
 # shows in the metrics that prometheus-node-exporter serves; a second run of a
 # running job is refused; an upgrade to a newer build keeps conffile edits,
 # state and jobs; purge leaves no module, unit or state, and a repository stays
@@ -21,9 +21,9 @@ repo=/srv/bkrepo
 # module writes to its extents): the guest's overlay root (6.1: no O_TMPFILE
 # on overlayfs, EOPNOTSUPP) cannot hold it, so it goes on scratch disk 2.
 diff=/srv/bkdiff
-# The nightly job's post-thaw hook writes the sha256 of its snapshot's image
-# here, one file per snapshot id.
-sums=/srv/imagesums
+# The nightly job's post-thaw hook copies its snapshot's image here (sparse:
+# the disk is mostly zeros), one file per snapshot id.
+images=/srv/images
 restore_to=$(bk_disk 3)
 
 apt_install() {
@@ -75,15 +75,16 @@ writer() {
 }
 
 # Restores POINT (taken as snapshot SNAPSHOT) to the third disk: it must
-# equal the snapshot's image as the hook hashed it, and hold a sound file
-# system.
+# equal the snapshot's image byte for byte (and so by sha256) as the hook
+# copied it, and hold a sound file system.
 check_point() {
-	local point=$1 snapshot=$2 n=0 f
+	local point=$1 snapshot=$2 n=0 f size
 	bkagent restore --repo $repo --passphrase-file $jobs/nightly.pass "$point" "$restore_to" >/dev/null ||
 		bk_fail "restore $point"
-	[ -s "$sums/$snapshot" ] || bk_fail "point $point: the hook hashed no image of snapshot $snapshot"
-	[ "$(head -c "$(blockdev --getsize64 "$data")" "$restore_to" | sha256sum)" = "$(cat "$sums/$snapshot")" ] ||
-		bk_fail "point $point differs from the image of snapshot $snapshot"
+	size=$(blockdev --getsize64 "$data")
+	[ "$(stat -c %s "$images/$snapshot" 2>/dev/null)" = "$size" ] ||
+		bk_fail "point $point: the hook copied no whole image of snapshot $snapshot: $(ls -l $images)"
+	cmp -n "$size" "$restore_to" "$images/$snapshot" || bk_fail "point $point differs from the image of snapshot $snapshot"
 	e2fsck -fn "$restore_to" >/tmp/fsck.txt 2>&1 || bk_fail "point $point: e2fsck: $(tail -n 5 /tmp/fsck.txt)"
 	mkdir -p /mnt/point && mount -o ro,noload "$restore_to" /mnt/point || bk_fail "mount point $point"
 	for f in /mnt/point/w/*; do
@@ -93,7 +94,7 @@ check_point() {
 	done
 	umount /mnt/point
 	[ $n -gt 0 ] || bk_fail "point $point holds no file"
-	bk_log "point $point: equals the image of snapshot $snapshot (sha256), e2fsck clean, $n files hold what their names say"
+	bk_log "point $point: equals the image of snapshot $snapshot, e2fsck clean, $n files hold what their names say"
 }
 
 # Waits until unit UNIT has finished N runs (systemd logs "Finished" for each
@@ -132,17 +133,20 @@ sed -i "s|\"diff_dir\": \"[^\"]*\"|\"diff_dir\": \"$diff\"|" $conf
 grep -q "\"diff_dir\": \"$diff\"" $conf || bk_fail "diff_dir not set in $conf"
 # What bkagentd.conf(5) tells the admin: the unit may write only its state
 # directory unless a drop-in allows more (its hooks run in the unit too).
-mkdir -p /etc/systemd/system/bkagentd.service.d $sums
-printf '[Service]\nReadWritePaths=%s %s\n' $diff $sums >/etc/systemd/system/bkagentd.service.d/diff.conf
+mkdir -p /etc/systemd/system/bkagentd.service.d $images
+printf '[Service]\nReadWritePaths=%s %s\n' $diff $images >/etc/systemd/system/bkagentd.service.d/diff.conf
 mkdir -p /etc/bkagent/hooks
-cat >/etc/bkagent/hooks/hash-image <<-EOF
+cat >/etc/bkagent/hooks/copy-image <<-EOF
 	#!/bin/sh
 	# bkagent-job(5): the image is there while the post-thaw hook runs.
 	set -e
-	sha256sum <"\$BKAGENT_SNAPSHOT_IMAGES" >"$sums/\$BKAGENT_SNAPSHOT_ID.tmp"
-	mv "$sums/\$BKAGENT_SNAPSHOT_ID.tmp" "$sums/\$BKAGENT_SNAPSHOT_ID"
+	cp --sparse=always "\$BKAGENT_SNAPSHOT_IMAGES" "$images/\$BKAGENT_SNAPSHOT_ID.tmp"
+	mv "$images/\$BKAGENT_SNAPSHOT_ID.tmp" "$images/\$BKAGENT_SNAPSHOT_ID"
 EOF
-chmod 755 /etc/bkagent/hooks/hash-image
+chmod 755 /etc/bkagent/hooks/copy-image
+# Reading a whole image under TCG may take longer than the default minute.
+sed -i 's/"hook_timeout_seconds": [0-9]*/"hook_timeout_seconds": 600/' $conf
+grep -q '"hook_timeout_seconds": 600' $conf || bk_fail "hook_timeout_seconds not set in $conf"
 systemctl daemon-reload
 systemctl restart bkagentd || {
 	journalctl -b -q -u bkagentd --no-pager | tail -n 20
@@ -163,7 +167,7 @@ chmod 600 $jobs/*.pass
 BKAGENT_PASSPHRASE=guest-secret bkagent init --repo $repo >/dev/null || bk_fail "bkagent init"
 for j in nightly bad; do
 	hook=
-	[ $j = bad ] || hook='"post_thaw_hook": "hash-image",'
+	[ $j = bad ] || hook='"post_thaw_hook": "copy-image",'
 	cat >$jobs/$j.conf <<-EOF
 		{
 		  $hook
