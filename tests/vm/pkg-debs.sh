@@ -22,8 +22,9 @@ for v in old new; do
 	else
 		"$top/deploy/build-debs.sh" --version "$next" "$out/build"
 	fi
-	echo "pkg-debs: $v build $(($(date +%s) - t0)) s wall; CPU so far (user sys of children):"
-	times | tail -n 1
+	# `times` in this shell (in a pipeline it would see a subshell's children).
+	times >"$out/times"
+	echo "pkg-debs: $v build $(($(date +%s) - t0)) s wall; CPU of both builds so far (user, sys): $(tail -n 1 "$out/times")"
 	rm -rf "${out:?}/$v"
 	mkdir "$out/$v"
 	mv "$out"/build/*.deb "$out/$v/"
