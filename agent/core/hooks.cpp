@@ -61,6 +61,7 @@ void Hooks::run(const std::string &name, const std::string &phase, const std::ve
 					 "BKAGENT_DEVICES=" + joined(devices)};
 	entries.insert(entries.end(), env.begin(), env.end());
 	std::vector<char *> envp;
+	envp.reserve(entries.size() + 1);
 	for (auto &e : entries)
 		envp.push_back(e.data());
 	envp.push_back(nullptr);
