@@ -1,10 +1,15 @@
 #!/bin/bash
 # All tests (README command 2 runs this after deploy/install-deps.sh):
-#   build/       module + userspace: `ctest -L unit`, clang-tidy, then
-#                `ctest -L vm` (QEMU), then `ctest -L reach` (the module on
-#                sid's kernel)
-#                and `ctest -L s3` (the repository tests on S3: a Ceph radosgw the
-#                fixture starts from ../shared/ceph/ceph-s3.sh)
+#   build/       module + userspace, then two tracks side by side (CI time,
+#                docs/hacking.md "CI"):
+#     host       the packages (vm_build_debs), `ctest -L unit`, `ctest -L s3`
+#                (the repository tests on S3: a Ceph radosgw the fixture starts
+#                from ../shared/ceph/ceph-s3.sh), clang-tidy, format,
+#                `ctest -L reach` (the module on sid's kernel), then the two
+#                sanitizer builds below
+#     guests     `ctest -L vm` (QEMU, one guest at a time), then, once the
+#                packages are built, `ctest -L pkg`'s guest (vm_pkg_install:
+#                the packages installed, upgraded and purged under systemd)
 #   build-asan/  userspace under ASan+UBSan: `ctest -L unit`
 #   build-tsan/  under TSan: the unit tests of the repository pipeline, the COW
 #                model and the CBT store on RocksDB (only their binaries are
@@ -13,6 +18,8 @@
 #                reports false races in every gRPC test, so those run under
 #                ASan only.
 # Every group runs even if an earlier one failed; exits non-zero on any failure.
+# Each group's line says its wall and CPU seconds (user+sys of the processes
+# it waited for: not the Ceph daemons, which detach).
 # Env: BK_BUILD_DIR, BK_ASAN_BUILD_DIR, BK_TSAN_BUILD_DIR (build dirs),
 #      BK_JOBS (default 2).
 set -euo pipefail
@@ -21,62 +28,118 @@ build=${BK_BUILD_DIR:-$src/build}
 asan=${BK_ASAN_BUILD_DIR:-$src/build-asan}
 tsan=${BK_TSAN_BUILD_DIR:-$src/build-tsan}
 jobs=${BK_JOBS:-2}
-summary=()
-failed=0
+logs=$build/ci
+summary=$logs/summary-main
 
-# run_ctest NAME BUILD_DIR CTEST_ARGS...: run one test group, keep its summary line.
-run_ctest() {
-	local name=$1 dir=$2 log rc=0
+# cpu_seconds: REPLY = user+sys seconds of this shell's finished children
+# (`times` in this shell, not in a $(...) subshell).
+cpu_seconds() {
+	local f=$logs/times.$BASHPID
+	times >"$f"
+	REPLY=$(awk 'NR == 2 { gsub(/[ms]/, " "); print int($1 * 60 + $2 + $3 * 60 + $4) }' "$f")
+}
+
+# group NAME COMMAND...: runs one group, adds "NAME: RESULT (W s, C s CPU)" to
+# the summary; RESULT is COMMAND's last output line starting with "=> ".
+group() {
+	local name=$1 t0=$SECONDS c0 rc=0 log
+	shift
+	log=$logs/$name.log
+	cpu_seconds
+	c0=$REPLY
+	echo "=== $name: $*"
+	"$@" 2>&1 | tee "$log" || rc=$?
+	local result
+	result=$(grep '^=> ' "$log" | tail -n 1 | cut -c4-) || true
+	[ -n "$result" ] || result=$([ $rc -eq 0 ] && echo ok || echo "failed (status $rc)")
+	[ $rc -eq 0 ] || echo failed >>"$logs/failed"
+	cpu_seconds
+	echo "$name: $result ($((SECONDS - t0)) s, $((REPLY - c0)) s CPU)" | tee -a "$summary"
+}
+
+# tests DIR CTEST_ARGS...: one ctest group; its result is ctest's summary.
+tests() {
+	local dir=$1 out=$logs/ctest.$BASHPID rc=0
+	shift
+	ctest --test-dir "$dir" --output-on-failure "$@" 2>&1 | tee "$out" || rc=$?
+	echo "=> $(grep -E 'tests passed|No tests were found' "$out" || echo "ctest failed (status $rc)")"
+	return $rc
+}
+
+clang_tidy() {
+	"$src/tests/clang-tidy.sh" "$build" >"$logs/clang-tidy.out" 2>&1 && echo "=> clean" && return
+	cat "$logs/clang-tidy.out"
+	echo "=> findings, see above"
+	return 1
+}
+
+format() {
+	"$src/tests/format-check.sh" && echo "=> clean" && return
+	echo "=> files out of style, see above"
+	return 1
+}
+
+# sanitized DIR SANITIZERS [BUILD_ARGS...]: configure and build userspace.
+sanitized() {
+	local dir=$1 san=$2
 	shift 2
-	log=$dir/ctest-$name.log
-	echo "=== $name: ctest $*"
-	ctest --test-dir "$dir" --output-on-failure "$@" 2>&1 | tee "$log" || rc=$?
-	summary+=("$name: $(grep -E 'tests passed|No tests were found' "$log" || echo "ctest failed (status $rc)")")
-	[ $rc -eq 0 ] || failed=1
+	cmake -S "$src" -B "$dir" -G Ninja "${flags[@]}" -DBK_SANITIZE="$san" \
+		-DBK_KERNEL_MODULE=OFF -DBK_VM_TESTS=OFF &&
+		cmake --build "$dir" -j "$jobs" "$@"
+}
+
+host_track() {
+	group debs tests "$build" -R '^vm_build_debs$'
+	touch "$logs/debs.done"
+	group unit tests "$build" -L unit -j "$jobs"
+	group s3 tests "$build" -L s3 -j "$jobs"
+	group clang-tidy clang_tidy
+	group format format
+	# The module on sid's 7.2 kernel (tests/vm/reach/README.md); needs Debian's mirror.
+	group reach tests "$build" -L reach
+	group build-asan sanitized "$asan" address,undefined
+	group unit-asan tests "$asan" -L unit -j "$jobs"
+	group build-tsan sanitized "$tsan" thread --target bk_storage_tests bk_kernel_logic_test cbt_store_test
+	group unit-tsan tests "$tsan" -L unit -E '^ctl_args_libfuzzer$' -j "$jobs"
+}
+
+# The guests, one at a time (each has two vCPUs). The packages come from the
+# host track (its first group), the module from the main build.
+guest_track() {
+	group vm tests "$build" -L vm
+	while [ ! -e "$logs/debs.done" ] && kill -0 "$host_pid" 2>/dev/null; do
+		sleep 10
+	done
+	group pkg tests "$build" -L pkg -E '^vm_build_debs$' -FS 'debs|kmod'
+}
+
+# track NAME FUNCTION: runs FUNCTION in the background, its lines prefixed
+# with NAME, its summary in its own file.
+track() {
+	(
+		summary=$logs/summary-$1
+		"$2" 2>&1 | sed -u "s/^/[$1] /"
+	) &
 }
 
 start=$SECONDS
+rm -rf "$logs"
+mkdir -p "$logs"
 # Line tables are all a test failure needs (backtraces, sanitizer reports);
 # full debug info costs a fifth of the compile time.
 cflags="-O2 -g1 -DNDEBUG"
 flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_C_FLAGS_RELWITHDEBINFO=$cflags"
 	"-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=$cflags")
-echo "=== build: $build (module, userspace, VM tests)"
-cmake -S "$src" -B "$build" -G Ninja "${flags[@]}" -DBK_KERNEL_MODULE=ON -DBK_VM_TESTS=ON
-cmake --build "$build" -j "$jobs"
-run_ctest unit "$build" -L unit -j "$jobs"
-run_ctest s3 "$build" -L s3 -j "$jobs"
-echo "=== clang-tidy: agent/ cbt/ storage/ (checks in .clang-tidy)"
-if "$src/tests/clang-tidy.sh" "$build" >"$build/clang-tidy.log" 2>&1; then
-	summary+=("clang-tidy: clean")
-else
-	cat "$build/clang-tidy.log"
-	summary+=("clang-tidy: findings, see above")
-	failed=1
-fi
-echo "=== format: .clang-format over the C++ tree"
-if "$src/tests/format-check.sh"; then
-	summary+=("format: clean")
-else
-	summary+=("format: files out of style, see above")
-	failed=1
-fi
-run_ctest vm "$build" -L vm
-# The module on sid's 7.2 kernel (tests/vm/reach/README.md); needs Debian's mirror.
-run_ctest reach "$build" -L reach
-
-echo "=== build: $asan (ASan+UBSan, userspace only)"
-cmake -S "$src" -B "$asan" -G Ninja "${flags[@]}" -DBK_SANITIZE=address,undefined \
-	-DBK_KERNEL_MODULE=OFF -DBK_VM_TESTS=OFF
-cmake --build "$asan" -j "$jobs"
-run_ctest unit-asan "$asan" -L unit -j "$jobs"
-
-echo "=== build: $tsan (TSan: repository, COW model, CBT store)"
-cmake -S "$src" -B "$tsan" -G Ninja "${flags[@]}" -DBK_SANITIZE=thread \
-	-DBK_KERNEL_MODULE=OFF -DBK_VM_TESTS=OFF
-cmake --build "$tsan" -j "$jobs" --target bk_storage_tests bk_kernel_logic_test cbt_store_test
-run_ctest unit-tsan "$tsan" -L unit -E '^ctl_args_libfuzzer$' -j "$jobs"
+build_main() {
+	cmake -S "$src" -B "$build" -G Ninja "${flags[@]}" -DBK_KERNEL_MODULE=ON -DBK_VM_TESTS=ON &&
+		cmake --build "$build" -j "$jobs"
+}
+group build build_main
+track host host_track
+host_pid=$!
+track guests guest_track
+wait
 
 echo "=== summary ($((SECONDS - start)) s)"
-printf '  %s\n' "${summary[@]}"
-exit $failed
+cat "$logs"/summary-main "$logs"/summary-host "$logs"/summary-guests | sed 's/^/  /'
+[ ! -e "$logs/failed" ]

@@ -16,6 +16,14 @@ namespace bk::agent {
 
 namespace {
 
+std::string joined(const std::vector<std::string> &words)
+{
+	std::string out;
+	for (const auto &w : words)
+		out += (out.empty() ? "" : " ") + w;
+	return out;
+}
+
 bool runnable(const std::string &path)
 {
 	struct stat st {};
@@ -45,24 +53,26 @@ std::string Hooks::path_of(const std::string &name) const
 	return path;
 }
 
-void Hooks::run(const std::string &name, const std::string &phase, const std::vector<std::string> &devices) const
+void Hooks::run(const std::string &name, const std::string &phase, const std::vector<std::string> &devices,
+		const std::vector<std::string> &env) const
 {
 	const std::string path = path_of(name);
-	std::string list;
-	for (const auto &d : devices)
-		list += (list.empty() ? "" : " ") + d;
-	const std::string env_phase = "BKAGENT_PHASE=" + phase;
-	const std::string env_devices = "BKAGENT_DEVICES=" + list;
+	std::vector<std::string> entries{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "BKAGENT_PHASE=" + phase,
+					 "BKAGENT_DEVICES=" + joined(devices)};
+	entries.insert(entries.end(), env.begin(), env.end());
+	std::vector<char *> envp;
+	envp.reserve(entries.size() + 1);
+	for (auto &e : entries)
+		envp.push_back(e.data());
+	envp.push_back(nullptr);
 
 	const pid_t pid = ::fork();
 	if (pid < 0)
 		throw ApiError(grpc::StatusCode::INTERNAL, bkagent::v1::HOOK_FAILED, "fork failed for hook " + name);
 	if (pid == 0) {
 		char *const argv[] = {const_cast<char *>(path.c_str()), nullptr};
-		char *const envp[] = {const_cast<char *>("PATH=/usr/sbin:/usr/bin:/sbin:/bin"), const_cast<char *>(env_phase.c_str()),
-				      const_cast<char *>(env_devices.c_str()), nullptr};
 		::setpgid(0, 0);
-		::execve(path.c_str(), argv, envp);
+		::execve(path.c_str(), argv, envp.data());
 		::_exit(127);
 	}
 	const auto deadline = std::chrono::steady_clock::now() + timeout_;
@@ -82,12 +92,17 @@ void Hooks::run(const std::string &name, const std::string &phase, const std::ve
 			       "hook " + name + " (" + phase + ") failed with status " + std::to_string(status));
 }
 
+void PostThaw::taken(const std::string &id, const std::vector<std::string> &images)
+{
+	env_ = {"BKAGENT_SNAPSHOT_ID=" + id, "BKAGENT_SNAPSHOT_IMAGES=" + joined(images)};
+}
+
 PostThaw::~PostThaw()
 {
 	if (name_.empty())
 		return;
 	try {
-		hooks_.run(name_, "post-thaw", devices_);
+		hooks_.run(name_, "post-thaw", devices_, env_);
 	} catch (const std::exception &e) {
 		spdlog::warn("post-thaw hook: {}", e.what());
 	}

@@ -15,10 +15,12 @@ public:
 	// Names of the runnable hooks (regular, executable, root-owned, not
 	// group/world-writable).
 	std::vector<std::string> available() const;
-	// Runs hook `name` with BKAGENT_PHASE=`phase` and BKAGENT_DEVICES.
+	// Runs hook `name` with BKAGENT_PHASE=`phase`, BKAGENT_DEVICES and the
+	// NAME=VALUE entries of `env`.
 	// Throws ApiError: INVALID_ARGUMENT for an unknown name,
 	// FAILED_PRECONDITION/HOOK_FAILED for a non-zero exit or timeout.
-	void run(const std::string &name, const std::string &phase, const std::vector<std::string> &devices) const;
+	void run(const std::string &name, const std::string &phase, const std::vector<std::string> &devices,
+		 const std::vector<std::string> &env = {}) const;
 
 private:
 	std::string path_of(const std::string &name) const;
@@ -40,10 +42,16 @@ public:
 	PostThaw(const PostThaw &) = delete;
 	PostThaw &operator=(const PostThaw &) = delete;
 
+	// The take succeeded: the hook also gets BKAGENT_SNAPSHOT_ID and
+	// BKAGENT_SNAPSHOT_IMAGES (the image devices, in BKAGENT_DEVICES' order),
+	// which are still there while it runs.
+	void taken(const std::string &id, const std::vector<std::string> &images);
+
 private:
 	const Hooks &hooks_;
 	std::string name_;
 	const std::vector<std::string> &devices_;
+	std::vector<std::string> env_;
 };
 
 } // namespace bk::agent

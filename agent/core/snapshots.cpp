@@ -79,12 +79,26 @@ SnapshotInfo Snapshots::take(const bkagent::v1::CreateSnapshotRequest &req, cons
 {
 	if (!req.pre_freeze_hook().empty())
 		hooks_.run(req.pre_freeze_hook(), "pre-freeze", group.paths);
-	const PostThaw thaw(hooks_, req.post_thaw_hook(), group.paths);
+	PostThaw thaw(hooks_, req.post_thaw_hook(), group.paths);
+	SnapshotInfo info;
 	try {
-		return driver_.snapshot_create(group.paths, diff_fd, 0);
+		info = driver_.snapshot_create(group.paths, diff_fd, 0);
 	} catch (...) {
 		throw map_exception(group.paths.size() == 1 ? group.paths[0] : "");
 	}
+	if (!req.post_thaw_hook().empty()) {
+		// A missing image name leaves the hook without it, never the
+		// snapshot without its caller.
+		try {
+			std::vector<std::string> images;
+			for (const SnapshotMember &m : info.members)
+				images.push_back(driver_.image_path(m.image));
+			thaw.taken(format_uuid(info.id), images);
+		} catch (const std::exception &e) {
+			spdlog::warn("post-thaw hook: no image names: {}", e.what());
+		}
+	}
+	return info;
 }
 
 void Snapshots::record_members(const SnapshotInfo &info, const Group &group, LiveSnapshot &snap)

@@ -90,6 +90,7 @@ void run_phases(client::Client &agent, const JobConfig &job, JobState &state, Ru
 
 	say("backup: one snapshot of " + std::to_string(job.devices.size()) + " device(s)");
 	backup::BackupOptions opts;
+	std::string snapshot_id;
 	opts.devices = job.devices;
 	opts.lease = job.lease;
 	opts.label = "bkagent job " + job.name;
@@ -97,7 +98,9 @@ void run_phases(client::Client &agent, const JobConfig &job, JobState &state, Ru
 	opts.post_thaw_hook = job.post_thaw_hook;
 	opts.host = job.host.empty() ? st::default_host_id() : job.host;
 	try {
-		sum.devices = backup::back_up(agent, repo, opts).devices;
+		backup::BackupResult r = backup::back_up(agent, repo, opts);
+		sum.devices = std::move(r.devices);
+		snapshot_id = std::move(r.snapshot_id);
 	} catch (const client::CallError &e) {
 		const bool down = e.code() == grpc::StatusCode::UNAVAILABLE || e.code() == grpc::StatusCode::DEADLINE_EXCEEDED;
 		throw Failure{down ? run_unreachable : run_failed, std::string(down ? "agent unreachable: " : "backup failed: ") +
@@ -116,7 +119,7 @@ void run_phases(client::Client &agent, const JobConfig &job, JobState &state, Ru
 		    (d.incremental() ? "incremental from " + d.point.base : "full (" + d.full_reason + ")") + ", read " +
 		    human(s.bytes_read) + ", stored " + human(s.bytes_stored));
 	}
-	say("backup: committed, snapshot released");
+	say("backup: committed, snapshot " + snapshot_id + " released");
 
 	if (job.retention) {
 		st::PruneOptions p;

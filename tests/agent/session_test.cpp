@@ -150,6 +150,57 @@ TEST(AgentClients, ConcurrentSnapshotsAndReads)
 		EXPECT_TRUE(ok[i]) << "client " << i;
 }
 
+// A hook learns what it is run for; the post-thaw hook can read the images
+// (e.g. to hash them) while they still exist.
+TEST(AgentHooks, PostThawSeesTheSnapshotAndItsImages)
+{
+	Daemon daemon;
+	daemon.start();
+	auto agent = daemon.unix_client();
+	std::vector<Disk> disks;
+	std::mt19937_64 rng(7);
+	for (const char *name : {"h0", "h1"}) {
+		disks.push_back(make_disk(daemon.kernel(), name, 1 << 20, 12));
+		scribble(daemon.kernel(), disks.back(), rng, 10);
+		track(*agent, disks.back().path);
+	}
+	const std::string out = daemon.hooks_dir() + "/../hook";
+	const std::string hook = daemon.hooks_dir() + "/record";
+	std::ofstream(hook) << "#!/bin/sh\n"
+			       "echo \"$BKAGENT_PHASE|$BKAGENT_DEVICES|${BKAGENT_SNAPSHOT_ID-unset}|${BKAGENT_SNAPSHOT_IMAGES-unset}\" >>"
+			    << out << ".log\nn=0\nfor i in $BKAGENT_SNAPSHOT_IMAGES; do n=$((n + 1)); cat \"$i\" >" << out
+			    << ".img$n || exit 1; done\n";
+	::chmod(hook.c_str(), 0755);
+
+	v1::CreateSnapshotRequest req;
+	for (const Disk &d : disks)
+		req.add_devices(d.path);
+	req.set_pre_freeze_hook("record");
+	req.set_post_thaw_hook("record");
+	v1::Snapshot s;
+	auto c = ctx();
+	ASSERT_TRUE(agent->CreateSnapshot(c.get(), req, &s).ok());
+	// Writes after the take reach the disks, not what the hook copied.
+	for (Disk &d : disks)
+		scribble(daemon.kernel(), d, rng, 10);
+
+	std::ifstream log(out + ".log");
+	std::string pre, post;
+	std::getline(log, pre);
+	std::getline(log, post);
+	const std::string devices = disks[0].path + " " + disks[1].path;
+	EXPECT_EQ(pre, "pre-freeze|" + devices + "|unset|unset");
+	ASSERT_EQ(s.devices_size(), 2);
+	EXPECT_EQ(post, "post-thaw|" + devices + "|" + s.id() + "|" + s.devices(0).image_path() + " " + s.devices(1).image_path());
+	for (int i = 0; i < 2; ++i) {
+		std::string copy(1 << 20, '\0'), image(1 << 20, '\0');
+		std::ifstream(out + ".img" + std::to_string(i + 1)).read(copy.data(), static_cast<std::streamsize>(copy.size()));
+		ASSERT_TRUE(read_into(*agent, s.id(), disks[i].path, {range(0, 1 << 20)}, image).ok());
+		EXPECT_TRUE(copy == image) << "image " << i << " as the hook read it differs from the snapshot";
+	}
+	release(*agent, s.id());
+}
+
 grpc::StatusCode capabilities_code(v1::Agent::Stub &agent, std::string *reason = nullptr)
 {
 	v1::Capabilities caps;

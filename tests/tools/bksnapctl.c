@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <unistd.h>
 #include <linux/bksnap.h>
 
@@ -32,7 +33,10 @@ static const char *usage =
 	"  snapshots                     ids of all snapshots\n"
 	"  snapshot-info ID              state, storage use and members\n"
 	"  add-storage ID DIFF           give a snapshot more difference storage\n"
-	"  release ID                    destroy a snapshot\n";
+	"  release ID                    destroy a snapshot\n"
+	"  cycle N DIFF DEV              N times: one random 4 KiB direct write\n"
+	"                                to DEV, a snapshot of DEV (its member\n"
+	"                                line), its release\n";
 
 static int ctl_fd(void)
 {
@@ -274,6 +278,54 @@ static int cmd_release(const char *id)
 	       do_ioctl(BKSNAP_IOC_SNAPSHOT_DESTROY, &s, "release");
 }
 
+/*
+ * A long run of snapshots in one process: under TCG a process per write,
+ * take and release costs more than the take itself.
+ */
+static int cmd_cycle(long n, const char *diff, const char *dev)
+{
+	int fd = open(dev, O_WRONLY | O_DIRECT | O_CLOEXEC);
+	int diff_fd = open_diff(diff);
+	off_t blocks = fd < 0 ? 0 : lseek(fd, 0, SEEK_END) / 4096;
+	void *buf = NULL;
+	int ret = 1;
+
+	if (fd < 0 || diff_fd < 0 || blocks <= 0 ||
+	    posix_memalign(&buf, 4096, 4096)) {
+		fprintf(stderr, "bksnapctl: cycle %s: %s\n", dev, strerror(errno));
+		goto out;
+	}
+	srandom(getpid());
+	for (; n > 0; n--) {
+		struct bksnap_snapshot_member m = { .dev = dev_id(dev) };
+		struct bksnap_snapshot_create c = {
+			.version = BKSNAP_UAPI_VERSION, .member_count = 1,
+			.members = (uintptr_t)&m, .diff_fd = diff_fd,
+		};
+		struct bksnap_snapshot_id s = { .version = BKSNAP_UAPI_VERSION };
+
+		if (getrandom(buf, 4096, 0) != 4096 ||
+		    pwrite(fd, buf, 4096, (random() % blocks) * 4096) != 4096) {
+			fprintf(stderr, "bksnapctl: write %s: %s\n", dev, strerror(errno));
+			goto out;
+		}
+		if (do_ioctl(BKSNAP_IOC_SNAPSHOT_CREATE, &c, "snapshot"))
+			goto out;
+		print_members(&m, 1);
+		memcpy(s.id, c.id, BKSNAP_UUID_SIZE);
+		if (do_ioctl(BKSNAP_IOC_SNAPSHOT_DESTROY, &s, "release"))
+			goto out;
+	}
+	ret = 0;
+out:
+	free(buf);
+	if (diff_fd >= 0)
+		close(diff_fd);
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
 static int cmd_events(long n)
 {
 	int fd = open("/dev/" BKSNAP_CTL_NAME, O_RDONLY | O_NONBLOCK);
@@ -322,6 +374,8 @@ int main(int argc, char **argv)
 		return cmd_add_storage(argv[2], argv[3]);
 	if (!strcmp(cmd, "release") && argc == 3)
 		return cmd_release(argv[2]);
+	if (!strcmp(cmd, "cycle") && argc == 5)
+		return cmd_cycle(atol(argv[2]), argv[3], argv[4]);
 	if (!strcmp(cmd, "events") && argc <= 3)
 		return cmd_events(argc == 3 ? atol(argv[2]) : -1);
 	fputs(usage, strcmp(cmd, "--help") ? stderr : stdout);

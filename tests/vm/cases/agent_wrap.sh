@@ -4,8 +4,9 @@
 # direct write before each. The agent takes the snapshots it backs up
 # (every BK_WRAP_PULL_EVERY-th) and those around the first wrap, so that
 # wrap happens in an agent snapshot anchored at the one before; the others,
-# and so the second wrap, are taken behind its back with bksnapctl (cheap
-# under TCG: a small C tool, difference storage on a scratch disk). The
+# and so the second wrap, are taken behind its back by `bksnapctl cycle`
+# (cheap under TCG: each run between two agent snapshots in one process,
+# difference storage on a scratch disk). The
 # first snapshot is pulled in full onto a copy disk; each later backup is
 # an incremental pull --since the previous one, which must move a small
 # part of the device and leave the copy equal to the image (sha256), and is
@@ -70,12 +71,22 @@ pulls=0
 wraps=0
 by_agent=1
 start=$(date +%s)
-for i in $(seq 2 "$N"); do
-	dd if=/dev/urandom of="$dev" bs=4k count=1 seek=$((RANDOM % (size / 4096))) oflag=direct status=none
+# The agent's turns: every EVERY-th snapshot, the last, and from sequence 250
+# up to the first wrap.
+agent_turn() { [ $(($1 % EVERY)) -eq 0 ] || [ "$1" = "$N" ] || { [ $wraps -eq 0 ] && [ "$seq" -ge 250 ]; }; }
+wrapped() {
+	if [ "$gen" != "$last_gen" ]; then
+		wraps=$((wraps + 1))
+		bk_log "snapshot $1 ($2): wrap to $gen:$seq"
+	fi
 	last_gen=$gen
-	if [ $((i % EVERY)) -eq 0 ] || [ "$i" = "$N" ] || { [ $wraps -eq 0 ] && [ "$seq" -ge 250 ]; }; then
+}
+i=2
+last_gen=$gen
+while [ "$i" -le "$N" ]; do
+	if agent_turn "$i"; then
+		dd if=/dev/urandom of="$dev" bs=4k count=1 seek=$((RANDOM % (size / 4096))) oflag=direct status=none
 		snap
-		who=agent
 		by_agent=$((by_agent + 1))
 		gen=${tok%%:*}
 		seq=${tok##*:}
@@ -91,19 +102,26 @@ for i in $(seq 2 "$N"); do
 			pulls=$((pulls + 1))
 		fi
 		cli release "$id" >/dev/null || fail "release $i"
-	else
-		"$BKSNAPCTL" snapshot "$tooldiff" "$dev" >/tmp/t.txt || fail "bksnapctl snapshot $i"
-		who=bksnapctl
-		{ read -r idline && read -r member; } </tmp/t.txt # parsed without forks: TCG
+		wrapped "$i" agent
+		i=$((i + 1))
+		continue
+	fi
+	# Up to the agent's next turn: the next multiple of EVERY, the last
+	# snapshot, or sequence 250 before the first wrap.
+	k=$(((i / EVERY + 1) * EVERY - i))
+	[ $((i + k)) -le "$N" ] || k=$((N - i))
+	[ $wraps -ne 0 ] || [ $((250 - seq)) -ge "$k" ] || k=$((250 - seq))
+	"$BKSNAPCTL" cycle "$k" "$tooldiff" "$dev" >/tmp/t.txt || fail "bksnapctl cycle at snapshot $i"
+	n=0
+	while read -r member; do # parsed without forks: TCG
 		gen=${member##*generation=}
 		seq=${member#* sequence=}
 		seq=${seq%% *}
-		"$BKSNAPCTL" release "${idline#id=}" || fail "bksnapctl release $i"
-	fi
-	if [ "$gen" != "$last_gen" ]; then
-		wraps=$((wraps + 1))
-		bk_log "snapshot $i ($who): wrap to $gen:$seq"
-	fi
+		wrapped $((i + n)) bksnapctl
+		n=$((n + 1))
+	done </tmp/t.txt
+	[ "$n" = "$k" ] || fail "bksnapctl cycle $k at snapshot $i printed $n members"
+	i=$((i + k))
 done
 secs=$(($(date +%s) - start))
 [ "$wraps" -ge 2 ] || [ "$N" -lt 509 ] || fail "$N snapshots but $wraps wraps"

@@ -2,14 +2,15 @@
 # The life of an installed agent on a booted system (vmrun.py --systemd):
 # install both packages with apt from local files (the guest is offline: every
 # dependency is on the host root), DKMS builds the module for the running
-# kernel, bkagentd reaches READY; a backup job on a busy ext4 makes points
+# kernel and signs it with the configured MOK key, bkagentd reaches READY; a backup job on a busy ext4 makes points
 # started by its systemd timer, retention prunes them, each kept point restores
-# to a consistent file system; a job with a wrong passphrase fails its unit and
+# to exactly what its snapshot image held (the job's post-thaw hook copies the
+# image while it exists) and to a consistent file system; a job with a wrong passphrase fails its unit and
 # shows in the metrics that prometheus-node-exporter serves; a second run of a
 # running job is refused; an upgrade to a newer build keeps conffile edits,
 # state and jobs; purge leaves no module, unit or state, and a repository stays
 # intact.
-# BK_DEBS: directory with old/ and new/ builds (tests/vm/pkg-debs.sh).
+# BK_DEBS: directory with old/ and new/ builds and mok/ (tests/vm/pkg-debs.sh).
 . "$(dirname "$0")/../lib/guest.sh"
 export DEBIAN_FRONTEND=noninteractive
 data=$(bk_disk 1)
@@ -20,6 +21,9 @@ repo=/srv/bkrepo
 # module writes to its extents): the guest's overlay root (6.1: no O_TMPFILE
 # on overlayfs, EOPNOTSUPP) cannot hold it, so it goes on scratch disk 2.
 diff=/srv/bkdiff
+# The nightly job's post-thaw hook copies its snapshot's image here (sparse:
+# the disk is mostly zeros), one file per snapshot id.
+images=/srv/images
 restore_to=$(bk_disk 3)
 
 apt_install() {
@@ -36,6 +40,9 @@ dkms_built() {
 	[[ $(dkms status "bksnap/$1" -k "$(uname -r)") == *installed* ]] ||
 		bk_fail "dkms status: $(dkms status bksnap)"
 	bk_log "DKMS built bksnap $1 in $(($(stat -c %Y "$log") - $(date -d "$(sed -n 2p "$log")" +%s))) s"
+	local signer
+	signer=$(modinfo -k "$(uname -r)" -F signer bksnap) || bk_fail "modinfo bksnap"
+	[ "$signer" = "bkagent test MOK" ] || bk_fail "bksnap $1 signed by '$signer', not the MOK key"
 }
 
 # Type=notify: active only after READY=1; the CLI answers over the socket.
@@ -67,11 +74,17 @@ writer() {
 	done
 }
 
-# Restores POINT to the third disk and checks the file system it holds.
+# Restores POINT (taken as snapshot SNAPSHOT) to the third disk: it must
+# equal the snapshot's image byte for byte (and so by sha256) as the hook
+# copied it, and hold a sound file system.
 check_point() {
-	local point=$1 n=0 f
+	local point=$1 snapshot=$2 n=0 f size
 	bkagent restore --repo $repo --passphrase-file $jobs/nightly.pass "$point" "$restore_to" >/dev/null ||
 		bk_fail "restore $point"
+	size=$(blockdev --getsize64 "$data")
+	[ "$(stat -c %s "$images/$snapshot" 2>/dev/null)" = "$size" ] ||
+		bk_fail "point $point: the hook copied no whole image of snapshot $snapshot: $(ls -l $images)"
+	cmp -n "$size" "$restore_to" "$images/$snapshot" || bk_fail "point $point differs from the image of snapshot $snapshot"
 	e2fsck -fn "$restore_to" >/tmp/fsck.txt 2>&1 || bk_fail "point $point: e2fsck: $(tail -n 5 /tmp/fsck.txt)"
 	mkdir -p /mnt/point && mount -o ro,noload "$restore_to" /mnt/point || bk_fail "mount point $point"
 	for f in /mnt/point/w/*; do
@@ -81,7 +94,7 @@ check_point() {
 	done
 	umount /mnt/point
 	[ $n -gt 0 ] || bk_fail "point $point holds no file"
-	bk_log "point $point: e2fsck clean, $n files hold what their names say"
+	bk_log "point $point: equals the image of snapshot $snapshot, e2fsck clean, $n files hold what their names say"
 }
 
 # Waits until unit UNIT has finished N runs (systemd logs "Finished" for each
@@ -102,6 +115,9 @@ wait_runs() {
 
 # man-db's trigger would re-index every manual page of the host over 9p.
 rm -f /var/lib/man-db/auto-update
+# docs/admin.md: DKMS signs the module with the machine owner's key.
+printf 'mok_signing_key=%s\nmok_certificate=%s\n' "$BK_DEBS/mok/mok.key" "$BK_DEBS/mok/mok.der" \
+	>/etc/dkms/framework.conf.d/mok.conf
 bk_mark_module_load "bksnap from bksnap-dkms"
 apt_install "$BK_DEBS"/old/bkagent_*.deb "$BK_DEBS"/old/bksnap-dkms_*.deb
 old=$(dpkg-query -W -f='${Version}' bkagent)
@@ -116,9 +132,21 @@ mkdir -p $diff && mount "$(bk_disk 2)" $diff || bk_fail "mount $diff"
 sed -i "s|\"diff_dir\": \"[^\"]*\"|\"diff_dir\": \"$diff\"|" $conf
 grep -q "\"diff_dir\": \"$diff\"" $conf || bk_fail "diff_dir not set in $conf"
 # What bkagentd.conf(5) tells the admin: the unit may write only its state
-# directory unless a drop-in allows more.
-mkdir -p /etc/systemd/system/bkagentd.service.d
-printf '[Service]\nReadWritePaths=%s\n' $diff >/etc/systemd/system/bkagentd.service.d/diff.conf
+# directory unless a drop-in allows more (its hooks run in the unit too).
+mkdir -p /etc/systemd/system/bkagentd.service.d $images
+printf '[Service]\nReadWritePaths=%s %s\n' $diff $images >/etc/systemd/system/bkagentd.service.d/diff.conf
+mkdir -p /etc/bkagent/hooks
+cat >/etc/bkagent/hooks/copy-image <<-EOF
+	#!/bin/sh
+	# bkagent-job(5): the image is there while the post-thaw hook runs.
+	set -e
+	cp --sparse=always "\$BKAGENT_SNAPSHOT_IMAGES" "$images/\$BKAGENT_SNAPSHOT_ID.tmp"
+	mv "$images/\$BKAGENT_SNAPSHOT_ID.tmp" "$images/\$BKAGENT_SNAPSHOT_ID"
+EOF
+chmod 755 /etc/bkagent/hooks/copy-image
+# Reading a whole image under TCG may take longer than the default minute.
+sed -i 's/"hook_timeout_seconds": [0-9]*/"hook_timeout_seconds": 600/' $conf
+grep -q '"hook_timeout_seconds": 600' $conf || bk_fail "hook_timeout_seconds not set in $conf"
 systemctl daemon-reload
 systemctl restart bkagentd || {
 	journalctl -b -q -u bkagentd --no-pager | tail -n 20
@@ -138,8 +166,11 @@ echo not-the-secret >$jobs/bad.pass
 chmod 600 $jobs/*.pass
 BKAGENT_PASSPHRASE=guest-secret bkagent init --repo $repo >/dev/null || bk_fail "bkagent init"
 for j in nightly bad; do
+	hook=
+	[ $j = bad ] || hook='"post_thaw_hook": "copy-image",'
 	cat >$jobs/$j.conf <<-EOF
 		{
+		  $hook
 		  "devices": ["$data"],
 		  "repository": "$repo",
 		  "passphrase_file": "$jobs/$j.pass",
@@ -171,7 +202,13 @@ bkagent points --repo $repo --passphrase-file $jobs/nightly.pass --json >/tmp/po
 points=$(python3 -c 'import json,sys; print(" ".join(p["id"] for p in json.load(open(sys.argv[1]))))' /tmp/points.json)
 [ "$(wc -w <<<"$points")" -eq 2 ] || bk_fail "retention keep_last 2 left: $points"
 bk_log "timer runs: $(grep -c '^backup .*: point' /tmp/nightly.log) points made, kept: $points"
-for p in $points; do check_point "$p"; done
+# The run's log names its point, then the snapshot it was read from.
+for p in $points; do
+	s=$(awk -v p="$p" '/^backup .*: point / && $4 == p { hit = 1 }
+		hit && /^backup: committed, snapshot / { print $4; exit }' /tmp/nightly.log)
+	[ -n "$s" ] || bk_fail "no snapshot named for point $p: $(cat /tmp/nightly.log)"
+	check_point "$p" "$s"
+done
 bkagent job status nightly --json >/tmp/status.json || bk_fail "bkagent job status"
 python3 - /tmp/status.json <<-'EOF' || bk_fail "job status: $(cat /tmp/status.json)"
 	import json, sys
