@@ -14,7 +14,7 @@ fuzz=$build/tests/fuzz
 long=$fuzz/long
 cov=$fuzz/coverage
 mkdir -p "$long"
-"$fuzz/clang/bk_fuzz_seeds" "$fuzz/seeds" "$src/deploy/bkagentd.conf"
+"$fuzz/clang/bk_fuzz_seeds" "$fuzz/seeds" "$src/deploy/bkagentd.conf" "$src/deploy/jobs/nightly.conf"
 
 cmake -S "$src/tests/fuzz/clang" -B "$cov" -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
 	-DBK_SOURCE_DIR="$src" -DBK_FUZZ_COVERAGE=ON >/dev/null
