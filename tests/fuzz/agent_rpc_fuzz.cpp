@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
+#include "agent_fuzz.hpp"
 #include "bk/util/crc32c.h"
 #include "core/devices.h"
 #include "core/event_hub.h"
@@ -94,6 +95,8 @@ public:
 	{
 		disks_ = {kernel_.add_disk("disk0", 1 << 20, 12), kernel_.add_disk("disk1", (3 << 20) + 4096, 16),
 			  kernel_.add_disk("disk2", 512 << 10, 12)};
+		for (const auto &d : disks_)
+			disk_devs_.push_back(kernel_.device(d).dev);
 		grpc::ServerBuilder builder;
 		builder.RegisterService(&service_);
 		builder.SetMaxReceiveMessageSize(4 << 20);
@@ -121,7 +124,7 @@ public:
 		snapshot_ids_ = {"", first.id()};
 		kernel_.write(disks_[0], 0, std::string(300, 'c'));
 		kernel_.write(disks_[1], (3 << 20) - 10, std::string(20, 'd'));
-		restore();
+		restore(check_daemon());
 	}
 
 	// Sends `bytes` as a request of `method`, checks the answer and the daemon after it.
@@ -141,8 +144,7 @@ public:
 		}
 		if (answer.status.ok())
 			check_messages(method, answer.messages);
-		check_daemon();
-		restore();
+		restore(check_daemon());
 	}
 
 private:
@@ -241,7 +243,8 @@ private:
 		}
 	}
 
-	void check_daemon()
+	// Returns the live snapshots' ids.
+	std::set<std::string> check_daemon()
 	{
 		grpc::ClientContext caps_ctx, list_ctx;
 		caps_ctx.set_deadline(std::chrono::system_clock::now() + call_deadline);
@@ -259,6 +262,7 @@ private:
 			if (name.starts_with("snapshot/"))
 				records.insert(name.substr(9));
 		require(live == kernel && kernel == records, "kernel snapshots, records and ListSnapshots agree");
+		return live;
 	}
 
 	v1::Snapshot take(const std::vector<std::string> &devices)
@@ -272,27 +276,33 @@ private:
 
 	// The state every input starts from: disk0 and disk1 tracked, disk2 not, only the
 	// baseline snapshot of disk0 live (disk1 is free for the input's snapshots).
-	void restore()
+	void restore(const std::set<std::string> &live)
 	{
-		for (const auto &s : snapshots_.list())
-			if (s.id() != snapshot_ids_[0])
-				snapshots_.release(s.id());
+		for (const auto &id : live)
+			if (id != snapshot_ids_[0])
+				snapshots_.release(id);
+		std::set<bk::agent::DevNum> tracked;
+		for (const auto &dev : kernel_.trackers())
+			tracked.insert(dev);
 		for (std::size_t i = 0; i < disks_.size(); ++i) {
-			const bool tracked = devices_.tracker(devices_.resolve(disks_[i])).has_value();
-			if (i < 2 && !tracked)
+			if (i < 2 && !tracked.contains(disk_devs_[i]))
 				devices_.start(disks_[i]);
-			if (i == 2 && tracked)
+			if (i == 2 && tracked.contains(disk_devs_[i]))
 				devices_.stop(disks_[i]);
 		}
-		if (!snapshots_.find(snapshot_ids_[0])) {
+		if (!live.contains(snapshot_ids_[0])) {
 			const v1::Snapshot base = take({disks_[0]});
 			snapshot_ids_[0] = base.id();
 			tokens_.resize(2);
 			tokens_.push_back(base.devices(0).token());
 		}
-		pb::Duration lease;
-		lease.set_seconds(config_.lease_max.count());
-		snapshots_.renew(snapshot_ids_[0], lease);
+		// An input may have shortened its lease: a baseline that expired mid-input
+		// would break the agreement check.
+		if (snapshots_.get(snapshot_ids_[0])->expires < std::chrono::system_clock::now() + std::chrono::hours(1)) {
+			pb::Duration lease;
+			lease.set_seconds(config_.lease_max.count());
+			snapshots_.renew(snapshot_ids_[0], lease);
+		}
 	}
 
 	fs::path dir_;
@@ -310,6 +320,7 @@ private:
 	std::unique_ptr<v1::Agent::Stub> stub_;
 	std::unique_ptr<grpc::GenericStub> generic_;
 	std::vector<std::string> disks_;
+	std::vector<bk::agent::DevNum> disk_devs_;
 	std::vector<std::string> snapshot_ids_;  // [0]: the live baseline, [1]: a released snapshot
 	std::vector<v1::ChangeToken> tokens_;    // the released snapshot's two, the baseline's
 };
@@ -328,7 +339,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
 	static Harness &harness = *new Harness;
 	if (size == 0)
 		return 0;
-	const pb::ServiceDescriptor &service = *v1::Agent::descriptor();
+	const pb::ServiceDescriptor &service = bk::fuzz::agent_service();
 	harness.run(*service.method(data[0] % service.method_count()),
 		    std::string(reinterpret_cast<const char *>(data) + 1, size - 1));
 	return 0;

@@ -25,7 +25,7 @@ void put(const fs::path &file, const std::string &bytes) { std::ofstream(file, s
 
 void put_rpc(const fs::path &dir, const std::string &name, const google::protobuf::Message &request, const std::string &method)
 {
-	const auto *m = v1::Agent::descriptor()->FindMethodByName(method);
+	const auto *m = agent_service().FindMethodByName(method);
 	if (!m || m->input_type() != request.GetDescriptor())
 		throw std::logic_error("no RPC " + method + " taking " + request.GetTypeName());
 	put(dir / name, std::string(1, static_cast<char>(m->index())) + request.SerializeAsString());

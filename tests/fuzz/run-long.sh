@@ -1,5 +1,5 @@
 #!/bin/bash
-# The long fuzz campaign: every fuzz target (repository decoders, bkagentd.conf) for SECONDS each (default 600),
+# The long fuzz campaign: every fuzz target (repository decoders, the agent's inputs) for SECONDS each (default 600),
 # corpus kept under BUILD/tests/fuzz/long/ between runs, then line coverage of what the
 # corpus reaches (llvm-cov over a coverage build of the same targets).
 #   tests/fuzz/run-long.sh [SECONDS]        env: BK_BUILD_DIR (default build/), BK_FUZZ_TARGETS
@@ -9,7 +9,7 @@ set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BK_BUILD_DIR:-$src/build}
 secs=${1:-600}
-targets=${BK_FUZZ_TARGETS:-config index pack point lock agent_config}
+targets=${BK_FUZZ_TARGETS:-config index pack point lock agent_config agent_rpc snapshot_record job}
 fuzz=$build/tests/fuzz
 long=$fuzz/long
 cov=$fuzz/coverage
