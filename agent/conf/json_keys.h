@@ -36,6 +36,16 @@ template <typename T> void take(const nlohmann::json &obj, const char *name, T &
 	}
 }
 
+// As take(), for a key that must be there (records the agent reads back).
+template <typename T> T required(const nlohmann::json &obj, const char *name)
+{
+	if (!obj.is_object() || !obj.contains(name))
+		throw std::invalid_argument(std::string("key '") + name + "' missing");
+	T out{};
+	take(obj, name, out);
+	return out;
+}
+
 inline void take_seconds(const nlohmann::json &obj, const char *name, std::chrono::seconds &out)
 {
 	std::int64_t s = out.count();

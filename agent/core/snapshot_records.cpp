@@ -1,7 +1,12 @@
 #include "core/snapshot_records.h"
 
+#include "conf/json_keys.h"
+
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+
+#include <limits>
+#include <stdexcept>
 
 namespace bk::agent {
 
@@ -42,23 +47,43 @@ json to_json(const LiveSnapshot &s)
 		{"devices", devices}};
 }
 
+// Key `key` of a record, an integer in [min, max]: a damaged record's float or
+// out-of-range number would convert with undefined behaviour, and a time beyond
+// what system_clock holds in nanoseconds (year 2262) would overflow.
+template <typename T>
+T number(const json &j, const char *key, T min = std::numeric_limits<T>::min(), T max = std::numeric_limits<T>::max())
+{
+	const T v = conf::required<T>(j, key);
+	if (v < min || v > max)
+		throw std::invalid_argument(std::string("key '") + key + "' out of range");
+	return v;
+}
+
+constexpr std::int64_t max_unix = std::numeric_limits<std::int64_t>::max() / 1000000000 - 1;
+// describe() reports a block as a 32-bit size; the kernel's blocks are 512 B at least.
+constexpr std::uint32_t min_block_shift = 9, max_block_shift = 31;
+
 LiveSnapshot from_json(const json &j)
 {
 	LiveSnapshot s;
 	s.id_text = j.at("id").get<std::string>();
 	s.id = parse_uuid(s.id_text).value();
-	s.created = from_unix(j.at("created").get<std::int64_t>()) +
-		    std::chrono::duration_cast<system_clock::duration>(std::chrono::nanoseconds(j.value("created_nanos", std::int64_t{0})));
-	s.expires = from_unix(j.at("expires").get<std::int64_t>());
-	s.lease = std::chrono::seconds(j.at("lease").get<std::int64_t>());
+	std::int64_t nanos = 0;
+	conf::take(j, "created_nanos", nanos);
+	if (nanos < 0 || nanos > 999999999)
+		throw std::invalid_argument("key 'created_nanos' out of range");
+	s.created = from_unix(number<std::int64_t>(j, "created", 0, max_unix)) +
+		    std::chrono::duration_cast<system_clock::duration>(std::chrono::nanoseconds(nanos));
+	s.expires = from_unix(number<std::int64_t>(j, "expires", 0, max_unix));
+	s.lease = std::chrono::seconds(number<std::int64_t>(j, "lease", 0));
 	s.label = j.at("label").get<std::string>();
-	s.diff_bytes = j.at("diff_bytes").get<std::uint64_t>();
+	s.diff_bytes = number<std::uint64_t>(j, "diff_bytes");
 	for (const auto &d : j.at("devices")) {
 		SnapshotDeviceState m;
 		m.device = d.at("device").get<std::string>();
 		m.image_path = d.at("image").get<std::string>();
-		m.size_bytes = d.at("size").get<std::uint64_t>();
-		m.block_shift = d.at("block_shift").get<std::uint32_t>();
+		m.size_bytes = number<std::uint64_t>(d, "size");
+		m.block_shift = number<std::uint32_t>(d, "block_shift", min_block_shift, max_block_shift);
 		m.token = cbt::parse_token(d.at("token").get<std::string>()).value();
 		s.devices.push_back(std::move(m));
 	}
@@ -79,7 +104,10 @@ std::map<std::string, LiveSnapshot> SnapshotRecords::load()
 			continue;
 		const std::string id = name.substr(record_prefix.size());
 		try {
-			out.emplace(id, from_json(json::parse(value)));
+			LiveSnapshot s = from_json(json::parse(value));
+			if (s.id_text != id)
+				throw std::invalid_argument("it names snapshot " + s.id_text);
+			out.emplace(id, std::move(s));
 		} catch (const std::exception &e) {
 			spdlog::error("snapshot record {} unreadable ({}): releasing it", id, e.what());
 			store_.erase_record(name);

@@ -29,8 +29,10 @@ std::chrono::seconds Snapshots::clamp_lease(const google::protobuf::Duration *le
 {
 	if (!lease)
 		return config_.lease_default;
-	const std::chrono::seconds s(lease->seconds() + (lease->nanos() > 0 ? 1 : 0));
-	if (s < config_.lease_min || s > config_.lease_max)
+	// Rounded up only when in range: a client's seconds near INT64_MAX would overflow.
+	const bool too_long = lease->seconds() > config_.lease_max.count();
+	const std::chrono::seconds s(lease->seconds() + (lease->nanos() > 0 && !too_long ? 1 : 0));
+	if (too_long || s < config_.lease_min || s > config_.lease_max)
 		throw ApiError(grpc::StatusCode::INVALID_ARGUMENT, bkagent::v1::BAD_REQUEST,
 			       "lease must be between " + std::to_string(config_.lease_min.count()) + " and " +
 				       std::to_string(config_.lease_max.count()) + " seconds");

@@ -1,5 +1,7 @@
 #include "job/job_state.h"
 
+#include "conf/json_keys.h"
+
 #include "bk/util/unique_fd.h"
 
 #include <fcntl.h>
@@ -25,17 +27,20 @@ std::runtime_error sys_error(const std::string &what) { return std::runtime_erro
 
 std::string state_file(const std::string &dir, const std::string &name) { return (fs::path(dir) / (name + ".json")).string(); }
 
+// Integers range-checked: a damaged file's float or 1e40 would convert with undefined behaviour.
+using conf::required;
+
 RunRecord record_of(const json &j)
 {
 	RunRecord r;
-	r.started = j.at("started").get<std::int64_t>();
-	r.ended = j.at("ended").get<std::int64_t>();
-	r.seconds = j.at("seconds").get<double>();
-	r.exit_code = j.at("exit_code").get<int>();
-	r.message = j.at("message").get<std::string>();
-	r.bytes_read = j.at("bytes_read").get<std::uint64_t>();
-	r.bytes_stored = j.at("bytes_stored").get<std::uint64_t>();
-	r.points = j.at("points").get<std::vector<std::string>>();
+	r.started = required<std::int64_t>(j, "started");
+	r.ended = required<std::int64_t>(j, "ended");
+	r.seconds = required<double>(j, "seconds");
+	r.exit_code = required<int>(j, "exit_code");
+	r.message = required<std::string>(j, "message");
+	r.bytes_read = required<std::uint64_t>(j, "bytes_read");
+	r.bytes_stored = required<std::uint64_t>(j, "bytes_stored");
+	r.points = required<std::vector<std::string>>(j, "points");
 	return r;
 }
 
@@ -65,13 +70,17 @@ JobState load_state(const std::string &dir, const std::string &name)
 		return s;
 	try {
 		const json j = json::parse(in);
-		s.points = j.at("points").get<std::uint64_t>();
-		s.cbt_resets = j.at("cbt_resets").get<std::map<std::string, std::uint64_t>>();
+		s.points = required<std::uint64_t>(j, "points");
+		const json &resets = j.at("cbt_resets");
+		if (!resets.is_object())
+			throw std::invalid_argument("key 'cbt_resets' must be an object");
+		for (const auto &[device, count] : resets.items())
+			s.cbt_resets[device] = required<std::uint64_t>(resets, device.c_str());
 		for (const auto &[key, rec] : {std::pair{"last_run", &s.last_run}, std::pair{"last_success", &s.last_success},
 					       std::pair{"last_failure", &s.last_failure}})
 			if (!j.at(key).is_null())
 				*rec = record_of(j.at(key));
-	} catch (const json::exception &e) {
+	} catch (const std::exception &e) { // json::exception, or conf::take's std::invalid_argument
 		throw std::runtime_error(file + ": damaged job state (" + e.what() + "); delete it to start afresh");
 	}
 	return s;

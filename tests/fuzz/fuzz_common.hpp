@@ -3,12 +3,11 @@
 // authentication into the parsers), the input-mode byte and the property check.
 #pragma once
 
-#include <cstdio>
-#include <cstdlib>
 #include <numeric>
 #include <string>
 
 #include "crypto.hpp"
+#include "property.hpp"
 
 namespace bk::storage::fuzz {
 
@@ -42,13 +41,6 @@ struct Input {
 // What a moded target defines; mode_main.cpp splits libFuzzer's input and calls it.
 void test_input(const Input &input);
 
-// A property the decoders promise; failing it is a finding like a crash.
-inline void require(bool ok, const char *what)
-{
-	if (!ok) {
-		std::fprintf(stderr, "property violated: %s\n", what);
-		std::abort();
-	}
-}
+using bk::fuzz::require;
 
 } // namespace bk::storage::fuzz

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The long fuzz campaign: every fuzz target (repository decoders, bkagentd.conf) for SECONDS each (default 600),
+# The long fuzz campaign: every fuzz target (repository decoders, the agent's inputs) for SECONDS each (default 600),
 # corpus kept under BUILD/tests/fuzz/long/ between runs, then line coverage of what the
 # corpus reaches (llvm-cov over a coverage build of the same targets).
 #   tests/fuzz/run-long.sh [SECONDS]        env: BK_BUILD_DIR (default build/), BK_FUZZ_TARGETS
@@ -9,12 +9,12 @@ set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BK_BUILD_DIR:-$src/build}
 secs=${1:-600}
-targets=${BK_FUZZ_TARGETS:-config index pack point lock agent_config seal}
+targets=${BK_FUZZ_TARGETS:-config index pack point lock agent_config seal agent_rpc snapshot_record job}
 fuzz=$build/tests/fuzz
 long=$fuzz/long
 cov=$fuzz/coverage
 mkdir -p "$long"
-"$fuzz/clang/bk_fuzz_seeds" "$fuzz/seeds" "$src/deploy/bkagentd.conf"
+"$fuzz/clang/bk_fuzz_seeds" "$fuzz/seeds" "$src/deploy/bkagentd.conf" "$src/deploy/jobs/nightly.conf"
 
 cmake -S "$src/tests/fuzz/clang" -B "$cov" -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
 	-DBK_SOURCE_DIR="$src" -DBK_FUZZ_COVERAGE=ON >/dev/null

@@ -1,5 +1,6 @@
 // Writes the fuzz targets' seed corpora: SEEDS/{config,index,pack,point,lock,agent_config,seal}/
-// (the last is deploy/bkagentd.conf, given as AGENT_CONF). The
+// (agent_config is deploy/bkagentd.conf, given as AGENT_CONF) and the agent's
+// (agent_seeds.cpp; JOB_CONF is deploy/jobs/nightly.conf). The
 // files come from real repositories (encrypted and not) holding full and incremental
 // points of two devices, written through the library as the storage tests do; index,
 // pack and point files are re-sealed under the targets' fixed keys.
@@ -9,6 +10,7 @@
 #include <random>
 
 #include "../storage/helpers.hpp"
+#include "agent_seeds.hpp"
 #include "bk/cbt/seal.h"
 #include "config.hpp"
 #include "fs.hpp"
@@ -148,8 +150,8 @@ void seal_seeds(const fs::path &dir)
 
 int main(int argc, char **argv)
 {
-	if (argc != 3) {
-		std::fprintf(stderr, "usage: %s SEEDS_DIR AGENT_CONF\n", argv[0]);
+	if (argc != 4) {
+		std::fprintf(stderr, "usage: %s SEEDS_DIR AGENT_CONF JOB_CONF\n", argv[0]);
 		return 2;
 	}
 	const fs::path out = argv[1];
@@ -162,5 +164,6 @@ int main(int argc, char **argv)
 	for (const char *pid : {"4242", ""})
 		put_raw(out / "lock", pid[0] ? "pid" : "empty", ByteView(reinterpret_cast<const std::uint8_t *>(pid), std::strlen(pid)));
 	fs::copy_file(argv[2], out / "agent_config" / "bkagentd.conf");
+	bk::fuzz::write_agent_seeds(out, argv[3]);
 	return 0;
 }
