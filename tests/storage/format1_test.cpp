@@ -4,6 +4,8 @@
 // its point without a host, and its first backup upgrades it to format 2.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include <nlohmann/json.hpp>
 
 #include "bk/storage/error.hpp"
@@ -33,8 +35,14 @@ TEST(Format1, AnOldRepositoryIsReadAndItsFirstBackupUpgradesIt)
 	ScratchDir dir;
 	const fs::path repo_dir = dir / "repo";
 	fs::copy(BK_TEST_DATA "/format1-repo", repo_dir, fs::copy_options::recursive);
-	for (const char *d : {"locks", "tmp"}) // git keeps no empty directory
+	// git keeps no empty directory: put back those bkagent init made.
+	for (const char *d : {"locks", "tmp"})
 		fs::create_directories(repo_dir / d);
+	for (int i = 0; i < 256; ++i) {
+		char fan[3];
+		std::snprintf(fan, sizeof fan, "%02x", i);
+		fs::create_directories(repo_dir / "packs" / fan);
+	}
 	ASSERT_EQ(format_of(repo_dir), 1);
 
 	Repository repo = Repository::open(repo_dir, "");
