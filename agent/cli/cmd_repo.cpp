@@ -188,8 +188,9 @@ before host ids (a repository of format 1).)");
 				if ((!device->empty() && p.device != *device) || (*host && p.host != **host))
 					continue;
 				j.push_back(to_json(p));
-				text += p.id + "  " + point_time(p.time) + "  " + host_text(p.host) + "  " + p.device + "  " + human_bytes(p.size) + "  " +
-					(p.base.empty() ? "full" : "incremental") + "  new " + human_bytes(p.stats.bytes_new) + "\n";
+				text += p.id + "  " + point_time(p.time) + "  " + host_text(p.host) + "  " + p.device + "  " +
+					human_bytes(p.size) + "  " + (p.base.empty() ? "full" : "incremental") + "  new " +
+					human_bytes(p.stats.bytes_new) + "\n";
 			}
 			ctx.print(j, text.empty() ? "no restore points\n" : text);
 		});

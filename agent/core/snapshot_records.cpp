@@ -50,8 +50,7 @@ json to_json(const LiveSnapshot &s)
 // Key `key` of a record, an integer in [min, max]: a damaged record's float or
 // out-of-range number would convert with undefined behaviour, and a time beyond
 // what system_clock holds in nanoseconds (year 2262) would overflow.
-template <typename T>
-T number(const json &j, const char *key, T min = std::numeric_limits<T>::min(), T max = std::numeric_limits<T>::max())
+template <typename T> T number(const json &j, const char *key, T min = std::numeric_limits<T>::min(), T max = std::numeric_limits<T>::max())
 {
 	const T v = conf::required<T>(j, key);
 	if (v < min || v > max)

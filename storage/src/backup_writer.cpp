@@ -52,7 +52,8 @@ std::string default_host_id()
 	if (::gethostname(name, sizeof name - 1) != 0 || !*name)
 		throw Error(Errc::io, "no host id: /etc/machine-id is unusable and the hostname is unset");
 	id = std::string(name).substr(0, 64);
-	std::replace_if(id.begin(), id.end(), [](char c) { return !host_char(c); }, '-');
+	std::replace_if(
+		id.begin(), id.end(), [](char c) { return !host_char(c); }, '-');
 	return id;
 }
 

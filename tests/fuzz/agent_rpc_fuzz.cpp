@@ -137,7 +137,8 @@ public:
 		const bool forever = method.name() == "WatchEvents";
 		const Answer answer = call(method, parsed ? request->SerializeAsString() : bytes, forever ? watch_time : call_deadline);
 		if (!forever)
-			require(answer.status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED, "a unary call answers before its deadline");
+			require(answer.status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED,
+				"a unary call answers before its deadline");
 		if (parsed && answer.status.error_code() == grpc::StatusCode::INTERNAL) {
 			std::fprintf(stderr, "%s: %s\n", method.name().c_str(), answer.status.error_message().c_str());
 			require(false, "a request that parses gets a reasoned answer, not INTERNAL");
@@ -222,7 +223,8 @@ private:
 			} else if (f.message_type() == v1::ChangeToken::descriptor() && r.HasField(msg, &f)) {
 				auto &token = dynamic_cast<v1::ChangeToken &>(*r.MutableMessage(&msg, &f));
 				if (token.generation().size() == 1)
-					token.set_generation(tokens_[static_cast<std::uint8_t>(token.generation()[0]) % tokens_.size()].generation());
+					token.set_generation(
+						tokens_[static_cast<std::uint8_t>(token.generation()[0]) % tokens_.size()].generation());
 			}
 		}
 	}
@@ -321,8 +323,8 @@ private:
 	std::unique_ptr<grpc::GenericStub> generic_;
 	std::vector<std::string> disks_;
 	std::vector<bk::agent::DevNum> disk_devs_;
-	std::vector<std::string> snapshot_ids_;  // [0]: the live baseline, [1]: a released snapshot
-	std::vector<v1::ChangeToken> tokens_;    // the released snapshot's two, the baseline's
+	std::vector<std::string> snapshot_ids_; // [0]: the live baseline, [1]: a released snapshot
+	std::vector<v1::ChangeToken> tokens_;   // the released snapshot's two, the baseline's
 };
 
 } // namespace
@@ -340,7 +342,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
 	if (size == 0)
 		return 0;
 	const pb::ServiceDescriptor &service = bk::fuzz::agent_service();
-	harness.run(*service.method(data[0] % service.method_count()),
-		    std::string(reinterpret_cast<const char *>(data) + 1, size - 1));
+	harness.run(*service.method(data[0] % service.method_count()), std::string(reinterpret_cast<const char *>(data) + 1, size - 1));
 	return 0;
 }

@@ -98,8 +98,7 @@ inline Outcome run_tool(const std::vector<std::string> &args, long crash_after, 
 
 class CrashHarness {
 public:
-	CrashHarness()
-	    : location_(repo_location(dir_)), rng_(static_cast<std::uint64_t>(::testing::UnitTest::GetInstance()->random_seed()))
+	CrashHarness() : location_(repo_location(dir_)), rng_(static_cast<std::uint64_t>(::testing::UnitTest::GetInstance()->random_seed()))
 	{
 		init_repo(dir_, small_repo_options());
 		for (const char *dev : {"a", "b"}) {
@@ -121,9 +120,8 @@ public:
 		std::string list = "-";
 		for (std::uint64_t c : changed)
 			list = (list == "-" ? "" : list + ",") + std::to_string(c);
-		Outcome o = run_tool(
-			{"backup", location_, file.string(), dev, std::to_string(time_), base.empty() ? "-" : base, list},
-			crash_after, kill_after_us);
+		Outcome o = run_tool({"backup", location_, file.string(), dev, std::to_string(time_), base.empty() ? "-" : base, list},
+				     crash_after, kill_after_us);
 		fs::remove(file);
 		return o;
 	}

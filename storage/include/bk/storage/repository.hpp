@@ -50,8 +50,8 @@ struct RestoreStats {
 };
 
 struct VerifyOptions {
-	double sample = 1.0; // fraction of the referenced chunks to read back (0..1]
-	std::string point{}; // non-empty: only this point (full id) and the chunks it uses
+	double sample = 1.0;               // fraction of the referenced chunks to read back (0..1]
+	std::string point{};               // non-empty: only this point (full id) and the chunks it uses
 	std::optional<std::string> host{}; // only the points of this host id ("": points without one)
 	ProgressFn progress;
 	unsigned threads = 0;
