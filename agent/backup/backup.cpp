@@ -3,6 +3,8 @@
 #include "backup/chunk_assembler.h"
 #include "client/token.h"
 
+#include <algorithm>
+
 namespace bk::backup {
 
 namespace v1 = bkagent::v1;
@@ -32,7 +34,7 @@ std::vector<std::uint64_t> changed_chunks(client::Client &agent, const std::stri
 // Reads `chunks` (sorted indexes) of the device's image into `writer`: runs
 // of consecutive chunks are one range, at most the agent's ranges per call.
 void read_chunks(client::Client &agent, const std::string &snapshot, const std::string &device, const std::vector<std::uint64_t> &chunks,
-		 std::uint64_t size, st::BackupWriter &writer)
+		 std::uint64_t size, bool wire_zstd, st::BackupWriter &writer)
 {
 	const v1::Capabilities caps = agent.capabilities();
 	const std::uint32_t max_ranges = caps.max_ranges_per_read() ? caps.max_ranges_per_read() : 1024;
@@ -41,6 +43,8 @@ void read_chunks(client::Client &agent, const std::string &snapshot, const std::
 	if (caps.max_chunk_bytes() && caps.max_chunk_bytes() < chunk_bytes)
 		chunk_bytes = caps.max_chunk_bytes();
 
+	// An agent before api_revision 2 lists no compression.
+	const bool zstd = wire_zstd && std::find(caps.compressions().begin(), caps.compressions().end(), v1::ZSTD) != caps.compressions().end();
 	ChunkAssembler assembler(writer);
 	for (std::size_t i = 0; i < chunks.size();) {
 		v1::ReadExtentsRequest req;
@@ -48,6 +52,7 @@ void read_chunks(client::Client &agent, const std::string &snapshot, const std::
 		req.set_device(device);
 		req.set_chunk_bytes(chunk_bytes);
 		req.set_elide_zeroes(true);
+		req.set_compression(zstd ? v1::ZSTD : v1::COMPRESSION_NONE);
 		while (i < chunks.size() && static_cast<std::uint32_t>(req.ranges_size()) < max_ranges) {
 			std::size_t j = i + 1;
 			while (j < chunks.size() && chunks[j] == chunks[j - 1] + 1)
@@ -57,7 +62,7 @@ void read_chunks(client::Client &agent, const std::string &snapshot, const std::
 			r->set_length(std::min(size, chunks[j - 1] * cs + cs) - chunks[i] * cs);
 			i = j;
 		}
-		agent.read_extents(req, [&assembler](const v1::DataChunk &c) { assembler.add(c); });
+		agent.read_extents(req, [&assembler](const v1::DataChunk &c, std::string_view frame) { assembler.add(c, frame); });
 	}
 	assembler.finish();
 }
@@ -118,7 +123,7 @@ DeviceResult back_up_device(client::Client &agent, st::Repository &repo, const v
 		req.expected_bytes += std::min(cs, dev.size_bytes() - c * cs);
 	req.progress = progress_fn(opts.progress, dev.device());
 	st::BackupWriter writer = repo.begin_backup(req);
-	read_chunks(agent, snap.id(), dev.device(), chunks, dev.size_bytes(), writer);
+	read_chunks(agent, snap.id(), dev.device(), chunks, dev.size_bytes(), opts.wire_zstd, writer);
 	result.point = writer.commit();
 
 	// The point is durable: only now may the agent advance the device's baseline.

@@ -26,6 +26,9 @@ struct BackupOptions {
 	bool force_full = false;                     // read every chunk even when an incremental is possible
 	ProgressSink *progress = nullptr;            // per device, bytes read of bytes to read
 	std::string host;                            // host id the points are stored under ("": this machine's)
+	// Ask the agent for zstd chunks when it offers them (a remote agent: the
+	// link, not the CPU, is the narrow part; the repository keeps the frames).
+	bool wire_zstd = false;
 };
 
 // The restore point one device's backup made.

@@ -8,8 +8,16 @@ namespace bk::backup {
 
 ChunkAssembler::ChunkAssembler(storage::BackupWriter &writer) : w_(writer), cs_(writer.chunk_size()) {}
 
-void ChunkAssembler::add(const bkagent::v1::DataChunk &c)
+void ChunkAssembler::add(const bkagent::v1::DataChunk &c, std::string_view frame)
 {
+	if (!frame.empty() && c.offset() % cs_ == 0 && c.length() == w_.chunk_length(c.offset() / cs_) &&
+	    !partial_.contains(c.offset() / cs_)) {
+		storage::Bytes data = w_.buffer(), packed = w_.buffer();
+		data.assign(c.data().begin(), c.data().end());
+		packed.assign(frame.begin(), frame.end());
+		w_.put(c.offset() / cs_, std::move(data), std::move(packed));
+		return;
+	}
 	for (std::uint64_t pos = c.offset(), end = c.offset() + c.length(); pos < end;) {
 		const std::uint64_t idx = pos / cs_, start = idx * cs_;
 		const std::uint32_t len = w_.chunk_length(idx);

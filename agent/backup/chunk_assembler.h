@@ -7,14 +7,17 @@
 #include <bkagent/v1/bkagent.pb.h>
 
 #include <map>
+#include <string_view>
 
 namespace bk::backup {
 
 class ChunkAssembler {
 public:
 	explicit ChunkAssembler(storage::BackupWriter &writer);
-	// `c` is checked (client::check_chunk) already.
-	void add(const bkagent::v1::DataChunk &c);
+	// `c` is opened (client::open_chunk: raw and checked) already; `frame` is
+	// the zstd frame it came as ("" when raw). A chunk that is exactly one
+	// repository chunk keeps its frame: the repository stores it as it is.
+	void add(const bkagent::v1::DataChunk &c, std::string_view frame = {});
 	// Throws unless every chunk begun was completed.
 	void finish() const;
 

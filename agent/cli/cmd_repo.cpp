@@ -69,6 +69,7 @@ struct BackupArgs {
 	std::int64_t lease = 0;
 	std::string label;
 	bool full = false;
+	bool raw_wire = false;
 };
 
 void backup(Context &ctx, const BackupArgs &args)
@@ -83,6 +84,7 @@ void backup(Context &ctx, const BackupArgs &args)
 		opts.label = args.label;
 	opts.force_full = args.full;
 	opts.host = args.host;
+	opts.wire_zstd = !ctx.remote.empty() && !args.raw_wire;
 	opts.progress = meter.sink();
 	const bk::backup::BackupResult result = bk::backup::back_up(ctx.agent(), repo, opts);
 	nlohmann::json points = nlohmann::json::array();
@@ -117,6 +119,9 @@ point, found by the change token stored with it) or full when there is no earlie
 point, the token is unknown to the agent or CBT was reset. The agent's baseline
 advances only after the point is durable. With --agent HOST:PORT the devices of
 a remote host are backed up (the backup-server role): give that host's --host.
+The remote agent then compresses the chunks it sends with zstd (at its
+wire_zstd_level) and the repository stores them as they came; --raw-wire turns
+that off (a fast link and a busy agent host).
 
 Points are stored under a host id (--host, $BKAGENT_HOST, default this machine's
 /etc/machine-id, else its hostname): many hosts back up into one repository at
@@ -134,6 +139,7 @@ Examples:
 		->check([](const std::string &h) { return st::valid_host_id(h) ? "" : "a host id is 1..64 of A-Z a-z 0-9 . _ -"; });
 	cmd->add_option("devices", args->devices, "tracked block devices")->required();
 	cmd->add_flag("--full", args->full, "read every chunk even when an incremental is possible");
+	cmd->add_flag("--raw-wire", args->raw_wire, "with --agent: do not ask the agent to compress the chunks it sends");
 	add_duration(cmd, "--lease", args->lease, "snapshot lease, e.g. 2h (default: daemon's)");
 	cmd->add_option("--label", args->label, "snapshot label shown by `bkagent snapshots`");
 	cmd->callback([&ctx, args] { guarded([&] { backup(ctx, *args); }); });

@@ -1,5 +1,6 @@
 #include "client/client.h"
 #include "bk/util/crc32c.h"
+#include "bk/util/zstd.h"
 #include "client/files.h"
 
 namespace bk::client {
@@ -109,6 +110,30 @@ void check_chunk(const bkagent::v1::DataChunk &chunk)
 		throw std::runtime_error("checksum mismatch in the chunk at offset " + std::to_string(chunk.offset()));
 }
 
+void open_chunk(v1::DataChunk &chunk, std::string &frame, std::uint32_t max_length)
+{
+	const auto at = [&chunk] { return " at offset " + std::to_string(chunk.offset()); };
+	if (chunk.length() > max_length)
+		throw std::runtime_error("the agent sent a chunk" + at() + " of " + std::to_string(chunk.length()) +
+					 " bytes, more than the " + std::to_string(max_length) + " asked for");
+	frame.clear();
+	switch (chunk.compression()) {
+	case v1::COMPRESSION_NONE: break;
+	case v1::ZSTD:
+		if (chunk.zero())
+			throw std::runtime_error("the agent sent a zero chunk" + at() + " marked compressed");
+		frame.resize(chunk.length());
+		if (!util::zstd_decompress(chunk.data().data(), chunk.data().size(), frame.data(), frame.size()))
+			throw std::runtime_error("the agent sent a zstd chunk" + at() +
+						 " that is damaged or does not decompress to its length");
+		chunk.mutable_data()->swap(frame);
+		chunk.set_compression(v1::COMPRESSION_NONE);
+		break;
+	default: throw std::runtime_error("the agent sent a chunk" + at() + " in an unknown compression");
+	}
+	check_chunk(chunk);
+}
+
 Client::Client(const Target &target) : Client(connect(target)) {}
 
 Client::Client(std::shared_ptr<grpc::Channel> channel) : stub_(v1::Agent::NewStub(std::move(channel))) {}
@@ -201,16 +226,23 @@ ChangedExtents Client::changed_extents(const v1::GetChangedExtentsRequest &req)
 	return out;
 }
 
-void Client::read_extents(const v1::ReadExtentsRequest &req, const std::function<void(const v1::DataChunk &)> &sink)
+void Client::read_extents(const v1::ReadExtentsRequest &req, const std::function<void(const v1::DataChunk &, std::string_view)> &sink)
 {
 	auto ctx = context(stream_deadline);
 	auto reader = stub_->ReadExtents(ctx.get(), req);
+	const std::uint32_t max_length = req.chunk_bytes() ? std::min(req.chunk_bytes(), api_max_chunk_bytes) : api_max_chunk_bytes;
 	v1::DataChunk chunk;
+	std::string frame;
 	while (reader->Read(&chunk)) {
-		check_chunk(chunk);
-		sink(chunk);
+		open_chunk(chunk, frame, max_length);
+		sink(chunk, frame);
 	}
 	check(reader->Finish());
+}
+
+void Client::read_extents(const v1::ReadExtentsRequest &req, const std::function<void(const v1::DataChunk &)> &sink)
+{
+	read_extents(req, [&sink](const v1::DataChunk &chunk, std::string_view) { sink(chunk); });
 }
 
 v1::CommitBackupResponse Client::commit_backup(const v1::CommitBackupRequest &req)

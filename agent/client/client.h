@@ -13,6 +13,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace bk::client {
@@ -57,10 +58,22 @@ bool full_read_needed(const std::string &reason);
 
 const char *code_name(grpc::StatusCode code);
 
-// Throws std::runtime_error when a streamed chunk's data does not match its
-// length or its CRC-32C: damage between the agent's read and here must never
-// reach a copy.
+// The API's ceiling of ReadExtents chunks (Capabilities.max_chunk_bytes is at
+// most this).
+inline constexpr std::uint32_t api_max_chunk_bytes = 1U << 20;
+
+// Throws std::runtime_error when a streamed raw chunk's data does not match
+// its length or its CRC-32C: damage between the agent's read and here must
+// never reach a copy.
 void check_chunk(const bkagent::v1::DataChunk &chunk);
+
+// Turns a streamed chunk into a checked raw one in place: a ZSTD chunk is
+// decompressed into exactly `length` bytes (at most `max_length`) and its
+// frame moved to `frame` (cleared for a raw chunk). Throws
+// std::runtime_error for a chunk over `max_length`, an unknown compression,
+// a frame that is damaged or does not hold exactly `length` bytes, or a CRC
+// mismatch (check_chunk).
+void open_chunk(bkagent::v1::DataChunk &chunk, std::string &frame, std::uint32_t max_length);
 
 // What GetChangedExtents streamed, collected.
 struct ChangedExtents {
@@ -91,7 +104,11 @@ public:
 	void changed_extents(const bkagent::v1::GetChangedExtentsRequest &req,
 			     const std::function<void(const bkagent::v1::ChangedExtentsPage &)> &page_sink);
 	ChangedExtents changed_extents(const bkagent::v1::GetChangedExtentsRequest &req);
-	// Streams the chunks to `sink`, each checked by check_chunk() first.
+	// Streams the chunks to `sink`, each opened by open_chunk() first (raw,
+	// checked) and handed on with the zstd frame it came as ("" when raw).
+	void read_extents(const bkagent::v1::ReadExtentsRequest &req,
+			  const std::function<void(const bkagent::v1::DataChunk &, std::string_view frame)> &sink);
+	// The same for a sink that needs no frames.
 	void read_extents(const bkagent::v1::ReadExtentsRequest &req, const std::function<void(const bkagent::v1::DataChunk &)> &sink);
 	bkagent::v1::CommitBackupResponse commit_backup(const bkagent::v1::CommitBackupRequest &req);
 	// Streams events to `sink` until it returns false (then cancels the call).

@@ -18,7 +18,8 @@ Config Config::parse(const std::string &text)
 	reject_unknown(j,
 		       {"unix_socket", "unix_allowed_uids", "tcp", "reflection", "state_dir", "diff_dir", "lease_default_seconds",
 			"lease_min_seconds", "lease_max_seconds", "diff_storage_percent", "diff_storage_min_bytes",
-			"diff_storage_max_bytes", "hooks_dir", "hook_timeout_seconds", "max_parallel_reads", "log_level"},
+			"diff_storage_max_bytes", "hooks_dir", "hook_timeout_seconds", "max_parallel_reads", "wire_zstd_level",
+			"log_level"},
 		       "");
 	Config c;
 	take(j, "unix_socket", c.unix_socket);
@@ -35,6 +36,7 @@ Config Config::parse(const std::string &text)
 	take(j, "hooks_dir", c.hooks_dir);
 	take_seconds(j, "hook_timeout_seconds", c.hook_timeout);
 	take(j, "max_parallel_reads", c.max_parallel_reads);
+	take(j, "wire_zstd_level", c.wire_zstd_level);
 	take(j, "log_level", c.log_level);
 	if (j.contains("tcp") && !j["tcp"].is_null()) {
 		const json &t = conf::section(j, "tcp", {"listen", "cert_file", "key_file", "client_ca_file", "token_file"});
@@ -54,6 +56,9 @@ Config Config::parse(const std::string &text)
 		throw std::invalid_argument("lease bounds must satisfy min <= default <= max");
 	if (c.max_parallel_reads == 0)
 		throw std::invalid_argument("max_parallel_reads must be >= 1");
+	if (c.wire_zstd_level < min_wire_zstd_level || c.wire_zstd_level > max_wire_zstd_level)
+		throw std::invalid_argument("wire_zstd_level must be in " + std::to_string(min_wire_zstd_level) + ".." +
+					    std::to_string(max_wire_zstd_level));
 	if (c.diff_storage_percent == 0 || c.diff_storage_percent > 100)
 		throw std::invalid_argument("diff_storage_percent must be in 1..100");
 	return c;

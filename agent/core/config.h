@@ -9,6 +9,10 @@
 
 namespace bk::agent {
 
+// zstd's fast levels from -7 (cheapest) to its normal 19; ultra levels are not
+// worth their memory for 1 MiB chunks.
+inline constexpr int min_wire_zstd_level = -7, max_wire_zstd_level = 19;
+
 struct TcpConfig {
 	std::string listen;         // host:port
 	std::string cert_file;      // server certificate chain (PEM)
@@ -33,6 +37,7 @@ struct Config {
 	std::string hooks_dir = "/etc/bkagent/hooks";
 	std::chrono::seconds hook_timeout{60};
 	std::uint32_t max_parallel_reads = 8;
+	int wire_zstd_level = 1; // of ReadExtents chunks a client asks to be compressed
 	std::string log_level = "info";
 
 	// Parses `text`; throws std::invalid_argument naming the bad key.

@@ -2,6 +2,7 @@
 
 #include "bk/util/crc32c.h"
 #include "bk/util/unique_fd.h"
+#include "bk/util/zstd.h"
 #include "core/api_error.h"
 #include "core/token_proto.h"
 
@@ -144,8 +145,9 @@ void list_changed_extents(const cbt::Store &store, const SnapshotDeviceState &de
 }
 
 void read_extents(const SnapshotDeviceState &dev, const google::protobuf::RepeatedPtrField<bkagent::v1::Range> &ranges,
-		  std::uint32_t chunk_bytes, bool elide_zeroes, const std::function<bool(const bkagent::v1::DataChunk &)> &write)
+		  const ReadOptions &opts, const std::function<bool(const bkagent::v1::DataChunk &)> &write)
 {
+	std::uint32_t chunk_bytes = opts.chunk_bytes;
 	if (chunk_bytes > max_chunk_bytes)
 		throw ApiError(grpc::StatusCode::RESOURCE_EXHAUSTED, bkagent::v1::REQUEST_TOO_LARGE,
 			       "chunk_bytes above " + std::to_string(max_chunk_bytes));
@@ -169,6 +171,7 @@ void read_extents(const SnapshotDeviceState &dev, const google::protobuf::Repeat
 	const util::UniqueFd fd = open_image(dev);
 	::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
 	bkagent::v1::DataChunk chunk;
+	std::string frame; // a compressed chunk's frame, swapped with its data to send it
 	for (const auto &r : ranges) {
 		for (std::uint64_t off = r.offset(); off < r.offset() + r.length();) {
 			const auto len = static_cast<std::uint32_t>(std::min<std::uint64_t>(chunk_bytes, r.offset() + r.length() - off));
@@ -185,12 +188,25 @@ void read_extents(const SnapshotDeviceState &dev, const google::protobuf::Repeat
 			}
 			chunk.set_offset(off);
 			chunk.set_length(len);
-			const bool zero = elide_zeroes && util::all_zero(data->data(), len);
+			const bool zero = opts.elide_zeroes && util::all_zero(data->data(), len);
 			chunk.set_zero(zero);
 			chunk.set_checksum(zero ? util::crc32c_zeroes(len) : util::crc32c(0, data->data(), len));
 			if (zero)
 				data->clear();
-			if (!write(chunk))
+			std::size_t packed = 0;
+			if (opts.zstd_level && !zero) {
+				frame.resize(len);
+				packed = util::zstd_compress(data->data(), len, frame.data(), len, *opts.zstd_level);
+			}
+			chunk.set_compression(packed ? bkagent::v1::ZSTD : bkagent::v1::COMPRESSION_NONE);
+			if (packed) {
+				frame.resize(packed);
+				data->swap(frame);
+			}
+			const bool more = write(chunk);
+			if (packed)
+				data->swap(frame); // the read buffer again
+			if (!more)
 				return;
 			off += len;
 		}

@@ -21,9 +21,15 @@ void list_changed_extents(const cbt::Store &store, const SnapshotDeviceState &de
 			  const bkagent::v1::Range *range, std::uint32_t page_size,
 			  const std::function<bool(const bkagent::v1::ChangedExtentsPage &)> &write);
 
+struct ReadOptions {
+	std::uint32_t chunk_bytes = 0; // 0: max_chunk_bytes
+	bool elide_zeroes = false;
+	std::optional<int> zstd_level; // compress chunks at this level (nullopt: raw)
+};
+
 // Streams `ranges` of the image as DataChunks; `write` returns false when
 // the client left.
 void read_extents(const SnapshotDeviceState &dev, const google::protobuf::RepeatedPtrField<bkagent::v1::Range> &ranges,
-		  std::uint32_t chunk_bytes, bool elide_zeroes, const std::function<bool(const bkagent::v1::DataChunk &)> &write);
+		  const ReadOptions &opts, const std::function<bool(const bkagent::v1::DataChunk &)> &write);
 
 } // namespace bk::agent

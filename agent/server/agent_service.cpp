@@ -12,6 +12,23 @@ namespace bk::agent {
 
 namespace v1 = bkagent::v1;
 
+namespace {
+
+ReadOptions read_options(const v1::ReadExtentsRequest &req, const Config &config)
+{
+	ReadOptions o{req.chunk_bytes(), req.elide_zeroes(), std::nullopt};
+	switch (req.compression()) {
+	case v1::COMPRESSION_NONE: break;
+	case v1::ZSTD: o.zstd_level = config.wire_zstd_level; break;
+	default:
+		throw ApiError(grpc::StatusCode::INVALID_ARGUMENT, v1::BAD_REQUEST,
+			       "unknown compression " + std::to_string(req.compression()));
+	}
+	return o;
+}
+
+} // namespace
+
 grpc::Status to_status(grpc::ServerContext *ctx, const ApiError &e)
 {
 	const std::string reason = v1::Reason_Name(e.reason());
@@ -84,7 +101,7 @@ grpc::Status AgentService::GetCapabilities(grpc::ServerContext *ctx, const v1::G
 {
 	return call(ctx, "GetCapabilities", "", [&] {
 		resp->set_api_version("bkagent.v1");
-		resp->set_api_revision(1);
+		resp->set_api_revision(2);
 		resp->set_agent_version(BK_AGENT_VERSION);
 		resp->set_max_chunk_bytes(max_chunk_bytes);
 		resp->set_max_ranges_per_read(max_ranges_per_read);
@@ -93,6 +110,8 @@ grpc::Status AgentService::GetCapabilities(grpc::ServerContext *ctx, const v1::G
 		resp->mutable_min_lease()->set_seconds(config_.lease_min.count());
 		resp->mutable_max_lease()->set_seconds(config_.lease_max.count());
 		resp->set_checksum(v1::CRC32C);
+		resp->add_compressions(v1::ZSTD);
+		resp->set_zstd_level(config_.wire_zstd_level);
 		for (const auto &h : Hooks(config_.hooks_dir, config_.hook_timeout).available())
 			resp->add_hooks(h);
 		try {
@@ -181,6 +200,7 @@ grpc::Status AgentService::ReadExtents(grpc::ServerContext *ctx, const v1::ReadE
 	return call(ctx, "ReadExtents", req->device(), [&] {
 		auto [snap, dev] = member(req->snapshot_id(), req->device());
 		snapshots_.check_alive(*snap);
+		const ReadOptions opts = read_options(*req, config_);
 		if (!snap->reads->acquire([&] { return ctx->IsCancelled() || stopping_.load(); }))
 			throw ApiError(grpc::StatusCode::CANCELLED, v1::REASON_UNSPECIFIED, "cancelled while waiting");
 		struct Slot {
@@ -188,7 +208,7 @@ grpc::Status AgentService::ReadExtents(grpc::ServerContext *ctx, const v1::ReadE
 			~Slot() { slots.release(); }
 		} slot{*snap->reads};
 		try {
-			read_extents(*dev, req->ranges(), req->chunk_bytes(), req->elide_zeroes(),
+			read_extents(*dev, req->ranges(), opts,
 				     [&](const v1::DataChunk &chunk) { return !ctx->IsCancelled() && !stopping_ && writer->Write(chunk); });
 		} catch (const ApiError &e) {
 			// A failed snapshot reads as EIO: say why.

@@ -7,11 +7,17 @@
 //              dropped from the cache before each run (a snapshot image is
 //              read from its disk);
 //   changes  - GetChangedExtents on a 2 TiB device with 1% of its blocks
-//              changed, and the daemon's peak memory.
+//              changed, and the daemon's peak memory;
+//   backup   - bench/repo's mixed image (random, text, zeros) over mTLS:
+//              streamed and backed up into a repository (as
+//              `bkagent backup --agent`), raw and zstd on the wire, vs the
+//              bare TLS pipe of the same bytes.
 #include "../../tests/agent/api_helpers.h"
+#include "backup/backup.h"
 #include "client/client.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -29,7 +35,8 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // Streams [0, size) over `streams` parallel ReadExtents calls; returns bytes.
-std::uint64_t stream_image(bk::client::Client &agent, const std::string &id, const std::string &dev, std::uint64_t size, int streams)
+std::uint64_t stream_image(bk::client::Client &agent, const std::string &id, const std::string &dev, std::uint64_t size, int streams,
+			   v1::Compression compression = v1::COMPRESSION_NONE, bool elide_zeroes = false)
 {
 	std::vector<std::thread> threads;
 	std::vector<std::uint64_t> got(static_cast<std::size_t>(streams));
@@ -43,9 +50,11 @@ std::uint64_t stream_image(bk::client::Client &agent, const std::string &id, con
 			req.set_snapshot_id(id);
 			req.set_device(dev);
 			*req.add_ranges() = range(off, std::min(share, size - off));
+			req.set_compression(compression);
+			req.set_elide_zeroes(elide_zeroes);
 			// The client checks every chunk, as for bkagent backup/image.
 			agent.read_extents(
-				req, [&got, s](const v1::DataChunk &chunk) { got[static_cast<std::size_t>(s)] += chunk.data().size(); });
+				req, [&got, s](const v1::DataChunk &chunk) { got[static_cast<std::size_t>(s)] += chunk.length(); });
 		});
 	for (auto &t : threads)
 		t.join();
@@ -183,6 +192,112 @@ void bench_read(std::uint64_t size_mib)
 	std::printf("  daemon peak RSS            %s\n", peak_rss(daemon).c_str());
 }
 
+double cpu_seconds()
+{
+	rusage self{};
+	::getrusage(RUSAGE_SELF, &self);
+	const auto s = [](const timeval &t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+	return s(self.ru_utime) + s(self.ru_stime);
+}
+
+std::string load_average()
+{
+	std::ifstream in("/proc/loadavg");
+	std::string one, five;
+	in >> one >> five;
+	return one + " " + five;
+}
+
+// bench/repo's mixed image, moved over mTLS: the bare pipe, the stream alone
+// (zero chunks elided, every chunk checked; zstd: decompressed too) and a
+// full backup as `bkagent backup --agent` makes it, into a new repository on
+// tmpfs each time (encrypted, 1 MiB chunks, zstd 3). `level`: the agent's
+// wire_zstd_level.
+void bench_backup(std::uint64_t size_mib, int level, int rounds)
+{
+	Daemon daemon({.tcp = true, .lease_default_seconds = 3600, .wire_zstd_level = level});
+	daemon.start();
+	const std::uint64_t size = size_mib << 20;
+	Disk d = make_disk(daemon.kernel(), "mixed", size, 16);
+	const std::string mixed = daemon.dir() / "mixed.img";
+	if (std::system(("python3 " BK_BENCH_DIR "/../repo/make_image.py " + std::to_string(size_mib) + " 1 " + mixed).c_str()) != 0)
+		std::abort();
+	{
+		std::ifstream in(mixed, std::ios::binary);
+		std::string piece(64 << 20, '\0');
+		for (std::uint64_t off = 0; off < size; off += piece.size()) {
+			in.read(piece.data(), static_cast<std::streamsize>(piece.size()));
+			daemon.kernel().write(d.path, off, piece.substr(0, static_cast<std::size_t>(in.gcount())));
+		}
+	}
+	std::filesystem::remove(mixed);
+	auto stub = daemon.client(daemon.tls_target());
+	track(*stub, d.path);
+	const v1::Snapshot snap = snapshot(*stub, {d.path}, 3600);
+	const std::string image = snap.devices(0).image_path();
+	bk::client::Client tls(daemon.tls_target());
+	const std::string repo_dir = "/dev/shm/bk-agent-bench-repo";
+	std::uint64_t stored = 0;
+	const auto pipe = [&] { return tls_pipe_seconds(image, daemon.certs()); };
+	const auto stream = [&](v1::Compression c) {
+		return [&, c] {
+			const auto t = Clock::now();
+			if (stream_image(tls, snap.id(), d.path, size, 1, c, true) != size)
+				std::abort();
+			return seconds_since(t);
+		};
+	};
+	const auto backup = [&](bool zstd) {
+		return [&, zstd] {
+			std::filesystem::remove_all(repo_dir);
+			bk::storage::InitOptions init;
+			init.passphrase = "bench";
+			bk::storage::Repository::init(repo_dir, init);
+			bk::storage::Repository repo = bk::storage::Repository::open(repo_dir, "bench");
+			bk::backup::BackupOptions opts;
+			opts.force_full = true;
+			opts.wire_zstd = zstd;
+			opts.host = "bench";
+			const auto t = Clock::now();
+			const bk::backup::DeviceResult r = bk::backup::back_up_device(tls, repo, snap, snap.devices(0), opts);
+			const double s = seconds_since(t);
+			stored = r.point.stats.bytes_stored;
+			return s;
+		};
+	};
+	const std::vector<Way> ways = {
+		{"socat TLS pipe (peer)", pipe},
+		{"stream, raw", stream(v1::COMPRESSION_NONE)},
+		{"stream, zstd", stream(v1::ZSTD)},
+		{"backup, raw wire", backup(false)},
+		{"backup, zstd wire", backup(true)},
+	};
+	dd_seconds(image); // page-cached, as in `read`
+	std::printf("backup: %llu MiB mixed image (1/3 random, text, zeros), mTLS, agent wire_zstd_level %d, best of %d, load %s\n",
+		    static_cast<unsigned long long>(size_mib), level, rounds, load_average().c_str());
+	std::vector<double> best(ways.size(), 1e9), cpu(ways.size(), 0);
+	std::vector<std::uint64_t> stored_by(ways.size(), 0);
+	for (int r = 0; r < rounds; ++r)
+		for (std::size_t i = 0; i < ways.size(); ++i) {
+			const double c0 = cpu_seconds();
+			const double s = ways[i].run();
+			if (s < best[i]) {
+				best[i] = s;
+				cpu[i] = cpu_seconds() - c0;
+				stored_by[i] = stored;
+			}
+			stored = 0;
+		}
+	for (std::size_t i = 0; i < ways.size(); ++i)
+		std::printf("  %-22s %6.2f s  %5.0f%% of the pipe's time  client CPU %5.2f s%s\n", ways[i].name, best[i],
+			    100 * best[i] / best[0], cpu[i],
+			    stored_by[i] ? (", stored " + std::to_string(stored_by[i] >> 20) + " MiB").c_str() : "");
+	std::printf("  load after: %s\n", load_average().c_str());
+	std::filesystem::remove_all(repo_dir);
+	release(*stub, snap.id());
+	daemon.stop();
+}
+
 void bench_changes(std::uint32_t block_shift, bool clustered)
 {
 	Daemon daemon;
@@ -240,6 +355,9 @@ int main(int argc, char **argv)
 	const std::uint64_t mib = argc > 2 ? std::stoull(argv[2]) : 2048;
 	if (what == "read" || what == "all")
 		bench_read(mib);
+	if (what == "backup" || what == "all")
+		for (const int level : {1, -1})
+			bench_backup(mib, level, argc > 3 ? std::stoi(argv[3]) : 3);
 	if (what == "changes" || what == "all") {
 		bench_changes(16, true);
 		bench_changes(16, false);

@@ -31,6 +31,7 @@ constexpr std::uint64_t kSegmentBytes = std::uint64_t{1} << 30;
 struct Job {
 	std::uint64_t index;
 	Bytes data;
+	Bytes frame; // zstd of data made by the caller, or empty
 };
 
 bool host_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'; }
@@ -232,6 +233,8 @@ void BackupWriter::Impl::work()
 		std::lock_guard guard(mutex);
 		if (spare.size() < 3 * nworkers + 2)
 			spare.push_back(std::move(job->data));
+		if (!job->frame.empty() && spare.size() < 3 * nworkers + 2)
+			spare.push_back(std::move(job->frame));
 	}
 }
 
@@ -256,7 +259,7 @@ void BackupWriter::Impl::process(Job &job)
 			return;
 		}
 	}
-	const Record record = encode_chunk(crypto, id, data, repo->config.zstd_level);
+	const Record record = encode_chunk(crypto, id, data, repo->config.zstd_level, job.frame);
 	std::lock_guard guard(mutex);
 	if (!pack)
 		pack = std::make_unique<PackWriter>(layout);
@@ -335,12 +338,14 @@ Bytes BackupWriter::buffer()
 	return b;
 }
 
-void BackupWriter::put(std::uint64_t index, Bytes &&data)
+void BackupWriter::put(std::uint64_t index, Bytes &&data) { put(index, std::move(data), Bytes{}); }
+
+void BackupWriter::put(std::uint64_t index, Bytes &&data, Bytes &&zstd_frame)
 {
 	impl_->rethrow_failure();
 	impl_->check_index(index, data.size());
 	impl_->bytes_read += data.size();
-	impl_->queue.push(Job{index, std::move(data)});
+	impl_->queue.push(Job{index, std::move(data), std::move(zstd_frame)});
 	impl_->report_progress();
 }
 

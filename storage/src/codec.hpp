@@ -1,4 +1,4 @@
-// Chunk data helpers: zero detection, zstd compression with per-thread contexts.
+// Chunk data helpers: zero detection, zstd (bk/util/zstd.h) over byte vectors.
 #pragma once
 
 #include <cstring>

@@ -19,11 +19,12 @@ constexpr std::size_t kMaxOpenPacks = 256;
 
 } // namespace
 
-Record encode_chunk(const Crypto &crypto, const ChunkId &id, ByteView plain, int zstd_level)
+Record encode_chunk(const Crypto &crypto, const ChunkId &id, ByteView plain, int zstd_level, ByteView frame)
 {
 	thread_local Bytes compressed;
-	bool zstd = zstd_compress(plain, zstd_level, compressed);
-	ByteView stored = zstd ? ByteView(compressed) : plain;
+	const bool framed = !frame.empty() && frame.size() < plain.size();
+	const bool zstd = framed || zstd_compress(plain, zstd_level, compressed);
+	ByteView stored = framed ? frame : zstd ? ByteView(compressed) : plain;
 
 	Record rec;
 	std::size_t body_len = crypto.encrypted() ? stored.size() + 28 : stored.size();

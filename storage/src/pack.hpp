@@ -49,7 +49,9 @@ struct Record {
 	std::size_t size() const { return header.size() + body.size(); }
 };
 
-Record encode_chunk(const Crypto &crypto, const ChunkId &id, ByteView plain, int zstd_level);
+// `frame`, when not empty, is a zstd frame of `plain` made elsewhere (the agent's wire
+// compression): stored as it is when smaller than `plain`, instead of compressing again.
+Record encode_chunk(const Crypto &crypto, const ChunkId &id, ByteView plain, int zstd_level, ByteView frame = {});
 // Authenticates `record` against the index's expectation and returns the plaintext;
 // throws Errc::corrupt on any mismatch.
 void decode_record(const Crypto &crypto, ByteView record, const ChunkId &id, std::uint32_t raw_len, Bytes &plain);

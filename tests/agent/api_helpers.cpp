@@ -13,6 +13,25 @@ Disk make_disk(FakeKernel &kernel, const std::string &name, std::uint64_t size, 
 	return {kernel.add_disk(name, size, block_shift), std::string(size, '\0')};
 }
 
+void write_disk(FakeKernel &kernel, Disk &disk, std::uint64_t off, const std::string &data)
+{
+	kernel.write(disk.path, off, data);
+	disk.content.replace(off, data.size(), data);
+}
+
+std::string words(std::size_t n, std::mt19937_64 &rng)
+{
+	std::vector<std::string> vocabulary(1000);
+	for (auto &w : vocabulary)
+		for (std::uint64_t len = 2 + rng() % 8; len > 0; --len)
+			w += static_cast<char>('a' + rng() % 26);
+	std::string text;
+	while (text.size() < n)
+		text += vocabulary[rng() % vocabulary.size()] + ' ';
+	text.resize(n);
+	return text;
+}
+
 void scribble(FakeKernel &kernel, Disk &disk, std::mt19937_64 &rng, int writes)
 {
 	const std::uint64_t size = disk.content.size();

@@ -21,6 +21,12 @@ Disk make_disk(FakeKernel &kernel, const std::string &name, std::uint64_t size, 
 // Random writes (some runs, some zeroes) to the disk and its model.
 void scribble(FakeKernel &kernel, Disk &disk, std::mt19937_64 &rng, int writes);
 
+// Writes `data` at `off` to the disk and its model.
+void write_disk(FakeKernel &kernel, Disk &disk, std::uint64_t off, const std::string &data);
+// `n` bytes of words picked at random from 1000: text that zstd compresses
+// about 2x.
+std::string words(std::size_t n, std::mt19937_64 &rng);
+
 v1::Device track(v1::Agent::Stub &agent, const std::string &device);
 v1::Snapshot snapshot(v1::Agent::Stub &agent, const std::vector<std::string> &devices, int lease_seconds = 0);
 void release(v1::Agent::Stub &agent, const std::string &id);

@@ -71,6 +71,7 @@ Daemon::Daemon(DaemonOptions options) : options_(options), kernel_(dir_.path() /
 				 {"diff_storage_min_bytes", 1 << 20},
 				 {"diff_storage_max_bytes", 4 << 20},
 				 {"max_parallel_reads", options.max_parallel_reads},
+				 {"wire_zstd_level", options.wire_zstd_level},
 				 {"reflection", options.reflection},
 				 {"log_level", "debug"}};
 	if (options.tcp) {

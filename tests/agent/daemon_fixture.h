@@ -28,6 +28,7 @@ struct DaemonOptions {
 	int lease_min_seconds = 1;
 	int lease_default_seconds = 60;
 	int max_parallel_reads = 8;
+	int wire_zstd_level = 1;
 	bool reflection = false;
 };
 

@@ -198,6 +198,9 @@ TEST_F(AgentErrors, ReadExtents)
 	for (std::uint64_t i = 0; i < 5000; ++i)
 		many.push_back(range(i * 512, 512));
 	expect_read(read_req(many), {grpc::StatusCode::RESOURCE_EXHAUSTED, "REQUEST_TOO_LARGE"}, "too many ranges");
+	auto bad_codec = read_req({range(0, 4096)});
+	bad_codec.set_compression(static_cast<v1::Compression>(9));
+	expect_read(bad_codec, {grpc::StatusCode::INVALID_ARGUMENT, "BAD_REQUEST"}, "unknown compression");
 	auto bad_snap = read_req({range(0, 4096)});
 	bad_snap.set_snapshot_id("6f1c0000-0000-0000-0000-000000000000");
 	expect_read(bad_snap, {grpc::StatusCode::NOT_FOUND, "SNAPSHOT_NOT_FOUND"}, "unknown snapshot");

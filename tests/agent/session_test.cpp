@@ -1,5 +1,6 @@
 // Leases, cancelled streams, concurrent clients, credentials, health, CLI.
 #include "api_helpers.h"
+#include "client/client.h"
 
 #include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
@@ -148,6 +149,67 @@ TEST(AgentClients, ConcurrentSnapshotsAndReads)
 		t.join();
 	for (int i = 0; i < clients; ++i)
 		EXPECT_TRUE(ok[i]) << "client " << i;
+}
+
+// ReadExtents with zstd over mutual TLS through the typed client: compressible
+// chunks come as frames, random ones raw, zero ones elided, and every byte
+// reads back as on the disk; a client that does not ask gets no frame.
+TEST(AgentWireZstd, CompressedStreamReadsBitExact)
+{
+	Daemon daemon({.tcp = true});
+	daemon.start();
+	std::mt19937_64 rng(11);
+	const std::uint64_t mib = 1 << 20;
+	Disk d = make_disk(daemon.kernel(), "z", 6 * mib, 12);
+	write_disk(daemon.kernel(), d, 0, words(2 * mib + 12345, rng));
+	std::string noise(2 * mib, '\0');
+	for (auto &c : noise)
+		c = static_cast<char>(rng());
+	write_disk(daemon.kernel(), d, 3 * mib, noise);
+	write_disk(daemon.kernel(), d, 5 * mib + 4096, words(mib - 4096, rng));
+	auto stub = daemon.client(daemon.tls_target());
+	track(*stub, d.path);
+	const v1::Snapshot snap = snapshot(*stub, {d.path});
+
+	client::Client agent(daemon.tls_target());
+	const v1::Capabilities caps = agent.capabilities();
+	EXPECT_GE(caps.api_revision(), 2u);
+	ASSERT_EQ(caps.compressions_size(), 1);
+	EXPECT_EQ(caps.compressions(0), v1::ZSTD);
+	EXPECT_EQ(caps.zstd_level(), 1);
+
+	for (const bool zstd : {true, false}) {
+		v1::ReadExtentsRequest req;
+		req.set_snapshot_id(snap.id());
+		req.set_device(d.path);
+		req.set_chunk_bytes(256 << 10);
+		req.set_elide_zeroes(true);
+		req.set_compression(zstd ? v1::ZSTD : v1::COMPRESSION_NONE);
+		*req.add_ranges() = range(8192, 6 * mib - 8192 - 4096); // unaligned to the chunks at both ends
+		std::string copy(6 * mib, '\0');
+		int framed = 0, raw = 0, zero = 0;
+		std::uint64_t framed_bytes = 0, framed_raw = 0;
+		agent.read_extents(req, [&](const v1::DataChunk &c, std::string_view frame) {
+			EXPECT_EQ(c.compression(), v1::COMPRESSION_NONE) << "handed on opened";
+			if (!c.zero())
+				copy.replace(c.offset(), c.length(), c.data());
+			(c.zero() ? zero : frame.empty() ? raw : framed) += 1;
+			framed_bytes += frame.size();
+			framed_raw += frame.empty() ? 0 : c.length();
+		});
+		EXPECT_EQ(copy.substr(8192, 6 * mib - 12288), d.content.substr(8192, 6 * mib - 12288)) << "zstd " << zstd;
+		// 24 chunks from 8 KiB on: 2 all in the zeros after the text, 8 mostly random.
+		EXPECT_EQ(zero, 2) << "elided";
+		if (zstd) {
+			EXPECT_EQ(framed, 14) << "the text came compressed";
+			EXPECT_LT(framed_bytes, framed_raw / 2);
+			EXPECT_EQ(raw, 8) << "the random chunks came raw";
+		} else {
+			EXPECT_EQ(framed, 0);
+			EXPECT_EQ(raw, 22);
+		}
+	}
+	release(*stub, snap.id());
 }
 
 // A hook learns what it is run for; the post-thaw hook can read the images

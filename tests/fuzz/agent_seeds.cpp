@@ -90,6 +90,8 @@ void rpc_seeds(const fs::path &dir)
 	read.set_chunk_bytes(4096);
 	read.set_elide_zeroes(true);
 	put_rpc(dir, "read", read, "ReadExtents");
+	read.set_compression(v1::ZSTD);
+	put_rpc(dir, "read-zstd", read, "ReadExtents");
 	v1::CommitBackupRequest commit;
 	commit.set_snapshot_id("0");
 	commit.set_device("0");

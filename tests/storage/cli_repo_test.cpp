@@ -157,7 +157,8 @@ TEST(CliRepo, HostsShareARepository)
 }
 
 // The backup-server role: `bkagent --agent HOST:PORT backup` pulls a remote
-// agent's devices over mutual TLS with a bearer token.
+// agent's devices over mutual TLS with a bearer token, the chunks zstd-compressed
+// by the agent and stored as they came (--raw-wire: compressed by the repository).
 TEST(CliRepo, BackupServerPullsOverMutualTls)
 {
 	::setenv("BKAGENT_PASSPHRASE", "cli test passphrase", 1);
@@ -167,6 +168,7 @@ TEST(CliRepo, BackupServerPullsOverMutualTls)
 	DiskAndRepo setup = tracked_disk_and_repo(daemon, "vdc", 24 * kChunk, rng);
 	Disk &disk = setup.disk;
 	const std::string &repo = setup.repo;
+	write_disk(daemon.kernel(), disk, 3 * kChunk + 100, words(10 * kChunk, rng)); // text: zstd chunks
 
 	const client::Target t = daemon.tls_target();
 	auto remote = [&](const std::string &token_file, std::vector<std::string> args) {
@@ -183,11 +185,19 @@ TEST(CliRepo, BackupServerPullsOverMutualTls)
 		points.emplace_back(r.json()["points"][0]["id"], disk.content);
 		scribble(daemon.kernel(), disk, rng, 4);
 	}
+	const std::string raw_repo = daemon.dir() / "raw-repo";
+	ASSERT_EQ(bkagent(daemon, {"init", "--repo", raw_repo, "--chunk-size", std::to_string(kChunk)}).code, 0);
+	CliRun raw = remote(token, {"backup", disk.path, "--repo", raw_repo, "--raw-wire"});
+	ASSERT_EQ(raw.code, 0) << raw.out;
 	for (const auto &[id, content] : points) {
 		const std::string out = daemon.dir() / ("restore-" + id);
 		ASSERT_EQ(bkagent(daemon, {"restore", id, out, "--repo", repo}).code, 0);
 		EXPECT_TRUE(file_content(out) == content) << "point " << id;
 	}
+	const std::string out = daemon.dir() / "restore-raw";
+	ASSERT_EQ(bkagent(daemon, {"restore", raw.json()["points"][0]["id"], out, "--repo", raw_repo}).code, 0);
+	EXPECT_TRUE(file_content(out) == disk.content);
+	EXPECT_EQ(bkagent(daemon, {"verify", "--repo", repo}).code, 0);
 
 	const std::string wrong = daemon.dir() / "wrong-token";
 	std::ofstream(wrong) << "not the token\n";

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "bk/storage/error.hpp"
+#include "bk/util/zstd.h"
 #include "helpers.hpp"
 
 namespace bk::storage::test {
@@ -79,6 +80,35 @@ TEST(Storage, ZeroAndIncompressibleDataAreStoredEfficiently)
 	PointInfo r = backup_image(repo, dir / "src", make_image(Fill::random, 40 * kChunk, rng), "rand");
 	// Random data is stored raw: only the record framing and GCM overhead are added.
 	EXPECT_LE(r.stats.bytes_stored, r.stats.bytes_new + 40 * (48 + 28));
+}
+
+// Chunks that arrive zstd-compressed (the agent's wire compression) are stored as
+// the frames they came in, not compressed again: a frame of a fast zstd level (-5)
+// is stored at its own size, and the point restores bit-exact.
+TEST(Storage, WireFramesAreStoredAsTheyCame)
+{
+	ScratchDir dir;
+	Repository repo = init_repo(dir, small_repo_options());
+	std::mt19937_64 rng(4);
+	const std::vector<std::uint8_t> image = make_image(Fill::text, 8 * kChunk, rng);
+	BackupRequest req;
+	req.device = "wire";
+	req.size = image.size();
+	BackupWriter w = repo.begin_backup(req);
+	std::uint64_t frames = 0;
+	for (std::uint64_t i = 0; i < w.chunk_count(); ++i) {
+		Bytes data(image.begin() + static_cast<std::ptrdiff_t>(i * kChunk), image.begin() + static_cast<std::ptrdiff_t>((i + 1) * kChunk));
+		Bytes frame(kChunk);
+		frame.resize(util::zstd_compress(data.data(), data.size(), frame.data(), frame.size(), -5));
+		ASSERT_FALSE(frame.empty());
+		frames += frame.size();
+		w.put(i, std::move(data), std::move(frame));
+	}
+	const PointInfo p = w.commit();
+	EXPECT_EQ(p.stats.bytes_stored, frames + 8 * (48 + 28)) << "the frames, framed and sealed";
+	repo.restore(p.id, dir / "out");
+	EXPECT_EQ(read_file(dir / "out"), image);
+	EXPECT_TRUE(repo.verify().ok());
 }
 
 TEST(Storage, DeduplicatesWithinAndAcrossDevices)

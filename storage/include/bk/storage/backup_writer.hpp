@@ -64,6 +64,12 @@ public:
 	// Each chunk index at most once; data.size() must equal chunk_length(index).
 	void put(std::uint64_t index, Bytes &&data);
 	void put(std::uint64_t index, ByteView data);
+	// As put(), with a zstd frame that decompresses to exactly `data` (the agent's
+	// wire compression, decompressed by the caller to check it: the id is still the
+	// keyed hash of `data`). The record stores the frame instead of compressing
+	// `data` again; a frame that does not decompress to `data` would make the chunk
+	// fail authentication on every read.
+	void put(std::uint64_t index, Bytes &&data, Bytes &&zstd_frame);
 	// The chunk is known to be all zeros (e.g. a zero extent reported by the agent).
 	void put_zero(std::uint64_t index);
 
