@@ -16,8 +16,11 @@
 #include "backup/backup.h"
 #include "client/client.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -25,6 +28,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <optional>
 #include <thread>
 
 namespace {
@@ -53,8 +57,8 @@ std::uint64_t stream_image(bk::client::Client &agent, const std::string &id, con
 			req.set_compression(compression);
 			req.set_elide_zeroes(elide_zeroes);
 			// The client checks every chunk, as for bkagent backup/image.
-			agent.read_extents(
-				req, [&got, s](const v1::DataChunk &chunk) { got[static_cast<std::size_t>(s)] += chunk.length(); });
+			agent.read_extents(req,
+					   [&got, s](const v1::DataChunk &chunk) { got[static_cast<std::size_t>(s)] += chunk.length(); });
 		});
 	for (auto &t : threads)
 		t.join();
@@ -99,12 +103,16 @@ double dd_seconds(const std::string &path)
 	return seconds_since(t);
 }
 
-// The same image through one mutual TLS connection without gRPC (socat).
-double tls_pipe_seconds(const std::string &image, const Certs &c)
+int tls_pipe_port() { return 20000 + ::getpid() % 20000; }
+
+// The same image through one mutual TLS connection without gRPC (socat),
+// the client connecting to `connect` (0: straight to the server).
+double tls_pipe_seconds(const std::string &image, const Certs &c, int connect = 0)
 {
-	const std::string port = std::to_string(20000 + ::getpid() % 20000);
+	const std::string port = std::to_string(tls_pipe_port());
 	const std::string cmd = std::string(BK_BENCH_DIR "/tls_pipe.sh ") + image + " " + c.ca + " " + c.server_cert + " " + c.server_key +
-				" " + c.client_cert + " " + c.client_key + " " + port;
+				" " + c.client_cert + " " + c.client_key + " " + port + " " +
+				std::to_string(connect ? connect : tls_pipe_port());
 	std::FILE *out = ::popen(cmd.c_str(), "r");
 	double seconds = 0;
 	if (!out || std::fscanf(out, "%lf", &seconds) != 1 || ::pclose(out) != 0)
@@ -192,6 +200,91 @@ void bench_read(std::uint64_t size_mib)
 	std::printf("  daemon peak RSS            %s\n", peak_rss(daemon).c_str());
 }
 
+// A link slower than loopback: forwards connections from its port to
+// 127.0.0.1:target, the target-to-client direction paced to `rate` bytes/s
+// (the bulk direction of a read; requests pass unpaced). In userspace so
+// that the shared machine's own loopback stays as it is.
+class SlowLink {
+public:
+	SlowLink(int target, double rate) : target_(target), rate_(rate)
+	{
+		listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		sockaddr_in a = loopback(0);
+		socklen_t len = sizeof a;
+		if (listener_ < 0 || ::bind(listener_, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0 || ::listen(listener_, 8) != 0 ||
+		    ::getsockname(listener_, reinterpret_cast<sockaddr *>(&a), &len) != 0)
+			std::abort();
+		port_ = ntohs(a.sin_port);
+		acceptor_ = std::thread([this] { accept_loop(); });
+	}
+	~SlowLink()
+	{
+		::shutdown(listener_, SHUT_RDWR);
+		acceptor_.join();
+		::close(listener_);
+		for (const int fd : fds_)
+			::shutdown(fd, SHUT_RDWR);
+		for (auto &t : pumps_)
+			t.join();
+		for (const int fd : fds_)
+			::close(fd);
+	}
+	SlowLink(const SlowLink &) = delete;
+	SlowLink &operator=(const SlowLink &) = delete;
+	int port() const { return port_; }
+
+private:
+	static sockaddr_in loopback(int port)
+	{
+		sockaddr_in a{};
+		a.sin_family = AF_INET;
+		a.sin_port = htons(static_cast<std::uint16_t>(port));
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		return a;
+	}
+	void accept_loop()
+	{
+		for (int client; (client = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC)) >= 0;) {
+			const int server = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			const sockaddr_in a = loopback(target_);
+			if (server < 0 || ::connect(server, reinterpret_cast<const sockaddr *>(&a), sizeof a) != 0)
+				std::abort();
+			fds_.insert(fds_.end(), {client, server});
+			pumps_.emplace_back([client, server] { pump(client, server, 0); });
+			pumps_.emplace_back([this, client, server] { pump(server, client, rate_); });
+		}
+	}
+	// Copies until EOF, then half-closes; `rate` 0: unpaced. An idle link
+	// earns no credit: each piece leaves no earlier than the last one's
+	// transmission time after it.
+	static void pump(int from, int to, double rate)
+	{
+		std::vector<char> buf(64 << 10);
+		auto next = Clock::now();
+		for (ssize_t n; (n = ::read(from, buf.data(), buf.size())) > 0;) {
+			if (rate > 0) {
+				next = std::max(next, Clock::now());
+				std::this_thread::sleep_until(next);
+				next += std::chrono::duration_cast<Clock::duration>(
+					std::chrono::duration<double>(static_cast<double>(n) / rate));
+			}
+			for (ssize_t done = 0; done < n;) {
+				const ssize_t w = ::write(to, buf.data() + done, static_cast<std::size_t>(n - done));
+				if (w <= 0)
+					return;
+				done += w;
+			}
+		}
+		::shutdown(to, SHUT_WR);
+	}
+
+	int target_, listener_ = -1, port_ = 0;
+	double rate_;
+	std::thread acceptor_;
+	std::vector<int> fds_;
+	std::vector<std::thread> pumps_;
+};
+
 double cpu_seconds()
 {
 	rusage self{};
@@ -211,9 +304,10 @@ std::string load_average()
 // bench/repo's mixed image, moved over mTLS: the bare pipe, the stream alone
 // (zero chunks elided, every chunk checked; zstd: decompressed too) and a
 // full backup as `bkagent backup --agent` makes it, into a new repository on
-// tmpfs each time (encrypted, 1 MiB chunks, zstd 3). `level`: the agent's
-// wire_zstd_level.
-void bench_backup(std::uint64_t size_mib, int level, int rounds)
+// tmpfs each time (encrypted, 1 MiB chunks, zstd 3). Over loopback, then
+// over a link paced to `link_mbit` (both the pipe and gRPC through it);
+// `level`: the agent's wire_zstd_level.
+void bench_backup(std::uint64_t size_mib, int rounds, double link_mbit, int level)
 {
 	Daemon daemon({.tcp = true, .lease_default_seconds = 3600, .wire_zstd_level = level});
 	daemon.start();
@@ -235,64 +329,75 @@ void bench_backup(std::uint64_t size_mib, int level, int rounds)
 	track(*stub, d.path);
 	const v1::Snapshot snap = snapshot(*stub, {d.path}, 3600);
 	const std::string image = snap.devices(0).image_path();
-	bk::client::Client tls(daemon.tls_target());
 	const std::string repo_dir = "/dev/shm/bk-agent-bench-repo";
-	std::uint64_t stored = 0;
-	const auto pipe = [&] { return tls_pipe_seconds(image, daemon.certs()); };
-	const auto stream = [&](v1::Compression c) {
-		return [&, c] {
-			const auto t = Clock::now();
-			if (stream_image(tls, snap.id(), d.path, size, 1, c, true) != size)
-				std::abort();
-			return seconds_since(t);
-		};
-	};
-	const auto backup = [&](bool zstd) {
-		return [&, zstd] {
-			std::filesystem::remove_all(repo_dir);
-			bk::storage::InitOptions init;
-			init.passphrase = "bench";
-			bk::storage::Repository::init(repo_dir, init);
-			bk::storage::Repository repo = bk::storage::Repository::open(repo_dir, "bench");
-			bk::backup::BackupOptions opts;
-			opts.force_full = true;
-			opts.wire_zstd = zstd;
-			opts.host = "bench";
-			const auto t = Clock::now();
-			const bk::backup::DeviceResult r = bk::backup::back_up_device(tls, repo, snap, snap.devices(0), opts);
-			const double s = seconds_since(t);
-			stored = r.point.stats.bytes_stored;
-			return s;
-		};
-	};
-	const std::vector<Way> ways = {
-		{"socat TLS pipe (peer)", pipe},
-		{"stream, raw", stream(v1::COMPRESSION_NONE)},
-		{"stream, zstd", stream(v1::ZSTD)},
-		{"backup, raw wire", backup(false)},
-		{"backup, zstd wire", backup(true)},
-	};
 	dd_seconds(image); // page-cached, as in `read`
-	std::printf("backup: %llu MiB mixed image (1/3 random, text, zeros), mTLS, agent wire_zstd_level %d, best of %d, load %s\n",
-		    static_cast<unsigned long long>(size_mib), level, rounds, load_average().c_str());
-	std::vector<double> best(ways.size(), 1e9), cpu(ways.size(), 0);
-	std::vector<std::uint64_t> stored_by(ways.size(), 0);
-	for (int r = 0; r < rounds; ++r)
-		for (std::size_t i = 0; i < ways.size(); ++i) {
-			const double c0 = cpu_seconds();
-			const double s = ways[i].run();
-			if (s < best[i]) {
-				best[i] = s;
-				cpu[i] = cpu_seconds() - c0;
-				stored_by[i] = stored;
-			}
-			stored = 0;
+
+	for (const double mbit : {0.0, link_mbit}) {
+		std::optional<SlowLink> agent_link, pipe_link;
+		bk::client::Target target = daemon.tls_target();
+		if (mbit > 0) {
+			agent_link.emplace(daemon.tcp_port(), mbit * 1e6 / 8);
+			pipe_link.emplace(tls_pipe_port(), mbit * 1e6 / 8);
+			target.address = "127.0.0.1:" + std::to_string(agent_link->port());
 		}
-	for (std::size_t i = 0; i < ways.size(); ++i)
-		std::printf("  %-22s %6.2f s  %5.0f%% of the pipe's time  client CPU %5.2f s%s\n", ways[i].name, best[i],
-			    100 * best[i] / best[0], cpu[i],
-			    stored_by[i] ? (", stored " + std::to_string(stored_by[i] >> 20) + " MiB").c_str() : "");
-	std::printf("  load after: %s\n", load_average().c_str());
+		bk::client::Client tls(target);
+		std::uint64_t stored = 0;
+		const auto pipe = [&] { return tls_pipe_seconds(image, daemon.certs(), pipe_link ? pipe_link->port() : 0); };
+		const auto stream = [&](v1::Compression c) {
+			return [&, c] {
+				const auto t = Clock::now();
+				if (stream_image(tls, snap.id(), d.path, size, 1, c, true) != size)
+					std::abort();
+				return seconds_since(t);
+			};
+		};
+		const auto backup = [&](bool zstd) {
+			return [&, zstd] {
+				std::filesystem::remove_all(repo_dir);
+				bk::storage::InitOptions init;
+				init.passphrase = "bench";
+				bk::storage::Repository::init(repo_dir, init);
+				bk::storage::Repository repo = bk::storage::Repository::open(repo_dir, "bench");
+				bk::backup::BackupOptions opts;
+				opts.force_full = true;
+				opts.wire_zstd = zstd;
+				opts.host = "bench";
+				const auto t = Clock::now();
+				const bk::backup::DeviceResult r = bk::backup::back_up_device(tls, repo, snap, snap.devices(0), opts);
+				const double s = seconds_since(t);
+				stored = r.point.stats.bytes_stored;
+				return s;
+			};
+		};
+		const std::vector<Way> ways = {
+			{"socat TLS pipe (peer)", pipe},     {"stream, raw", stream(v1::COMPRESSION_NONE)},
+			{"stream, zstd", stream(v1::ZSTD)},  {"backup, raw wire", backup(false)},
+			{"backup, zstd wire", backup(true)},
+		};
+		std::printf("backup: %llu MiB mixed image (1/3 random, text, zeros), mTLS over %s, agent zstd level %d, best of %d, "
+			    "load %s\n",
+			    static_cast<unsigned long long>(size_mib),
+			    mbit > 0 ? (std::to_string(int(mbit)) + " Mbit/s").c_str() : "loopback", tls.capabilities().zstd_level(),
+			    rounds, load_average().c_str());
+		std::vector<double> best(ways.size(), 1e9), cpu(ways.size(), 0);
+		std::vector<std::uint64_t> stored_by(ways.size(), 0);
+		for (int r = 0; r < rounds; ++r)
+			for (std::size_t i = 0; i < ways.size(); ++i) {
+				const double c0 = cpu_seconds();
+				const double s = ways[i].run();
+				if (s < best[i]) {
+					best[i] = s;
+					cpu[i] = cpu_seconds() - c0;
+					stored_by[i] = stored;
+				}
+				stored = 0;
+			}
+		for (std::size_t i = 0; i < ways.size(); ++i)
+			std::printf("  %-22s %6.2f s  %5.0f%% of the pipe's time  client CPU %5.2f s%s\n", ways[i].name, best[i],
+				    100 * best[i] / best[0], cpu[i],
+				    stored_by[i] ? (", stored " + std::to_string(stored_by[i] >> 20) + " MiB").c_str() : "");
+		std::printf("  load after: %s\n", load_average().c_str());
+	}
 	std::filesystem::remove_all(repo_dir);
 	release(*stub, snap.id());
 	daemon.stop();
@@ -356,8 +461,8 @@ int main(int argc, char **argv)
 	if (what == "read" || what == "all")
 		bench_read(mib);
 	if (what == "backup" || what == "all")
-		for (const int level : {1, -1})
-			bench_backup(mib, level, argc > 3 ? std::stoi(argv[3]) : 3);
+		bench_backup(mib, argc > 3 ? std::stoi(argv[3]) : 3, argc > 4 ? std::stod(argv[4]) : 1000,
+			     argc > 5 ? std::stoi(argv[5]) : 1);
 	if (what == "changes" || what == "all") {
 		bench_changes(16, true);
 		bench_changes(16, false);

@@ -39,6 +39,7 @@
 
 #include "agent_fuzz.hpp"
 #include "bk/util/crc32c.h"
+#include "client/client.h"
 #include "core/devices.h"
 #include "core/event_hub.h"
 #include "core/snapshots.h"
@@ -235,7 +236,16 @@ private:
 		for (const auto &bytes : messages) {
 			std::unique_ptr<pb::Message> m(pb::MessageFactory::generated_factory()->GetPrototype(method.output_type())->New());
 			require(m->ParseFromString(bytes), "a response parses as its type");
-			if (const auto *chunk = dynamic_cast<const v1::DataChunk *>(m.get())) {
+			if (auto *chunk = dynamic_cast<v1::DataChunk *>(m.get())) {
+				// A zstd chunk's frame decompresses to its length's bytes first.
+				std::string frame;
+				bool opened = true;
+				try {
+					bk::client::open_chunk(*chunk, frame, bk::client::api_max_chunk_bytes);
+				} catch (const std::runtime_error &) {
+					opened = false;
+				}
+				require(opened, "a chunk opens (its frame holds its length's bytes)");
 				const std::string &data = chunk->data();
 				require(chunk->zero() ? data.empty() : data.size() == chunk->length(), "a chunk holds its length's bytes");
 				require(chunk->checksum() == (chunk->zero() ? bk::util::crc32c_zeroes(chunk->length())
