@@ -44,7 +44,8 @@ void read_chunks(client::Client &agent, const std::string &snapshot, const std::
 		chunk_bytes = caps.max_chunk_bytes();
 
 	// An agent before api_revision 2 lists no compression.
-	const bool zstd = wire_zstd && std::find(caps.compressions().begin(), caps.compressions().end(), v1::ZSTD) != caps.compressions().end();
+	const bool zstd =
+		wire_zstd && std::find(caps.compressions().begin(), caps.compressions().end(), v1::ZSTD) != caps.compressions().end();
 	ChunkAssembler assembler(writer);
 	for (std::size_t i = 0; i < chunks.size();) {
 		v1::ReadExtentsRequest req;

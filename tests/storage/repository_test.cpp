@@ -97,7 +97,8 @@ TEST(Storage, WireFramesAreStoredAsTheyCame)
 	BackupWriter w = repo.begin_backup(req);
 	std::uint64_t frames = 0;
 	for (std::uint64_t i = 0; i < w.chunk_count(); ++i) {
-		Bytes data(image.begin() + static_cast<std::ptrdiff_t>(i * kChunk), image.begin() + static_cast<std::ptrdiff_t>((i + 1) * kChunk));
+		Bytes data(image.begin() + static_cast<std::ptrdiff_t>(i * kChunk),
+			   image.begin() + static_cast<std::ptrdiff_t>((i + 1) * kChunk));
 		Bytes frame(kChunk);
 		frame.resize(util::zstd_compress(data.data(), data.size(), frame.data(), frame.size(), -5));
 		ASSERT_FALSE(frame.empty());
