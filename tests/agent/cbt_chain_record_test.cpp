@@ -61,17 +61,12 @@ TEST(CbtChainRecord, StoredChainsReadBackEqual)
 	EXPECT_EQ(most_segments, max_segments) << "the workload never filled a chain";
 }
 
-Chain sample()
-{
-	return {gen(1), {12, 1024}, {{gen(1), 0, {0b110, 0, 0, 0}}, {gen(2), 2, {0b10, 0, 0, 0}}}, 1, 1};
-}
+Chain sample() { return {gen(1), {12, 1024}, {{gen(1), 0, {0b110, 0, 0, 0}}, {gen(2), 2, {0b10, 0, 0, 0}}}, 1, 1}; }
 
 TEST(CbtChainRecord, BrokenInvariantsAreRefused)
 {
 	ASSERT_EQ(decode_chain(encode_chain(sample())), sample());
-	auto refused = [](const Chain &c, const char *why) {
-		EXPECT_THROW(decode_chain(encode_chain(c)), StoreError) << why;
-	};
+	auto refused = [](const Chain &c, const char *why) { EXPECT_THROW(decode_chain(encode_chain(c)), StoreError) << why; };
 	Chain c = sample();
 	c.last_sequence = max_sequence + 1;
 	refused(c, "a sequence the kernel's map byte cannot hold");
