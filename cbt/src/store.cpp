@@ -1,5 +1,6 @@
 #include "bk/cbt/store.h"
 
+#include "chain_record.h"
 #include "keys.h"
 #include "or_merge.h"
 #include "run_builder.h"
@@ -8,81 +9,22 @@
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
-#include <cstring>
 #include <vector>
 
 namespace bk::cbt {
 
 namespace {
 
-// Chain serialization: fixed little-endian layout. The one-generation
-// layout of before sequence wraps were carried (v1) is still read: its
-// chain id is its generation and its ordinals are its sequences.
-constexpr std::size_t v1_chain_size = 16 + 4 + 8 + 4 + 4 + 32;
-constexpr std::size_t header_size = 16 + 4 + 8 + 4 + 4 + 4;
-constexpr std::size_t segment_size = 16 + 4 + 32;
 constexpr std::size_t batch_limit = 8 << 20; // bytes of deltas per write
 
-std::string encode(const Chain &c)
+// A damaged chain record proves nothing: its tokens answer CBT_RESET.
+Chain decode_stored(const std::string &device, const std::string &value)
 {
-	std::string out(header_size + segment_size * c.segments.size(), '\0');
-	char *p = out.data();
-	auto put = [&p](const auto &v) {
-		std::memcpy(p, &v, sizeof v);
-		p += sizeof v;
-	};
-	put(c.id);
-	put(c.geometry.block_shift);
-	put(c.geometry.block_count);
-	put(c.last_sequence);
-	put(c.committed_sequence);
-	put(static_cast<std::uint32_t>(c.segments.size()));
-	for (const Segment &seg : c.segments) {
-		put(seg.generation);
-		put(seg.offset);
-		put(seg.recorded);
+	try {
+		return decode_chain(value);
+	} catch (const StoreError &e) {
+		throw FullReadNeeded(FullReason::cbt_reset, "change map record of " + device + " is damaged (" + e.what() + ")");
 	}
-	return out;
-}
-
-Chain decode(const std::string &in)
-{
-	Chain c;
-	const char *p = in.data();
-	auto get = [&p](auto &v) {
-		std::memcpy(&v, p, sizeof v);
-		p += sizeof v;
-	};
-	if (in.size() == v1_chain_size) {
-		Segment seg;
-		get(seg.generation);
-		get(c.geometry.block_shift);
-		get(c.geometry.block_count);
-		get(c.last_sequence);
-		get(c.committed_sequence);
-		get(seg.recorded);
-		c.id = seg.generation;
-		c.segments.push_back(seg);
-		return c;
-	}
-	std::uint32_t n = 0;
-	if (in.size() >= header_size) {
-		get(c.id);
-		get(c.geometry.block_shift);
-		get(c.geometry.block_count);
-		get(c.last_sequence);
-		get(c.committed_sequence);
-		get(n);
-	}
-	if (n == 0 || n > max_segments || in.size() != header_size + segment_size * n)
-		throw StoreError("cbt: corrupt chain record");
-	c.segments.resize(n);
-	for (Segment &seg : c.segments) {
-		get(seg.generation);
-		get(seg.offset);
-		get(seg.recorded);
-	}
-	return c;
 }
 
 void check(const rocksdb::Status &s, const char *what)
@@ -193,7 +135,7 @@ std::optional<Chain> Store::chain(const std::string &device) const
 	if (s.IsNotFound())
 		return std::nullopt;
 	check(s, "get chain");
-	return decode(value);
+	return decode_stored(device, value);
 }
 
 FullReason Store::retired_reason(const Generation &generation) const
@@ -249,7 +191,13 @@ bool Store::bridge_seal(Chain &c, const Generation &current, const BootSeal &boo
 void Store::retire_stale(const std::string &device, const Generation &current, const std::optional<Token> &link, const BootSeal &boot,
 			 rocksdb::WriteBatch &b)
 {
-	auto c = chain(device);
+	std::optional<Chain> c;
+	try {
+		c = chain(device);
+	} catch (const FullReadNeeded &e) { // damaged: start over
+		b.Delete(keys::chain(device));
+		b.Put(keys::note(device), std::string(reason_name(e.reason())) + ": " + e.what());
+	}
 	const bool seen = confirmed_.contains(device);
 	confirmed_.insert(device);
 	bool restored = false; // a boot-time restore ran since the device was last reconciled
@@ -265,7 +213,7 @@ void Store::retire_stale(const std::string &device, const Generation &current, c
 	if (!c || c->generation() == current || carried_on(*c, link))
 		return;
 	if (bridge_seal(*c, current, boot, b)) {
-		b.Put(keys::chain(device), encode(*c));
+		b.Put(keys::chain(device), encode_chain(*c));
 		b.Put(keys::note(device), "carried over a clean reboot (sealed at " + format_token(boot.sealed) + ")");
 		return;
 	}
@@ -345,6 +293,8 @@ void Store::fold_map(const Chain &c, std::uint32_t above, std::uint32_t ord, con
 void Store::record_snapshot(const std::string &device, const Token &token, const Geometry &geometry, const MapReader &read_map,
 			    const std::optional<Token> &link)
 {
+	if (token.sequence == 0 || token.sequence > max_sequence)
+		throw StoreError("cbt: snapshot sequence " + std::to_string(token.sequence) + " out of range");
 	std::lock_guard lock(mutex_);
 	rocksdb::WriteBatch b;
 	retire_stale(device, token.generation, link, {}, b);
@@ -378,7 +328,7 @@ void Store::record_snapshot(const std::string &device, const Token &token, const
 	c.last_sequence = token.sequence;
 	if (pruned)
 		drop_deltas(c.id, *pruned, b);
-	b.Put(keys::chain(device), encode(c));
+	b.Put(keys::chain(device), encode_chain(c));
 	write(b);
 }
 
@@ -399,7 +349,7 @@ void Store::changed_since(const std::string &device, const Token &since, const T
 	auto s = db_->Get(ro, keys::chain(device), &value);
 	if (!s.IsNotFound())
 		check(s, "get chain");
-	const std::optional<Chain> c = s.IsNotFound() ? std::nullopt : std::optional<Chain>(decode(value));
+	const std::optional<Chain> c = s.IsNotFound() ? std::nullopt : std::optional<Chain>(decode_stored(device, value));
 	const Segment *from = c ? c->segment(since.generation) : nullptr;
 	if (!from) {
 		const FullReason reason = retired_reason(since.generation);
@@ -473,7 +423,7 @@ Token Store::commit(const std::string &device, const Token &token)
 	for (std::uint32_t s = 0; s < token.sequence; ++s)
 		base.recorded[s / 64] &= ~(std::uint64_t{1} << (s % 64));
 	c->committed_sequence = token.sequence;
-	b.Put(keys::chain(device), encode(*c));
+	b.Put(keys::chain(device), encode_chain(*c));
 	write(b);
 	return token;
 }

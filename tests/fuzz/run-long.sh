@@ -9,7 +9,7 @@ set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BK_BUILD_DIR:-$src/build}
 secs=${1:-600}
-targets=${BK_FUZZ_TARGETS:-config index pack point lock agent_config seal agent_rpc snapshot_record job}
+targets=${BK_FUZZ_TARGETS:-config index pack point lock agent_config seal chain_record agent_rpc snapshot_record job}
 fuzz=$build/tests/fuzz
 long=$fuzz/long
 cov=$fuzz/coverage

@@ -12,6 +12,8 @@
 #include "../storage/helpers.hpp"
 #include "agent_seeds.hpp"
 #include "bk/cbt/seal.h"
+#include "bk/cbt/store.h"
+#include "chain_record.h"
 #include "config.hpp"
 #include "fs.hpp"
 #include "fuzz_common.hpp"
@@ -146,6 +148,29 @@ void seal_seeds(const fs::path &dir)
 	put_seal("ext", 1, image);
 }
 
+// Chain records as a real CBT store writes them: one generation, then each
+// sequence wrap the kernel links, up to a full chain; and a committed one.
+void chain_seeds(const fs::path &dir, const fs::path &scratch)
+{
+	bk::cbt::Store store(scratch.string());
+	const bk::cbt::Geometry geo{12, 64};
+	const bk::cbt::MapReader all = [](std::uint64_t, std::uint64_t count, std::uint8_t *out) { std::memset(out, 1, count); };
+	bk::cbt::Token last{{}, 0};
+	for (std::uint8_t g = 1; g <= bk::cbt::max_segments; ++g) {
+		bk::cbt::Token next{{}, 1};
+		next.generation.fill(g);
+		store.record_snapshot("d", next, geo, all, last.sequence ? std::optional(last) : std::nullopt);
+		next.sequence = 200;
+		store.record_snapshot("d", next, geo, all);
+		last = next;
+		const std::string rec = bk::cbt::encode_chain(*store.chain("d"));
+		put_raw(dir, "chain-" + std::to_string(g), ByteView(reinterpret_cast<const std::uint8_t *>(rec.data()), rec.size()));
+	}
+	store.commit("d", last);
+	const std::string rec = bk::cbt::encode_chain(*store.chain("d"));
+	put_raw(dir, "committed", ByteView(reinterpret_cast<const std::uint8_t *>(rec.data()), rec.size()));
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -156,9 +181,11 @@ int main(int argc, char **argv)
 	}
 	const fs::path out = argv[1];
 	fs::remove_all(out);
-	for (const char *t : {"config", "index", "pack", "point", "lock", "agent_config", "seal"})
+	for (const char *t : {"config", "index", "pack", "point", "lock", "agent_config", "seal", "chain_record"})
 		fs::create_directories(out / t);
 	seal_seeds(out / "seal");
+	chain_seeds(out / "chain_record", out / "chain-store");
+	fs::remove_all(out / "chain-store");
 	for (bool encrypted : {true, false})
 		seeds_of(encrypted, out);
 	for (const char *pid : {"4242", ""})

@@ -54,6 +54,7 @@ struct Segment {
 	std::uint32_t offset = 0;
 	std::array<std::uint64_t, 4> recorded{}; // bit s: snapshot s recorded
 	bool has(std::uint32_t sequence) const;
+	friend bool operator==(const Segment &, const Segment &) = default;
 };
 
 // What the store knows of one device: the snapshots recorded since the
@@ -67,6 +68,7 @@ struct Chain {
 	const Generation &generation() const { return segments.back().generation; }
 	const Segment *segment(const Generation &generation) const;
 	std::optional<Token> committed() const;
+	friend bool operator==(const Chain &, const Chain &) = default;
 };
 
 // Generations a chain spans at most: tokens this many sequence wraps old
@@ -109,6 +111,8 @@ public:
 	// Persist the clean-shutdown marker; the last call before closing.
 	void mark_clean_shutdown();
 
+	// Throws FullReadNeeded(cbt_reset) when the record is damaged (the next
+	// reconcile or record_snapshot of the device then starts a new chain).
 	std::optional<Chain> chain(const std::string &device) const;
 
 	// The device's kernel generation is `current`, with the kernel's `link`
