@@ -153,7 +153,8 @@ flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_C_FLAGS_RELWITHDEBINFO=$cflags
 # working directory (DWARF only) is not hashed; ccache hashes LC_ALL, which
 # debhelper's build step sets to C.UTF-8.
 export CCACHE_DIR=${CCACHE_DIR:-$build/ccache} CCACHE_BASEDIR=${CCACHE_BASEDIR:-$src} CCACHE_NOHASHDIR=1
-export DEB_BUILD_MAINT_OPTIONS=$(sed -n 's/^export DEB_BUILD_MAINT_OPTIONS = //p' "$src/deploy/debian/rules")
+DEB_BUILD_MAINT_OPTIONS=$(sed -n 's/^export DEB_BUILD_MAINT_OPTIONS = //p' "$src/deploy/debian/rules")
+export DEB_BUILD_MAINT_OPTIONS
 export DEB_CFLAGS_APPEND=-g1 DEB_CXXFLAGS_APPEND=-g1
 build_main() {
 	local cppflags

@@ -27,7 +27,7 @@ for v in old new; do
 	# `times` in this shell (in a pipeline it would see a subshell's children).
 	times >"$out/times"
 	echo "pkg-debs: $v build $(($(date +%s) - t0)) s wall; CPU of both builds so far (user, sys): $(tail -n 1 "$out/times")"
-	echo "pkg-debs: $v build, ccache in $CCACHE_DIR:" $(ccache -s | grep -E '^ *(Hits|Misses):')
+	echo "pkg-debs: $v build, ccache in $CCACHE_DIR: $(ccache -s | grep -E '^ *(Hits|Misses):' | tr -s ' \n' ' ')"
 	rm -rf "${out:?}/$v"
 	mkdir "$out/$v"
 	mv "$out"/build/*.deb "$out/$v/"
