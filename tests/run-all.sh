@@ -146,7 +146,7 @@ flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_C_FLAGS_RELWITHDEBINFO=$cflags
 # The main build compiles with the packages' flags and install paths (what
 # dpkg-buildpackage gives deploy/debian/rules and its dh_auto_configure) into a
 # ccache that the package builds of vm_build_debs share: they then compile
-# nothing the main build did (debs.log: ccache's statistics). -g1 in both: the
+# nothing the main build did (vm_build_debs prints ccache's hits per build). -g1 in both: the
 # test packages' debug info is stripped and dropped anyway (noautodbgsym). The
 # package tree (build/tests/vm/debs/build/src/bkagent, its build directory
 # obj-*) gives the same paths relative to the base directory; the objects'
