@@ -4,9 +4,9 @@
 #                docs/hacking.md "CI"):
 #     host       the packages (vm_build_debs), `ctest -L unit`, `ctest -L s3`
 #                (the repository tests on S3: a Ceph radosgw the fixture starts
-#                from ../shared/ceph/ceph-s3.sh), clang-tidy, format,
-#                `ctest -L reach` (the module on sid's kernel), then the two
-#                sanitizer builds below
+#                from ../shared/ceph/ceph-s3.sh) while clang-tidy and format
+#                run, `ctest -L reach` (the module on sid's kernel), then the
+#                two sanitizer builds below
 #     guests     `ctest -L vm` (QEMU, one guest at a time), then, once the
 #                packages are built, `ctest -L pkg`'s guest (vm_pkg_install:
 #                the packages installed, upgraded and purged under systemd)
@@ -21,7 +21,8 @@
 # Each group's line says its wall and CPU seconds (user+sys of the processes
 # it waited for: not the Ceph daemons, which detach).
 # Env: BK_BUILD_DIR, BK_ASAN_BUILD_DIR, BK_TSAN_BUILD_DIR (build dirs),
-#      BK_JOBS (default 2).
+#      BK_JOBS (default 2), CCACHE_DIR (default build/ccache: the main build
+#      and the package builds share it).
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${BK_BUILD_DIR:-$src/build}
@@ -94,9 +95,12 @@ host_track() {
 	fi
 	touch "$logs/debs.done"
 	group unit tests "$build" -L unit -j "$jobs"
-	group s3 tests "$build" -L s3 -j "$jobs"
+	# s3 mostly waits on its radosgw (nice 19): beside clang-tidy, not before it.
+	group s3 tests "$build" -L s3 -j "$jobs" &
+	local s3_pid=$!
 	group clang-tidy clang_tidy
 	group format format
+	wait "$s3_pid"
 	# The module on sid's 7.2 kernel (tests/vm/reach/README.md); needs Debian's mirror.
 	group reach tests "$build" -L reach
 	group build-asan sanitized "$asan" address,undefined
@@ -134,14 +138,34 @@ pkg=${BK_PKG:-0}
 start=$SECONDS
 rm -rf "$logs"
 mkdir -p "$logs"
-# Line tables are all a test failure needs (backtraces, sanitizer reports);
-# full debug info costs a fifth of the compile time.
+# The sanitizer builds: line tables are all a test failure needs (backtraces,
+# sanitizer reports); full debug info costs a fifth of the compile time.
 cflags="-O2 -g1 -DNDEBUG"
 flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_C_FLAGS_RELWITHDEBINFO=$cflags"
 	"-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=$cflags")
+# The main build compiles with the packages' flags and install paths (what
+# dpkg-buildpackage gives deploy/debian/rules and its dh_auto_configure) into a
+# ccache that the package builds of vm_build_debs share: they then compile
+# nothing the main build did (vm_build_debs prints ccache's hits per build). -g1 in both: the
+# test packages' debug info is stripped and dropped anyway (noautodbgsym). The
+# package tree (build/tests/vm/debs/build/src/bkagent, its build directory
+# obj-*) gives the same paths relative to the base directory; the objects'
+# working directory (DWARF only) is not hashed; ccache hashes LC_ALL, which
+# debhelper's build step sets to C.UTF-8.
+export CCACHE_DIR=${CCACHE_DIR:-$build/ccache} CCACHE_BASEDIR=${CCACHE_BASEDIR:-$src} CCACHE_NOHASHDIR=1
+DEB_BUILD_MAINT_OPTIONS=$(sed -n 's/^export DEB_BUILD_MAINT_OPTIONS = //p' "$src/deploy/debian/rules")
+export DEB_BUILD_MAINT_OPTIONS
+export DEB_CFLAGS_APPEND=-g1 DEB_CXXFLAGS_APPEND=-g1
 build_main() {
-	cmake -S "$src" -B "$build" -G Ninja "${flags[@]}" -DBK_KERNEL_MODULE=ON -DBK_VM_TESTS=ON &&
-		cmake --build "$build" -j "$jobs"
+	local cppflags
+	cppflags=$(cd "$src" && dpkg-buildflags --get CPPFLAGS)
+	(cd "$src" && CFLAGS="$(dpkg-buildflags --get CFLAGS) $cppflags" \
+		CXXFLAGS="$(dpkg-buildflags --get CXXFLAGS) $cppflags" LDFLAGS=$(dpkg-buildflags --get LDFLAGS) \
+		cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=None -DCMAKE_INSTALL_PREFIX=/usr \
+		-DCMAKE_INSTALL_LIBDIR="lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)" \
+		-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
+		-DBK_KERNEL_MODULE=ON -DBK_VM_TESTS=ON) &&
+		ccache -z >/dev/null && LC_ALL=C.UTF-8 cmake --build "$build" -j "$jobs" && ccache -s
 }
 group build build_main
 track host host_track
