@@ -95,7 +95,7 @@ case $BK_BOOT in
 	shutdown
 	;;
 3)
-	grep -q "^$root: record of the initramfs's restore taken over (rejected: the ext4 filesystem was written since the seal" \
+	grep -q "^$root: record of the initramfs's restore taken over (rejected: the ext filesystem was written since the seal" \
 		/tmp/restore.txt || fail "the initramfs must reject the root's seal after the host wrote it"
 	bk_seal_refused "$root" $T/token CBT_RESET
 	full=$(bk_seal_backup "$root" "$copy" $T/token)

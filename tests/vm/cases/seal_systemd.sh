@@ -94,7 +94,7 @@ case $BK_BOOT in
 3)
 	r=$(restored)
 	bk_log "restore at boot: $r"
-	[[ $r == *"seal rejected: the ext4 filesystem was written since the seal"* ]] ||
+	[[ $r == *"seal rejected: the ext filesystem was written since the seal"* ]] ||
 		fail "the seal of $data must be rejected after the host wrote it: '$r'"
 	agent_up
 	bk_seal_refused "$data" $T/token CBT_RESET
