@@ -228,6 +228,7 @@ cbt::DeviceState device_state(const std::string &path, const TrackerInfo &t)
 std::vector<Outcome> seal_all(Driver &driver, const cbt::SealDir &seals, const std::vector<std::string> &only)
 {
 	std::vector<DevNum> wanted;
+	wanted.reserve(only.size());
 	for (const auto &path : only)
 		wanted.push_back(driver.device(fs::canonical(path).string()).dev);
 	std::vector<Outcome> out;
@@ -274,8 +275,10 @@ std::vector<Outcome> import_records(const cbt::SealDir &from, const cbt::SealDir
 			try {
 				if (auto record = from.read(path, kind)) {
 					to.write(*record);
-					out.push_back({path, true, std::string("record of the initramfs's restore taken over (") +
-									    (kind == cbt::Seal::Kind::carry ? "carried" : "rejected: " + record->why) + ")"});
+					out.push_back({path, true,
+						       std::string("record of the initramfs's restore taken over (") +
+							       (kind == cbt::Seal::Kind::carry ? "carried" : "rejected: " + record->why) +
+							       ")"});
 				}
 			} catch (const std::exception &e) {
 				out.push_back({path, false, std::string("record of the initramfs's restore unreadable: ") + e.what()});

@@ -15,7 +15,8 @@ case $BK_BOOT in
 	for d in bin sbin lib lib64; do ln -s usr/$d "$stage/$d"; done
 	cp /bin/busybox "$stage/bkvm/busybox"
 	cp "$V/guest/rootdisk-init.sh" "$stage/bkvm/init"
-	cp /etc/{passwd,group,nsswitch.conf,ld.so.cache} "$stage/etc/"
+	cp /etc/{passwd,group,nsswitch.conf,ld.so.cache,mke2fs.conf} "$stage/etc/"
+	ln -s ../proc/self/mounts "$stage/etc/mtab"
 	conf=$R/initramfs-tools
 	mkdir -p "$conf"/{conf.d,hooks,scripts/local-premount}
 	cp "$V/root/initramfs.conf" "$V/root/modules" "$conf/"
