@@ -225,10 +225,16 @@ cbt::DeviceState device_state(const std::string &path, const TrackerInfo &t)
 	return d;
 }
 
-std::vector<Outcome> seal_all(Driver &driver, const cbt::SealDir &seals)
+std::vector<Outcome> seal_all(Driver &driver, const cbt::SealDir &seals, const std::vector<std::string> &only)
 {
+	std::vector<DevNum> wanted;
+	wanted.reserve(only.size());
+	for (const auto &path : only)
+		wanted.push_back(driver.device(fs::canonical(path).string()).dev);
 	std::vector<Outcome> out;
 	for (const DevNum &dev : driver.trackers()) {
+		if (!only.empty() && std::find(wanted.begin(), wanted.end(), dev) == wanted.end())
+			continue;
 		const std::string path = path_of(driver, dev);
 		try {
 			if (path.empty())
@@ -255,6 +261,30 @@ std::vector<Outcome> restore_all(Driver &driver, const cbt::SealDir &seals, std:
 		// A seal serves one boot: the device is about to become writable.
 		seals.remove(path, cbt::Seal::Kind::seal);
 	}
+	return out;
+}
+
+std::vector<Outcome> import_records(const cbt::SealDir &from, const cbt::SealDir &to)
+{
+	std::vector<Outcome> out;
+	std::error_code ec;
+	if (!fs::is_directory(from.path(), ec))
+		return out;
+	for (const auto kind : {cbt::Seal::Kind::carry, cbt::Seal::Kind::rejected})
+		for (const std::string &path : from.devices(kind)) {
+			try {
+				if (auto record = from.read(path, kind)) {
+					to.write(*record);
+					out.push_back({path, true,
+						       std::string("record of the initramfs's restore taken over (") +
+							       (kind == cbt::Seal::Kind::carry ? "carried" : "rejected: " + record->why) +
+							       ")"});
+				}
+			} catch (const std::exception &e) {
+				out.push_back({path, false, std::string("record of the initramfs's restore unreadable: ") + e.what()});
+			}
+			from.remove(path, kind);
+		}
 	return out;
 }
 

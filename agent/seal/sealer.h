@@ -19,14 +19,20 @@ struct Outcome {
 };
 
 // Seals every tracked device that nothing can write any more (not mounted
-// read-write, no holders), each one atomically into `seals`.
-std::vector<Outcome> seal_all(Driver &driver, const cbt::SealDir &seals);
+// read-write, no holders), each one atomically into `seals`; with `only`,
+// just those of its devices that are tracked (the root, at the very end of
+// shutdown).
+std::vector<Outcome> seal_all(Driver &driver, const cbt::SealDir &seals, const std::vector<std::string> &only = {});
 
 // At boot, before the devices can be mounted: stamps this restore run, then
 // for every seal attaches the device (waiting up to `wait` for it), checks
 // the seal against it and leaves a carry or a rejected record for the
 // agent. Every seal is deleted, whatever happened.
 std::vector<Outcome> restore_all(Driver &driver, const cbt::SealDir &seals, std::chrono::milliseconds wait);
+
+// Moves the carry and rejected records an earlier restore left in `from`
+// (the initramfs's, for the root filesystem) into `to`, for the agent.
+std::vector<Outcome> import_records(const cbt::SealDir &from, const cbt::SealDir &to);
 
 // Why `path` may still be written (mounted read-write, itself or a
 // partition; holders such as dm or md on top); "" when it cannot.

@@ -138,6 +138,57 @@ TEST(AgentSeal, RebootWithoutASealIsUncleanShutdown)
 	EXPECT_EQ(r.changes.reason, "UNCLEAN_SHUTDOWN");
 }
 
+// The root's way (docs/cbt.md, "The root filesystem"): the shutdown hook
+// seals only the root, onto the seal device; the initramfs restores it into
+// /run; the unit's restore takes the record over for the daemon.
+TEST(AgentSeal, RootSealedByTheHookCarriesThroughTheInitramfs)
+{
+	Daemon daemon;
+	daemon.start();
+	std::mt19937_64 rng(5);
+	Disk root = ext4_disk(daemon.kernel(), "r");
+	Disk data = ext4_disk(daemon.kernel(), "d"); // tracked too: the hook must leave it alone
+	auto agent = daemon.unix_client();
+	track(*agent, root.path);
+	track(*agent, data.path);
+	const v1::Snapshot s1 = snapshot(*agent, {root.path});
+	std::string copy(disk_size, '\0');
+	full_copy(*agent, s1, root.path, copy, 1);
+	release(*agent, s1.id());
+	scribble(daemon.kernel(), root, rng, 15);
+
+	const cbt::SealDir state(daemon.dir().path() / "state" / "seal");
+	const cbt::SealDir device(daemon.dir().path() / "seal-device" / "seal");
+	const cbt::SealDir initramfs(daemon.dir().path() / "run" / "seal");
+	daemon.stop();
+	const auto sealed = agent::seal::seal_all(daemon.kernel(), device, {root.path});
+	ASSERT_EQ(sealed.size(), 1U) << "only the root";
+	EXPECT_EQ(sealed[0].device, root.path);
+	EXPECT_TRUE(sealed[0].ok) << sealed[0].what;
+	daemon.kernel().reload();
+	// The initramfs: the seal off the device into /run, then restore there.
+	std::filesystem::create_directories(initramfs.path());
+	const auto file = device.file(root.path, cbt::Seal::Kind::seal);
+	std::filesystem::rename(file, initramfs.path() / file.filename());
+	ASSERT_EQ(agent::seal::restore_all(daemon.kernel(), initramfs, std::chrono::milliseconds(0)).size(), 1U);
+	// The unit: its own restore, then the initramfs's record taken over.
+	agent::seal::restore_all(daemon.kernel(), state, std::chrono::milliseconds(0));
+	const auto taken = agent::seal::import_records(initramfs, state);
+	ASSERT_EQ(taken.size(), 1U);
+	EXPECT_NE(taken[0].what.find("(carried)"), std::string::npos) << taken[0].what;
+	EXPECT_TRUE(initramfs.devices(cbt::Seal::Kind::carry).empty()) << "moved, not copied";
+	EXPECT_TRUE(agent::seal::import_records(device, state).empty()) << "no record on the seal device";
+	EXPECT_TRUE(agent::seal::import_records(cbt::SealDir(daemon.dir().path() / "none"), state).empty());
+	daemon.start();
+	agent = daemon.unix_client();
+	EXPECT_NE(note_of(*agent, root.path).find("carried over a clean reboot"), std::string::npos);
+	const v1::Snapshot s2 = snapshot(*agent, {root.path});
+	const std::string at_s2 = root.content;
+	apply_incremental(*agent, s2, root.path, s1.devices(0).token(), copy, 1);
+	ASSERT_TRUE(copy == at_s2) << "incremental across the root's reboot differs from the image";
+	release(*agent, s2.id());
+}
+
 TEST(AgentSeal, FilesystemWrittenWhileDownIsCbtReset)
 {
 	Daemon daemon;

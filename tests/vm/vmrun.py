@@ -40,6 +40,9 @@ def main():
                         'tmpfs hides it (e.g. a clone in /tmp), read-only (repeatable)')
     p.add_argument('--systemd', action='store_true',
                    help='boot systemd as PID 1 on a writable overlay root; it runs the case')
+    p.add_argument('--root-disk', type=int, metavar='N',
+                   help='with --systemd: scratch disk N (ext4, made at boot 1) keeps the '
+                        "overlay root's changes, so the installed system persists across --boots")
     p.add_argument('--accel', choices=['auto', 'tcg', 'kvm'], default='auto')
     p.add_argument('--hung-task-secs', type=int, default=30)
     p.add_argument('--keep-disks', action='store_true')
@@ -47,10 +50,18 @@ def main():
                    help='boot N times on the same disks and work share, running the case '
                         'once per boot with BK_BOOT=1..N (see README.md, "Multi-boot")')
     p.add_argument('--between-boots', metavar='SCRIPT',
-                   help='host script run after each boot but the last, with BK_BOOT and '
-                        'BK_RUN_DIR (the disks are $BK_RUN_DIR/diskN.img)')
+                   help='host script run before the first boot (BK_BOOT=0, the disks made) and '
+                        'after each boot but the last, with BK_BOOT and BK_RUN_DIR (the disks '
+                        'are $BK_RUN_DIR/diskN.img)')
+    p.add_argument('--initrd', metavar='FILE',
+                   help="boot this initramfs instead of the harness's (it may be made by "
+                        '--between-boots at BK_BOOT=0); its root must start stage 2')
+    p.add_argument('--append', metavar='ARGS', help='more kernel command line, e.g. root=...')
     p.add_argument('--quiet', action='store_true', help="don't echo the case's output")
-    return vm.run(p.parse_args())
+    args = p.parse_args()
+    if args.root_disk and not args.systemd:
+        p.error('--root-disk needs --systemd')
+    return vm.run(args)
 
 
 if __name__ == '__main__':

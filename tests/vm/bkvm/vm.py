@@ -93,7 +93,8 @@ class Run:
         if self.boot_no == 1 and self.run_dir.exists():
             shutil.rmtree(self.run_dir)
         # A later boot keeps the disks and the work share, not the last result.
-        for name in ('status', 'status.tmp', 'output.txt', 'dmesg.txt', 'expect-reset'):
+        for name in ('status', 'status.tmp', 'output.txt', 'dmesg.txt', 'expect-reset',
+                     'clean-shutdown'):
             (self.work / name).unlink(missing_ok=True)
         self.requests.mkdir(parents=True, exist_ok=True)
         cache = pathlib.Path(self.a.cache_dir)
@@ -105,13 +106,24 @@ class Run:
         self.kernel = boot_assets.kernel_image(kver, cache, root)
         self.initrd = self.run_dir / 'initramfs.cpio'
         modules = boot_assets.INIT_MODULES + (OVERLAY_MODULES if self.a.systemd else [])
+        modules += ['ext4'] if self.a.root_disk else []
         boot_assets.write_initramfs(self.initrd, kver, GUEST_DIR / 'init.sh', root, modules)
         for i, size in enumerate(self.a.disks.split(), 1):
             img = self.run_dir / f'disk{i}.img'
             if self.boot_no == 1:
                 with open(img, 'wb') as f:
                     f.truncate(_bytes(size))
+                if i == self.a.root_disk:
+                    subprocess.run(['mkfs.ext4', '-q', '-F', '-L', 'bkvm-root', str(img)],
+                                   check=True)
             self.disks.append(img)
+        if self.boot_no == 1 and getattr(self.a, 'between_boots', None):
+            _between(self.a, 0)  # before the first boot: e.g. fill a disk, build an initramfs
+        # --initrd: the guest boots that initramfs (e.g. one of initramfs-tools),
+        # which mounts a root disk whose init starts stage 2.
+        self.boot_initrd = pathlib.Path(self.a.initrd) if getattr(self.a, 'initrd', None) else self.initrd
+        if not self.boot_initrd.exists():
+            raise ValueError(f'{self.boot_initrd} does not exist')
         env = {'BK_CASE': self._guest_visible(self.a.case),
                'BK_KMOD': self._guest_visible(self.a.kmod) if self.a.kmod else '',
                'BK_BOOT': str(self.boot_no)}
@@ -122,7 +134,7 @@ class Run:
         self.accel = choose_accel(self.a.accel, cache, self.kernel, self.initrd)
 
     def qemu_command(self):
-        cmd = _qemu_base(self.accel, self.a.smp, self.a.mem, self.kernel, self.initrd)
+        cmd = _qemu_base(self.accel, self.a.smp, self.a.mem, self.kernel, self.boot_initrd)
         cmd += ['-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,'
                            'readonly=on,multidevs=remap',
                 '-virtfs', f'local,path={self.work},mount_tag=work,security_model=none',
@@ -141,6 +153,8 @@ class Run:
         if self.a.systemd:
             # The host's timers (apt-daily, man-db, ...) have no business here.
             init = ['bkvm_systemd=1', 'systemd.unit=bkvm.target', 'systemd.mask=timers.target']
+            if self.a.root_disk:
+                init.append(f'bkvm_upper=disk{self.a.root_disk}')
         for i, img in enumerate(self.disks, 1):
             # The device id and the serial are both diskN: the guest finds
             # disks by serial, the host unplugs them by id.
@@ -156,7 +170,8 @@ class Run:
             # emulated CPU and panics when the host is loaded; VMs skip it.
             'no_timer_check',
             f'sysctl.kernel.hung_task_timeout_secs={self.a.hung_task_secs}',
-            f'bkvm_stage2={GUEST_DIR / "stage2.sh"}', *kmods, *init])]
+            f'bkvm_stage2={GUEST_DIR / "stage2.sh"}', *kmods, *init,
+            *(getattr(self.a, 'append', None) or '').split()])]
         return cmd
 
     def _stream_output(self):
@@ -296,11 +311,21 @@ def run(args):
         if code != PASS:
             return code
         if i < boots and getattr(args, 'between_boots', None):
-            env = dict(os.environ, BK_BOOT=str(i), BK_RUN_DIR=str(pathlib.Path(args.run_dir).resolve()))
-            if subprocess.run([args.between_boots], env=env).returncode != 0:
-                print(f'bkvm: FAIL (harness): {args.between_boots} failed after boot {i}', flush=True)
+            try:
+                _between(args, i)
+            except ValueError as e:
+                print(f'bkvm: FAIL (harness): {e}', flush=True)
                 return HARNESS_ERROR
     return PASS
+
+
+def _between(args, boot):
+    """Runs the --between-boots script after boot `boot` (0: before the first)."""
+    # The case's environment too (BK_BUILD_DIR, BK_KMOD, ...).
+    env = dict(os.environ, **dict(kv.split('=', 1) for kv in args.env), BK_KMOD=args.kmod or '',
+               BK_BOOT=str(boot), BK_RUN_DIR=str(pathlib.Path(args.run_dir).resolve()))
+    if subprocess.run([args.between_boots], env=env).returncode != 0:
+        raise ValueError(f'{args.between_boots} failed after boot {boot}')
 
 
 def _run_boot(args):

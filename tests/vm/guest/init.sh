@@ -5,6 +5,8 @@
 # then run stage 2 (bkvm_stage2= on the kernel command line) on that root.
 # bkvm_systemd=1: the root is an overlay (host root below, guest RAM above),
 # so dpkg and systemctl work, and systemd is PID 1; it runs stage 2 as a unit.
+# bkvm_upper=diskN: the overlay's upper layer is the ext4 on scratch disk N
+# instead of RAM, so the guest's root keeps its changes across boots.
 /bin/busybox mkdir -p /proc /sys /dev
 /bin/busybox mount -t proc proc /proc
 /bin/busybox mount -t sysfs sysfs /sys
@@ -23,6 +25,7 @@ for arg in $(cat /proc/cmdline); do
 	bkvm_probe=1) echo BKVM_PROBE_OK; poweroff -f ;;
 	bkvm_kmods=1) KMODS=1 ;;
 	bkvm_systemd=1) SYSTEMD=1 ;;
+	bkvm_upper=*) UPPER=${arg#*=} ;;
 	esac
 done
 [ -n "$STAGE2" ] || die "no bkvm_stage2= on the kernel command line"
@@ -49,7 +52,19 @@ if [ -n "$SYSTEMD" ]; then
 	mkdir -p /lower /upper
 	mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=512000,cache=loose hostroot /lower ||
 		die "mount hostroot"
-	mount -t tmpfs -o mode=755 tmpfs /upper && mkdir -p /upper/u /upper/w
+	if [ -n "$UPPER" ]; then
+		i=0
+		until dev=$(grep -lx "$UPPER" /sys/block/vd*/serial 2>/dev/null); do
+			i=$((i + 1))
+			[ $i -le 50 ] || die "no disk $UPPER for the upper layer"
+			sleep 0.1
+		done
+		dev=${dev%/serial}
+		mount -t ext4 "/dev/${dev##*/}" /upper || die "mount $UPPER on /upper"
+	else
+		mount -t tmpfs -o mode=755 tmpfs /upper
+	fi
+	mkdir -p /upper/u /upper/w
 	mount -t overlay -o lowerdir=/lower,upperdir=/upper/u,workdir=/upper/w overlay $R ||
 		die "mount overlay root"
 else

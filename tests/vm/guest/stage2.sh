@@ -20,4 +20,10 @@ echo $? >$W/status.tmp
 dmesg >$W/dmesg.txt
 mv $W/status.tmp $W/status
 echo "BKVM_DONE status=$(cat $W/status) uptime=$(cut -d' ' -f1 /proc/uptime)"
+# A case under systemd that touched clean-shutdown ends its boot with
+# systemd's own shutdown (units stopped, filesystems unmounted, shutdown
+# hooks), as a real poweroff does.
+if [ -e $W/clean-shutdown ] && [ -d /run/systemd/system ]; then
+	systemctl --no-block poweroff && exit 0
+fi
 /bin/busybox poweroff -f

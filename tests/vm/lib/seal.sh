@@ -1,0 +1,39 @@
+# Backups over the installed CLI (bkagent on PATH, default socket) for the
+# cases of the chain across reboots; source after guest.sh. The case defines
+# fail MSG (bk_fail plus its logs).
+
+# field EXPR: a value of the JSON document on stdin (d is the document).
+field() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+# bk_seal_backup DEV COPY TOKEN [SINCE]: snapshot DEV, copy all of it (or
+# what changed since SINCE, over the API) onto COPY, check COPY == the image
+# (sha256), commit; the snapshot's token goes to file TOKEN; prints the
+# bytes copied.
+bk_seal_backup() {
+	local dev=$1 copy=$2 size id img
+	size=$(blockdev --getsize64 "$dev")
+	bkagent --json snapshot "$dev" --lease 10m >/tmp/s.json || fail "snapshot $dev: $(cat /tmp/s.json)"
+	id=$(field 'd["id"]' </tmp/s.json)
+	img=$(field 'd["devices"][0]["image"]' </tmp/s.json)
+	field 'd["devices"][0]["token"]' </tmp/s.json >"$3"
+	if [ -n "${4:-}" ]; then
+		bkagent --json image pull "$id" "$dev" "$copy" --since "$4" >/tmp/pull.json ||
+			fail "pull $dev since $4: $(cat /tmp/pull.json)"
+	else
+		dd if="$img" of="$copy" bs=1M conv=fsync status=none || fail "copy of $img"
+		echo "{\"bytes\": $size}" >/tmp/pull.json
+	fi
+	[ "$(head -c "$size" "$copy" | sha256sum)" = "$(sha256sum <"$img")" ] || fail "copy of $dev differs from its image"
+	bkagent cbt commit "$dev" --snapshot "$id" >/dev/null || fail "commit $dev"
+	bkagent release "$id" >/dev/null
+	field 'd["bytes"]' </tmp/pull.json
+}
+
+# bk_seal_refused DEV TOKEN REASON: the changes of DEV since the token in
+# file TOKEN are refused (a full read) with REASON.
+bk_seal_refused() {
+	local rc=0
+	bkagent --json cbt changes "$1" --since "$(cat "$2")" >/tmp/full.json || rc=$?
+	[ $rc -eq 5 ] || fail "$1: changes since the old token: exit $rc, want 5: $(cat /tmp/full.json)"
+	[ "$(field 'd["error"]["reason"]' </tmp/full.json)" = "$3" ] || fail "$1: reason: $(cat /tmp/full.json)"
+}
