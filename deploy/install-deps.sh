@@ -15,7 +15,7 @@ BUILD="build-essential cmake ninja-build pkg-config git
   debhelper dh-dkms dkms lintian fakeroot dpkg-dev ccache"
 VM="qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod
   e2fsprogs xfsprogs fio lvm2 util-linux fdisk xz-utils python3 openssl nbd-client
-  debootstrap zstd socat prometheus-node-exporter curl"
+  debootstrap zstd socat prometheus-node-exporter curl initramfs-tools lz4"
 
 # The S3 backend's tests run against a real Ceph radosgw (shared/ceph/ceph-s3.sh).
 S3="ceph-mon ceph-osd ceph-mgr radosgw ceph-common awscli curl"
