@@ -276,7 +276,12 @@ grep -Eq '^bkagent_job_last_success_timestamp_seconds\{job="nightly"\} [1-9]' /t
 bk_log "node-exporter serves: $(grep -E '^bkagent_job_last_exit_code' /tmp/metrics.txt | tr '\n' ' ')"
 systemctl stop prometheus-node-exporter
 
-repo_sum=$(cd $repo && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum)
+# The repository as the upgrade and the purge must leave it: every entry
+# (empty directories too) with its type and mode, every file's sha256.
+repo_state() {
+	(cd $repo && find . -printf '%y %m %p\n' | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum)
+}
+repo_state >/tmp/repo.before
 state=$(stat -c %i /var/lib/bkagent/cbt)
 
 apt_install "$BK_DEBS"/new/bkagent_*.deb "$BK_DEBS"/new/bksnap-dkms_*.deb
@@ -294,18 +299,23 @@ t0=$SECONDS
 apt-get purge -y -q bkagent bksnap-dkms || bk_fail "apt-get purge"
 bk_log "apt-get purge took $((SECONDS - t0)) s"
 ! grep -q '^bksnap ' /proc/modules || bk_fail "bksnap still loaded after purge"
-for u in bkagentd.service bkagent-job@.service bkagent-job@.timer; do
+for u in bkagentd.service bkagent-seal.service bkagent-track@.service bkagent-job@.service bkagent-job@.timer; do
 	! systemctl cat $u >/dev/null 2>&1 || bk_fail "$u still there"
 done
+running=$(systemctl list-units --state=active --plain --no-legend 'bkagent*')
+[ -z "$running" ] || bk_fail "units still active after purge: $running"
 # The admin's own drop-in for bkagentd stays, like any file of theirs.
-left=$(find /etc/systemd/system -name 'bkagent-job*')
+left=$(find /etc/systemd/system -name 'bkagent*' ! -path '*/bkagentd.service.d*')
 [ -z "$left" ] || bk_fail "left in /etc/systemd/system: $left"
 [ ! -e /var/lib/bkagent ] || bk_fail "state left: $(ls -A /var/lib/bkagent)"
 [ ! -e $conf ] || bk_fail "$conf left after purge"
 [ ! -e /var/lib/prometheus/node-exporter/bkagent.prom ] || bk_fail "metrics file left after purge"
+[ ! -e /sys/module/bksnap ] || bk_fail "/sys/module/bksnap still there"
 [ -z "$(find /lib/modules -name 'bksnap.ko*')" ] || bk_fail "module file left"
-[ "$(cd $repo && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum)" = "$repo_sum" ] ||
-	bk_fail "purge changed the repository"
-bk_log "purged: no module, unit, timer or state; repository intact"
+[ -z "$(dkms status bksnap)" ] && [ ! -e /var/lib/dkms/bksnap ] && [ -z "$(ls -d /usr/src/bksnap-* 2>/dev/null)" ] ||
+	bk_fail "DKMS still knows bksnap: $(dkms status bksnap; ls -d /var/lib/dkms/bksnap /usr/src/bksnap-* 2>&1)"
+repo_state >/tmp/repo.after
+cmp -s /tmp/repo.before /tmp/repo.after || bk_fail "the upgrade or purge changed the repository: $(diff /tmp/repo.before /tmp/repo.after | head -n 20)"
+bk_log "purged: no module (loaded, file or in DKMS), unit, timer or state; the repository's $(grep -c "^f " /tmp/repo.before) files and $(grep -c "^d " /tmp/repo.before) directories unchanged"
 # CI time (tests/README.md): the case's wall time and what the guest's CPUs did.
 bk_log "case took $SECONDS s; guest CPU busy $(awk '/^cpu / { printf "%d", ($2 + $3 + $4 + $7 + $8) / 100 }' /proc/stat) s on $(nproc) vCPUs"
