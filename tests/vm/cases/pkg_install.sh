@@ -24,6 +24,9 @@ diff=/srv/bkdiff
 # The nightly job's post-thaw hook copies its snapshot's image here (sparse:
 # the disk is mostly zeros), one file per snapshot id.
 images=/srv/images
+# The nightly job's pre-freeze hook holds one run inside the job while the
+# test asks for it here (the "already running" check).
+hold=/srv/hold
 restore_to=$(bk_disk 3)
 
 apt_install() {
@@ -133,8 +136,8 @@ sed -i "s|\"diff_dir\": \"[^\"]*\"|\"diff_dir\": \"$diff\"|" $conf
 grep -q "\"diff_dir\": \"$diff\"" $conf || bk_fail "diff_dir not set in $conf"
 # What bkagentd.conf(5) tells the admin: the unit may write only its state
 # directory unless a drop-in allows more (its hooks run in the unit too).
-mkdir -p /etc/systemd/system/bkagentd.service.d $images
-printf '[Service]\nReadWritePaths=%s %s\n' $diff $images >/etc/systemd/system/bkagentd.service.d/diff.conf
+mkdir -p /etc/systemd/system/bkagentd.service.d $images $hold
+printf '[Service]\nReadWritePaths=%s %s %s\n' $diff $images $hold >/etc/systemd/system/bkagentd.service.d/diff.conf
 mkdir -p /etc/bkagent/hooks
 cat >/etc/bkagent/hooks/copy-image <<-EOF
 	#!/bin/sh
@@ -143,7 +146,20 @@ cat >/etc/bkagent/hooks/copy-image <<-EOF
 	cp --sparse=always "\$BKAGENT_SNAPSHOT_IMAGES" "$images/\$BKAGENT_SNAPSHOT_ID.tmp"
 	mv "$images/\$BKAGENT_SNAPSHOT_ID.tmp" "$images/\$BKAGENT_SNAPSHOT_ID"
 EOF
-chmod 755 /etc/bkagent/hooks/copy-image
+cat >/etc/bkagent/hooks/hold <<-EOF
+	#!/bin/sh
+	# While $hold/wanted exists, the first run to get here makes $hold/inside
+	# and stays (before the freeze, holding the job's lock) until
+	# $hold/release appears, at most 300 s; other runs pass.
+	[ -e $hold/wanted ] && mkdir $hold/inside 2>/dev/null || exit 0
+	i=0
+	until [ -e $hold/release ]; do
+		i=\$((i + 1))
+		[ \$i -le 1500 ] || { echo "hold: no release in 300 s" >&2; exit 1; }
+		sleep 0.2
+	done
+EOF
+chmod 755 /etc/bkagent/hooks/copy-image /etc/bkagent/hooks/hold
 # Reading a whole image under TCG may take longer than the default minute.
 sed -i 's/"hook_timeout_seconds": [0-9]*/"hook_timeout_seconds": 600/' $conf
 grep -q '"hook_timeout_seconds": 600' $conf || bk_fail "hook_timeout_seconds not set in $conf"
@@ -167,7 +183,7 @@ chmod 600 $jobs/*.pass
 BKAGENT_PASSPHRASE=guest-secret bkagent init --repo $repo >/dev/null || bk_fail "bkagent init"
 for j in nightly bad; do
 	hook=
-	[ $j = bad ] || hook='"post_thaw_hook": "copy-image",'
+	[ $j = bad ] || hook='"pre_freeze_hook": "hold", "post_thaw_hook": "copy-image",'
 	cat >$jobs/$j.conf <<-EOF
 		{
 		  $hook
@@ -219,18 +235,28 @@ python3 - /tmp/status.json <<-'EOF' || bk_fail "job status: $(cat /tmp/status.js
 	assert st["points"] == 2, st
 EOF
 
-# A run while another holds the job's lock does nothing and says so (10).
+# A run while another is inside the job (its pre-freeze hook holds it there,
+# the job's lock taken) does nothing and says so (10); the held run then
+# completes.
+t0=$SECONDS
+touch $hold/wanted
 bkagent job run nightly >/tmp/run1.log 2>&1 &
 run1=$!
-for _ in $(seq 300); do
-	! flock -n /var/lib/bkagent/jobs/nightly.lock true 2>/dev/null && break
-	sleep 0.1
+until [ -d $hold/inside ]; do
+	kill -0 $run1 2>/dev/null || bk_fail "the first run ended before its hook held it: $(cat /tmp/run1.log)"
+	[ $((SECONDS - t0)) -lt 300 ] || bk_fail "the first run is not in its pre-freeze hook after 300 s"
+	sleep 0.5
 done
 rc=0
 bkagent job run nightly >/tmp/run2.log 2>&1 || rc=$?
 [ $rc -eq 10 ] || bk_fail "second run while one runs: exit $rc, not 10: $(cat /tmp/run2.log)"
-wait $run1 || bk_fail "the first run failed: $(cat /tmp/run1.log)"
-bk_log "a run while one runs: exit 10 ($(tail -n 1 /tmp/run2.log))"
+grep -q "another run of job nightly is active" /tmp/run2.log || bk_fail "second run says: $(cat /tmp/run2.log)"
+kill -0 $run1 2>/dev/null || bk_fail "the first run left its hook before the release: $(cat /tmp/run1.log)"
+touch $hold/release
+wait $run1 || bk_fail "the held run failed: $(cat /tmp/run1.log)"
+grep -q "^job nightly: OK" /tmp/run1.log || bk_fail "the held run: $(cat /tmp/run1.log)"
+rm -rf "${hold:?}"/*
+bk_log "a run while one runs: exit 10 ($(tail -n 1 /tmp/run2.log | sed 's/^ *//')); the held run then: $(grep '^job nightly' /tmp/run1.log); $((SECONDS - t0)) s"
 kill $writer_pid
 
 # The wrong passphrase fails the unit, the journal says why, the metrics too.
@@ -250,7 +276,12 @@ grep -Eq '^bkagent_job_last_success_timestamp_seconds\{job="nightly"\} [1-9]' /t
 bk_log "node-exporter serves: $(grep -E '^bkagent_job_last_exit_code' /tmp/metrics.txt | tr '\n' ' ')"
 systemctl stop prometheus-node-exporter
 
-repo_sum=$(cd $repo && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum)
+# The repository as the upgrade and the purge must leave it: every entry
+# (empty directories too) with its type and mode, every file's sha256.
+repo_state() {
+	(cd $repo && find . -printf '%y %m %p\n' | sort && find . -type f -print0 | sort -z | xargs -0 sha256sum)
+}
+repo_state >/tmp/repo.before
 state=$(stat -c %i /var/lib/bkagent/cbt)
 
 apt_install "$BK_DEBS"/new/bkagent_*.deb "$BK_DEBS"/new/bksnap-dkms_*.deb
@@ -268,16 +299,23 @@ t0=$SECONDS
 apt-get purge -y -q bkagent bksnap-dkms || bk_fail "apt-get purge"
 bk_log "apt-get purge took $((SECONDS - t0)) s"
 ! grep -q '^bksnap ' /proc/modules || bk_fail "bksnap still loaded after purge"
-for u in bkagentd.service bkagent-job@.service bkagent-job@.timer; do
+for u in bkagentd.service bkagent-seal.service bkagent-track@.service bkagent-job@.service bkagent-job@.timer; do
 	! systemctl cat $u >/dev/null 2>&1 || bk_fail "$u still there"
 done
+running=$(systemctl list-units --state=active --plain --no-legend 'bkagent*')
+[ -z "$running" ] || bk_fail "units still active after purge: $running"
 # The admin's own drop-in for bkagentd stays, like any file of theirs.
-left=$(find /etc/systemd/system -name 'bkagent-job*')
+left=$(find /etc/systemd/system -name 'bkagent*' ! -path '*/bkagentd.service.d*')
 [ -z "$left" ] || bk_fail "left in /etc/systemd/system: $left"
 [ ! -e /var/lib/bkagent ] || bk_fail "state left: $(ls -A /var/lib/bkagent)"
 [ ! -e $conf ] || bk_fail "$conf left after purge"
 [ ! -e /var/lib/prometheus/node-exporter/bkagent.prom ] || bk_fail "metrics file left after purge"
+[ ! -e /sys/module/bksnap ] || bk_fail "/sys/module/bksnap still there"
 [ -z "$(find /lib/modules -name 'bksnap.ko*')" ] || bk_fail "module file left"
-[ "$(cd $repo && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum)" = "$repo_sum" ] ||
-	bk_fail "purge changed the repository"
-bk_log "purged: no module, unit, timer or state; repository intact"
+[ -z "$(dkms status bksnap)" ] && [ ! -e /var/lib/dkms/bksnap ] && [ -z "$(ls -d /usr/src/bksnap-* 2>/dev/null)" ] ||
+	bk_fail "DKMS still knows bksnap: $(dkms status bksnap; ls -d /var/lib/dkms/bksnap /usr/src/bksnap-* 2>&1)"
+repo_state >/tmp/repo.after
+cmp -s /tmp/repo.before /tmp/repo.after || bk_fail "the upgrade or purge changed the repository: $(diff /tmp/repo.before /tmp/repo.after | head -n 20)"
+bk_log "purged: no module (loaded, file or in DKMS), unit, timer or state; the repository's $(grep -c "^f " /tmp/repo.before) files and $(grep -c "^d " /tmp/repo.before) directories unchanged"
+# CI time (tests/README.md): the case's wall time and what the guest's CPUs did.
+bk_log "case took $SECONDS s; guest CPU busy $(awk '/^cpu / { printf "%d", ($2 + $3 + $4 + $7 + $8) / 100 }' /proc/stat) s on $(nproc) vCPUs"
