@@ -119,7 +119,7 @@ static uint8_t *block_buffer(size_t blocks)
 
 static int open_target(const char *path, int flags)
 {
-	int fd = open(path, flags | (getenv("STAMP_DIRECT") ? O_DIRECT : 0));
+	int fd = open(path, flags | (getenv("STAMP_DIRECT") ? O_DIRECT : 0), 0644);
 
 	if (fd < 0)
 		die(path);
