@@ -11,7 +11,13 @@ V=$(dirname "$0")/..
 case $BK_BOOT in
 0)
 	stage=$R/rootfs
-	mkdir -p "$stage"/{bkvm/host,usr,dev,proc,sys,run,tmp,work,etc/initramfs-tools/conf.d,var/lib/bkagent,srv}
+	mkdir -p "$stage"/{bkvm/host,usr,dev,proc,sys,run,tmp,etc/initramfs-tools/conf.d,var/lib/bkagent,srv}
+	# The top directories of the source and build trees (/work here,
+	# wherever CI cloned them): bound from the host root by rootdisk-init.sh.
+	for p in "$BK_SRC_DIR" "$BK_BUILD_DIR"; do
+		echo "/$(cut -d/ -f2 <<<"$p")"
+	done | sort -u >"$stage/bkvm/binds"
+	while read -r top; do mkdir -p "$stage$top"; done <"$stage/bkvm/binds"
 	for d in bin sbin lib lib64; do ln -s usr/$d "$stage/$d"; done
 	cp /bin/busybox "$stage/bkvm/busybox"
 	cp "$V/guest/rootdisk-init.sh" "$stage/bkvm/init"

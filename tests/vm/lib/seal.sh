@@ -1,6 +1,7 @@
 # Backups over the installed CLI (bkagent on PATH, default socket) for the
 # cases of the chain across reboots; source after guest.sh. The case defines
-# fail MSG (bk_fail plus its logs).
+# fail MSG (bk_fail plus its logs) and writes FIRST LAST (appends to files
+# FIRST..LAST of DEV's filesystem, then syncs).
 
 # field EXPR: a value of the JSON document on stdin (d is the document).
 field() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
@@ -36,4 +37,19 @@ bk_seal_refused() {
 	bkagent --json cbt changes "$1" --since "$(cat "$2")" >/tmp/full.json || rc=$?
 	[ $rc -eq 5 ] || fail "$1: changes since the old token: exit $rc, want 5: $(cat /tmp/full.json)"
 	[ "$(field 'd["error"]["reason"]' </tmp/full.json)" = "$3" ] || fail "$1: reason: $(cat /tmp/full.json)"
+}
+
+# bk_seal_carried DEV COPY TOKEN WHAT: DEV's map came over the reboot: track
+# status says so; after writes 6..10 the incremental since the token in file
+# TOKEN (made before the reboot) reads less than a quarter of DEV and COPY
+# equals the image; logs WHAT with the bytes read.
+bk_seal_carried() {
+	local dev=$1 size inc
+	bkagent track status "$dev" | grep -q "carried over a clean reboot" ||
+		fail "track status: $(bkagent track status "$dev")"
+	writes 6 10
+	size=$(blockdev --getsize64 "$dev")
+	inc=$(bk_seal_backup "$dev" "$2" "$3" "$(cat "$3")")
+	[ "$inc" -lt $((size / 4)) ] || fail "the incremental across the reboot read $inc of $size bytes"
+	bk_log "$4: $inc of $size bytes, copy == image"
 }
