@@ -5,8 +5,9 @@
 #     host       the packages (vm_build_debs), `ctest -L unit`, `ctest -L s3`
 #                (the repository tests on S3: a Ceph radosgw the fixture starts
 #                from ../shared/ceph/ceph-s3.sh) while clang-tidy and format
-#                run, `ctest -L reach` (the module on sid's kernel), then the
-#                two sanitizer builds below
+#                run, `ctest -L reach` (the module on sid's kernel), the
+#                two sanitizer builds below, then two of the VM cases
+#                ($host_vms) beside the other track's guests
 #     guests     `ctest -L vm` (QEMU, one guest at a time), then, once the
 #                packages are built, `ctest -L pkg`'s guest (vm_pkg_install:
 #                the packages installed, upgraded and purged under systemd)
@@ -112,12 +113,19 @@ host_track() {
 	group unit-asan tests "$asan" -L unit -j "$jobs"
 	group build-tsan sanitized "$tsan" thread gcc "$tsan_cflags" --target bk_storage_tests bk_kernel_logic_test cbt_store_test
 	group unit-tsan tests "$tsan" -L unit -j "$jobs"
+	# The host track's groups take less time than the guests': it ends with
+	# these guests, beside the other track's.
+	group vm-host tests "$build" -L vm -R "$host_vms"
 }
+
+# The VM cases that the host track runs last (docs/hacking.md "CI": the two
+# tracks then end about together).
+host_vms='^vm_(repo_backup|agent_wrap)$'
 
 # The guests, one at a time (each has two vCPUs). The packages come from the
 # host track (its first group), the module from the main build.
 guest_track() {
-	group vm tests "$build" -L vm
+	group vm tests "$build" -L vm -E "$host_vms"
 	while [ ! -e "$logs/debs.done" ] && kill -0 "$host_pid" 2>/dev/null; do
 		sleep 10
 	done
