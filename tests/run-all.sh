@@ -5,12 +5,14 @@
 #     host       the packages (vm_build_debs), `ctest -L unit`, `ctest -L s3`
 #                (the repository tests on S3: a Ceph radosgw the fixture starts
 #                from ../shared/ceph/ceph-s3.sh) while clang-tidy and format
-#                run, `ctest -L reach` (the module on sid's kernel), then the
-#                two sanitizer builds below
+#                run, `ctest -L reach` (the module on sid's kernel), the
+#                two sanitizer builds below, then two of the VM cases
+#                ($host_vms) beside the other track's guests
 #     guests     `ctest -L vm` (QEMU, one guest at a time), then, once the
 #                packages are built, `ctest -L pkg`'s guest (vm_pkg_install:
 #                the packages installed, upgraded and purged under systemd)
-#   build-asan/  userspace under ASan+UBSan: `ctest -L unit`
+#   build-asan/  userspace under ASan+UBSan (clang): `ctest -L unit`, the
+#                libFuzzer targets' short runs included
 #   build-tsan/  under TSan: the unit tests of the repository pipeline, the COW
 #                model and the CBT store on RocksDB (only their binaries are
 #                built, so `ctest -L unit` runs just them). gRPC and Abseil come
@@ -80,12 +82,15 @@ format() {
 	return 1
 }
 
-# sanitized DIR SANITIZERS [BUILD_ARGS...]: configure and build userspace.
+# sanitized DIR SANITIZERS COMPILER CFLAGS [BUILD_ARGS...]: configure and build
+# userspace with COMPILER (gcc or clang) and CFLAGS.
 sanitized() {
-	local dir=$1 san=$2
-	shift 2
-	cmake -S "$src" -B "$dir" -G Ninja "${flags[@]}" -DBK_SANITIZE="$san" \
-		-DBK_KERNEL_MODULE=OFF -DBK_VM_TESTS=OFF &&
+	local dir=$1 san=$2 cc=$3 cflags=$4 cxx=g++
+	shift 4
+	[ "$cc" = gcc ] || cxx=clang++
+	CC=$cc CXX=$cxx cmake -S "$src" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		"-DCMAKE_C_FLAGS_RELWITHDEBINFO=$cflags" "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=$cflags" \
+		-DBK_SANITIZE="$san" -DBK_KERNEL_MODULE=OFF -DBK_VM_TESTS=OFF &&
 		cmake --build "$dir" -j "$jobs" "$@"
 }
 
@@ -103,16 +108,24 @@ host_track() {
 	wait "$s3_pid"
 	# The module on sid's 7.2 kernel (tests/vm/reach/README.md); needs Debian's mirror.
 	group reach tests "$build" -L reach
-	group build-asan sanitized "$asan" address,undefined
+	# clang: its ASan tree builds the fuzz targets too, from the same objects.
+	group build-asan sanitized "$asan" address,undefined clang "$asan_cflags"
 	group unit-asan tests "$asan" -L unit -j "$jobs"
-	group build-tsan sanitized "$tsan" thread --target bk_storage_tests bk_kernel_logic_test cbt_store_test
-	group unit-tsan tests "$tsan" -L unit -E '^ctl_args_libfuzzer$' -j "$jobs"
+	group build-tsan sanitized "$tsan" thread gcc "$tsan_cflags" --target bk_storage_tests bk_kernel_logic_test cbt_store_test
+	group unit-tsan tests "$tsan" -L unit -j "$jobs"
+	# The host track's groups take less time than the guests': it ends with
+	# these guests, beside the other track's.
+	group vm-host tests "$build" -L vm -R "$host_vms"
 }
+
+# The VM cases that the host track runs last (docs/hacking.md "CI": the two
+# tracks then end about together).
+host_vms='^vm_(repo_backup|agent_wrap)$'
 
 # The guests, one at a time (each has two vCPUs). The packages come from the
 # host track (its first group), the module from the main build.
 guest_track() {
-	group vm tests "$build" -L vm
+	group vm tests "$build" -L vm -E "$host_vms"
 	while [ ! -e "$logs/debs.done" ] && kill -0 "$host_pid" 2>/dev/null; do
 		sleep 10
 	done
@@ -137,10 +150,10 @@ start=$SECONDS
 rm -rf "$logs"
 mkdir -p "$logs"
 # The sanitizer builds: line tables are all a test failure needs (backtraces,
-# sanitizer reports); full debug info costs a fifth of the compile time.
-cflags="-O2 -g1 -DNDEBUG"
-flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_C_FLAGS_RELWITHDEBINFO=$cflags"
-	"-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=$cflags")
+# sanitizer reports); full debug info costs a fifth of the compile time. ASan
+# at -O1 (the level its documentation names) with assertions on; TSan at -O2.
+asan_cflags="-O1 -gline-tables-only"
+tsan_cflags="-O2 -g1 -DNDEBUG"
 # The main build compiles with the packages' flags and install paths (what
 # dpkg-buildpackage gives deploy/debian/rules and its dh_auto_configure) into a
 # ccache that the package builds of vm_build_debs share: they then compile
