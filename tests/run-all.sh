@@ -100,14 +100,16 @@ host_track() {
 	fi
 	touch "$logs/debs.done"
 	group unit tests "$build" -L unit -j "$jobs"
-	# s3 mostly waits on its radosgw (nice 19): beside clang-tidy, not before it.
+	# s3 mostly waits on its radosgw (nice 19), reach first on Debian's mirror
+	# (the module on sid's 7.2 kernel, tests/vm/reach/README.md): both beside
+	# clang-tidy, not before it.
 	group s3 tests "$build" -L s3 -j "$jobs" &
 	local s3_pid=$!
+	group reach tests "$build" -L reach &
+	local reach_pid=$!
 	group clang-tidy clang_tidy
 	group format format
-	wait "$s3_pid"
-	# The module on sid's 7.2 kernel (tests/vm/reach/README.md); needs Debian's mirror.
-	group reach tests "$build" -L reach
+	wait "$s3_pid" "$reach_pid"
 	# clang: its ASan tree builds the fuzz targets too, from the same objects.
 	group build-asan sanitized "$asan" address,undefined clang "$asan_cflags"
 	group unit-asan tests "$asan" -L unit -j "$jobs"
