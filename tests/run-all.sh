@@ -4,8 +4,8 @@
 #                docs/hacking.md "CI"):
 #     host       the packages (vm_build_debs), `ctest -L unit`, `ctest -L s3`
 #                (the repository tests on S3: a Ceph radosgw the fixture starts
-#                from ../shared/ceph/ceph-s3.sh) while clang-tidy and format
-#                run, `ctest -L reach` (the module on sid's kernel), the
+#                from ../shared/ceph/ceph-s3.sh) and `ctest -L reach` (the
+#                module on sid's kernel) while clang-tidy and format run, the
 #                two sanitizer builds below, then two of the VM cases
 #                ($host_vms) beside the other track's guests
 #     guests     `ctest -L vm` (QEMU, one guest at a time), then, once the
