@@ -127,6 +127,13 @@ old=$(dpkg-query -W -f='${Version}' bkagent)
 dkms_built "$old"
 grep -q '^bksnap ' /proc/modules || bk_fail "bksnap is not loaded"
 agent_ready
+# The reboot seal's pieces: the shutdown hook, initramfs-tools' hook and
+# script (packaged files), its conf.d file (a conffile); purge removes them.
+seal_files=(/usr/lib/systemd/system-shutdown/bkagent-seal /usr/share/initramfs-tools/hooks/bkagent-seal
+	/usr/share/initramfs-tools/scripts/local-premount/bkagent-seal /etc/initramfs-tools/conf.d/bkagent-seal)
+for f in "${seal_files[@]}"; do
+	[ -e "$f" ] || bk_fail "the package did not install $f"
+done
 
 # A conffile edit that the upgrade must keep; difference storage on ext4.
 sed -i 's/"log_level": "info"/"log_level": "debug"/' $conf
@@ -312,6 +319,9 @@ left=$(find /etc/systemd/system -name 'bkagent*' ! -path '*/bkagentd.service.d*'
 [ ! -e /var/lib/prometheus/node-exporter/bkagent.prom ] || bk_fail "metrics file left after purge"
 [ ! -e /sys/module/bksnap ] || bk_fail "/sys/module/bksnap still there"
 [ -z "$(find /lib/modules -name 'bksnap.ko*')" ] || bk_fail "module file left"
+for f in "${seal_files[@]}"; do
+	[ ! -e "$f" ] || bk_fail "$f left after purge"
+done
 [ -z "$(dkms status bksnap)" ] && [ ! -e /var/lib/dkms/bksnap ] && [ -z "$(ls -d /usr/src/bksnap-* 2>/dev/null)" ] ||
 	bk_fail "DKMS still knows bksnap: $(dkms status bksnap; ls -d /var/lib/dkms/bksnap /usr/src/bksnap-* 2>&1)"
 repo_state >/tmp/repo.after
