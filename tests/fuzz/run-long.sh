@@ -9,8 +9,13 @@ set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BK_BUILD_DIR:-$src/build-asan}
 secs=${1:-600}
-targets=${BK_FUZZ_TARGETS:-config index pack point lock agent_config seal chain_record agent_rpc snapshot_record job}
 fuzz=$build/tests/fuzz
+[ -x "$fuzz/bk_fuzz_seeds" ] || {
+	echo "no fuzz targets in $fuzz: build a clang ASan tree first (docs/reliability.md)" >&2
+	exit 2
+}
+# Default: every target the tree built (tests/fuzz/CMakeLists.txt lists them).
+targets=${BK_FUZZ_TARGETS:-$(cd "$fuzz" && ls fuzz_* | sed 's/^fuzz_//')}
 long=$fuzz/long
 cov=$fuzz/coverage
 mkdir -p "$long"
