@@ -6,6 +6,9 @@
 # BENCH_RUN_ROOT=/dev/shm puts the scratch disks in host RAM: the host then
 # never throttles the guest's writes for its own write-back (which falls on
 # whatever dirties new pages, e.g. difference storage, and not on rewrites).
+# The guest reads the build by path: make it absolute.
+BENCH_BUILD=$(cd "$BENCH_BUILD" && pwd)
+
 bench_vm() {
 	local name=$1 script=$2 disks=$3 timeout=$4 out run
 	out=$BENCH_BUILD/bench/$name
@@ -20,7 +23,8 @@ bench_vm() {
 		--env BK_BUILD_DIR="$BENCH_BUILD" \
 		--env BENCH_RUNTIME="${BENCH_RUNTIME:-20}" \
 		--env BENCH_ROUNDS="${BENCH_ROUNDS:-2}" \
-		--env BENCH_CONTROL="${BENCH_CONTROL:-}" --quiet >/dev/null || true
+		--env BENCH_CONTROL="${BENCH_CONTROL:-}" \
+		--env BENCH_BLKSNAP="${BENCH_BLKSNAP:-}" --quiet >/dev/null || true
 	if [ "$run" != "$out/run" ]; then
 		rm -rf "$out/run"
 		mv "$run" "$out/run"	# logs only: vmrun deleted the disks
