@@ -24,7 +24,8 @@ bench_vm() {
 		--env BENCH_RUNTIME="${BENCH_RUNTIME:-20}" \
 		--env BENCH_ROUNDS="${BENCH_ROUNDS:-2}" \
 		--env BENCH_CONTROL="${BENCH_CONTROL:-}" \
-		--env BENCH_BLKSNAP="${BENCH_BLKSNAP:-}" --quiet >/dev/null || true
+		--env BENCH_BLKSNAP="${BENCH_BLKSNAP:-}" --env BENCH_BASE="${BENCH_BASE:-}" \
+		--env BENCH_SYSTEMS="${BENCH_SYSTEMS:-}" --quiet >/dev/null || true
 	if [ "$run" != "$out/run" ]; then
 		rm -rf "$out/run"
 		mv "$run" "$out/run"	# logs only: vmrun deleted the disks

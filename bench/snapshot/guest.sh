@@ -2,7 +2,9 @@
 # Guest side of bench/snapshot/run.sh: fio with a tracker only, then with an
 # active snapshot, vs the bare disk, in the same boot for bksnap, for an LVM
 # snapshot (dm-snapshot, the in-tree peer) and, when the host built it
-# (BENCH_BLKSNAP), for Veeam's blksnap at its default chunk size and at ours.
+# (BENCH_BLKSNAP), for Veeam's blksnap at its default chunk size and at ours;
+# with BENCH_BASE (bksnap.ko and bksnapctl of another revision), "base" is
+# that module, for an A/B run. BENCH_SYSTEMS picks and orders the systems.
 # bksnap's chunk size is 32 KiB for devices up to 32 GiB; lvcreate -c 32k.
 . "$BK_SRC_DIR/tests/vm/lib/guest.sh"
 . "$BK_SRC_DIR/tests/vm/lib/bksnap.sh"
@@ -47,15 +49,16 @@ for d in "$origin" "$(bk_disk 2)" "$diff"; do
 	dd if=/dev/zero of="$d" bs=4M oflag=direct status=none || true
 done
 
-bk_track() { "$BKSNAPCTL" attach "$origin"; }
-bk_untrack() { "$BKSNAPCTL" detach "$origin"; }
-bk_snap() { "$BKSNAPCTL" snapshot "$diff" "$origin" >/tmp/snap; }
+CTL=$BKSNAPCTL
+bk_track() { "$CTL" attach "$origin"; }
+bk_untrack() { "$CTL" detach "$origin"; }
+bk_snap() { "$CTL" snapshot "$diff" "$origin" >/tmp/snap; }
 bk_unsnap() {
 	local id
 	id=$(sed -n 's/^id=//p' /tmp/snap)
 	# Difference storage in use after the phase's first writes.
-	echo "BENCH-STORAGE bksnap $phase $("$BKSNAPCTL" snapshot-info "$id" | sed -n "s/^used_sectors=//p")"
-	"$BKSNAPCTL" release "$id"
+	echo "BENCH-STORAGE $sys $phase $("$CTL" snapshot-info "$id" | sed -n "s/^used_sectors=//p")"
+	"$CTL" release "$id"
 }
 
 pv=$(bk_disk 2)
@@ -90,18 +93,31 @@ blk_snap() {
 }
 blk_unsnap() { blk snapshot_destroy --id "$(cat /tmp/blkid)"; } # no storage counter in its API
 
+bksnap_runs() { # NAME MODULE BKSNAPCTL
+	CTL=$3
+	bk_mark_module_load "$2"
+	insmod "$2" || bk_fail "insmod $2"
+	runs "$1" "$origin" bk_track bk_untrack bk_snap bk_unsnap
+	rmmod bksnap || bk_fail "rmmod bksnap ($1)"
+}
+blksnap_runs() { # NAME CHUNK_SHIFT
+	[ -n "$B" ] || return 0
+	blk_load "$2"
+	runs "$1" "$origin" blk_track blk_untrack blk_snap blk_unsnap
+	blk_unload
+}
 # A first-write pass is short (1 GiB): rounds, interleaved, average it out.
 for r in $(seq 1 "$ROUNDS"); do
-	bk_load_module
-	runs bksnap "$origin" bk_track bk_untrack bk_snap bk_unsnap
-	bk_unload_module
-	runs lvm /dev/bench/lv : : lvm_snap lvm_unsnap
-	if [ -n "$B" ]; then
-		blk_load 18 # its default: 256 KiB chunks
-		runs blksnap "$origin" blk_track blk_untrack blk_snap blk_unsnap
-		blk_unload
-		blk_load 15 # 32 KiB, as bksnap's
-		runs blksnap32k "$origin" blk_track blk_untrack blk_snap blk_unsnap
-		blk_unload
-	fi
+	for s in ${BENCH_SYSTEMS:-bksnap lvm blksnap blksnap32k}; do
+		case $s in
+		bksnap) bksnap_runs bksnap "$BK_KMOD" "$BKSNAPCTL" ;;
+		base)
+			[ -n "${BENCH_BASE:-}" ] || bk_fail "BENCH_SYSTEMS has base: set BENCH_BASE_REV"
+			bksnap_runs base "$BENCH_BASE/bksnap.ko" "$BENCH_BASE/bksnapctl" ;;
+		lvm) runs lvm /dev/bench/lv : : lvm_snap lvm_unsnap ;;
+		blksnap) blksnap_runs blksnap 18 ;;  # its default: 256 KiB chunks
+		blksnap32k) blksnap_runs blksnap32k 15 ;; # 32 KiB, as bksnap's
+		*) bk_fail "BENCH_SYSTEMS: unknown system $s" ;;
+		esac
+	done
 done
