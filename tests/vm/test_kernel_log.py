@@ -30,6 +30,8 @@ GOOD = [
     '[    3.100000] XFS (vdb): Mounting V5 Filesystem',
     '[    3.200000] EXT4-fs (vda): mounted filesystem with ordered data mode.',
     '[    4.000000] vdb: detected capacity change from 65536 to 0',
+    # ext4 after an unclean stop, mounting a root read-only (vm_seal_root).
+    '[    7.741625] EXT4-fs (vda): INFO: recovery required on readonly filesystem',
     # User-space text on the console is not a kernel report.
     '  WARNING: This metadata update is NOT backed up.',
     'BUG: this line has no printk stamp',

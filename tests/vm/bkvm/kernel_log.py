@@ -15,7 +15,7 @@ _REPORTS = re.compile('|'.join([
     r'Oops',
     r'general protection fault',
     r'possible (circular|recursive) locking',  # lockdep
-    r'\bINFO: ',                      # lockdep, hung task, RCU stall
+    r'^(rcu: )?INFO: ',               # hung task, RCU stall (not ext4's "EXT4-fs (vda): INFO: ...")
     r'blocked for more than',         # hung task
     r'Call Trace:',
     r'Kernel panic',

@@ -126,7 +126,7 @@ class Run:
             raise ValueError(f'{self.boot_initrd} does not exist')
         env = {'BK_CASE': self._guest_visible(self.a.case),
                'BK_KMOD': self._guest_visible(self.a.kmod) if self.a.kmod else '',
-               'BK_BOOT': str(self.boot_no)}
+               'BK_BOOT': str(self.boot_no), 'BK_BOOTS': str(getattr(self.a, 'boots', 1))}
         env.update(kv.split('=', 1) for kv in self.a.env)
         (self.work / 'env').write_text(
             ''.join(f'{k}={shlex.quote(v)}\n' for k, v in env.items()))

@@ -13,7 +13,9 @@
 #   boot 2: carried by the initramfs; writes; the incremental since boot 1
 #           reads only what changed, copy == image; sealed. The host then
 #           writes the root filesystem.
-#   boot 3: the initramfs rejects the seal: CBT_RESET, full backup correct.
+#   boot 3: the initramfs rejects the seal: CBT_RESET, full backup correct;
+#           then the guest is reset while the root is written (sysrq b).
+#   boot 4: no seal: UNCLEAN_SHUTDOWN, full backup correct.
 # Disks: 1 the root (tracked), 2 the seal device, 3 difference storage, 4 the copy.
 . "$(dirname "$0")/../lib/guest.sh"
 . "$(dirname "$0")/../lib/seal.sh"
@@ -94,6 +96,24 @@ case $BK_BOOT in
 	bk_seal_refused "$root" $T/token CBT_RESET
 	full=$(bk_seal_backup "$root" "$copy" $T/token)
 	bk_log "host wrote the root while down: CBT_RESET; full backup $full bytes, copy == image"
+	sync # the token above survives the reset
+	for f in $(seq 1 20); do head -c 60000 /dev/urandom >>/srv/rootdata/f$f; done &
+	sleep 1
+	bk_log "resetting the guest while the root is written"
+	touch "$BK_WORK/expect-reset"
+	echo b >/proc/sysrq-trigger
+	sleep 30
+	fail "sysrq b did not reset the guest"
+	;;
+4)
+	grep -q "^$root: record of the initramfs's restore taken over" /tmp/restore.txt &&
+		fail "no seal of the root may survive a reset: $(cat /tmp/restore.txt)"
+	bkagent track add "$root" >/dev/null || fail "track add"
+	bk_seal_refused "$root" $T/token UNCLEAN_SHUTDOWN
+	bkagent track status "$root" | grep -q UNCLEAN_SHUTDOWN ||
+		fail "track status does not say UNCLEAN_SHUTDOWN: $(bkagent track status "$root")"
+	full=$(bk_seal_backup "$root" "$copy" $T/token)
+	bk_log "root reset while written: UNCLEAN_SHUTDOWN; full backup $full bytes, copy == image"
 	kill -TERM $agent
 	wait $agent || fail "bkagentd exit status $?"
 	;;
