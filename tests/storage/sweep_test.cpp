@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 
@@ -36,8 +37,9 @@ struct Original {
 
 const Original &original()
 {
-	static Original *o = [] {
-		auto *o = new Original;
+	// Built once for all cases; destroyed at exit, which removes its directory.
+	static const std::unique_ptr<Original> o = [] {
+		auto o = std::make_unique<Original>();
 		Repository repo = Repository::init(o->repo, small_repo_options());
 		std::mt19937_64 rng(5);
 		const Fill fills[] = {Fill::mixed, Fill::text, Fill::sparse};
