@@ -122,7 +122,7 @@ host_track() {
 
 # The VM cases that the host track runs last (docs/hacking.md "CI": the two
 # tracks then end about together).
-host_vms='^vm_(repo_backup|agent_wrap)$'
+host_vms='^vm_(repo_backup|agent_wrap|seal_cycles)$'
 
 # The guests, one at a time (each has two vCPUs). The packages come from the
 # host track (its first group), the module from the main build.
