@@ -68,11 +68,7 @@ CONF
 mount "$data" /tmp/data || fail "mount data"
 "$AGENT" --config /tmp/bkagentd.conf 2>>$S/agent.log &
 agent=$!
-for _ in $(seq 1 300); do
-	bkagent status >/dev/null 2>&1 && break
-	sleep 0.1
-done
-bkagent status >/dev/null || fail "bkagentd did not start"
+bk_seal_agent_up
 
 # The verdict the previous boot's end calls for, then this boot's backup.
 prev=

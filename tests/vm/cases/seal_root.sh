@@ -46,11 +46,7 @@ bkagent-seal restore >/tmp/restore.txt || fail "restore: $(cat /tmp/restore.txt)
 bk_log "unit restore: $(tr '\n' ';' </tmp/restore.txt)"
 bkagentd --config $conf 2>/tmp/agent.log &
 agent=$!
-for _ in $(seq 1 300); do
-	bkagent status >/dev/null 2>&1 && break
-	sleep 0.1
-done
-bkagent status >/dev/null || fail "bkagentd did not start"
+bk_seal_agent_up
 
 writes() { # files on the root
 	mkdir -p /srv/rootdata

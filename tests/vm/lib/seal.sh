@@ -6,6 +6,15 @@
 # field EXPR: a value of the JSON document on stdin (d is the document).
 field() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
+# bk_seal_agent_up: waits up to 30 s for the bkagentd just started to answer.
+bk_seal_agent_up() {
+	for _ in $(seq 1 300); do
+		bkagent status >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	fail "bkagentd did not start"
+}
+
 # bk_seal_backup DEV COPY TOKEN [SINCE]: snapshot DEV, copy all of it (or
 # what changed since SINCE, over the API) onto COPY, check COPY == the image
 # (sha256), commit; the snapshot's token goes to file TOKEN; prints the
