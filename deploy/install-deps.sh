@@ -7,7 +7,7 @@ BUILD="build-essential cmake ninja-build pkg-config git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   librocksdb-dev libssl-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libcli11-dev nlohmann-json3-dev
-  libzstd-dev libsystemd-dev libisal-dev uuid-dev clang-tidy clang libclang-rt-14-dev
+  libzstd-dev libsystemd-dev libisal-dev uuid-dev clang-tidy-22 clang libclang-rt-14-dev
   libcurl4-openssl-dev libxml2-dev
   nbdkit nbdkit-plugin-dev libnbd-bin libnbd-dev qemu-utils
   python3 python3-prometheus-client

@@ -95,6 +95,7 @@ PullResult pull_image(client::Client &agent, const PullOptions &opts)
 	};
 	std::vector<std::exception_ptr> errors(shares.size());
 	std::vector<std::thread> threads;
+	threads.reserve(shares.size());
 	for (std::size_t s = 0; s < shares.size(); ++s)
 		threads.emplace_back([&, s] {
 			try {

@@ -91,7 +91,7 @@ void run(Context &ctx, const JobArgs &args)
 {
 	auto say = [&ctx](const std::string &line) {
 		if (!ctx.json)
-			std::cout << line << std::endl;
+			std::cout << line << '\n' << std::flush;
 	};
 	const jb::RunSummary s = jb::run_job(ctx.agent(), args.name, args.paths, say);
 	const jb::RunRecord &r = s.record;

@@ -4,6 +4,7 @@
 // The passphrase reaches the plugin through an inherited memfd, never argv or environ.
 #include "cli/nbd_export.h"
 #include "cli/output.h"
+#include "cli/process.h"
 #include "cli/registry.h"
 
 #include <unistd.h>
@@ -34,8 +35,8 @@ void create_overlay(const std::string &file, const std::string &uri, std::uint64
 	if (fs::symlink_status(file, ec).type() != fs::file_type::not_found)
 		refuse(grpc::StatusCode::ALREADY_EXISTS, file + " already exists");
 	// -u: the export is not up yet, so qemu-img must not open the backing file.
-	const std::string cmd = "qemu-img create -q -f qcow2 -u -F raw -b '" + uri + "' '" + file + "' " + std::to_string(size);
-	if (std::system(cmd.c_str()) != 0)
+	// argv, not a shell: the file name may hold any character.
+	if (run({"qemu-img", "create", "-q", "-f", "qcow2", "-u", "-F", "raw", "-b", uri, file, std::to_string(size)}).status != 0)
 		throw std::runtime_error("qemu-img could not create the overlay " + file);
 }
 

@@ -93,6 +93,7 @@ SnapshotInfo Snapshots::take(const bkagent::v1::CreateSnapshotRequest &req, cons
 		// snapshot without its caller.
 		try {
 			std::vector<std::string> images;
+			images.reserve(info.members.size());
 			for (const SnapshotMember &m : info.members)
 				images.push_back(driver_.image_path(m.image));
 			thaw.taken(format_uuid(info.id), images);

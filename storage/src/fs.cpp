@@ -116,7 +116,7 @@ void crash_point()
 {
 	static const long limit = [] {
 		const char *env = std::getenv("BK_TEST_CRASH_AFTER");
-		return env ? std::atol(env) : 0L;
+		return env ? std::strtol(env, nullptr, 10) : 0L;
 	}();
 	long passed = ++g_crash_points;
 	if (limit > 0 && passed == limit)
