@@ -2,15 +2,16 @@
 # All tests (README command 2 runs this after deploy/install-deps.sh):
 #   build/       module + userspace, then two tracks side by side (CI time,
 #                docs/hacking.md "CI"):
-#     host       the packages (vm_build_debs), `ctest -L unit`, `ctest -L s3`
-#                (the repository tests on S3: a Ceph radosgw the fixture starts
-#                from ../shared/ceph/ceph-s3.sh) and `ctest -L reach` (the
-#                module on sid's kernel) while clang-tidy and format run, the
-#                two sanitizer builds below, then two of the VM cases
-#                ($host_vms) beside the other track's guests
-#     guests     `ctest -L vm` (QEMU, one guest at a time), then, once the
-#                packages are built, `ctest -L pkg`'s guest (vm_pkg_install:
-#                the packages installed, upgraded and purged under systemd)
+#     host       the packages (vm_build_debs), `ctest -L unit`, then `ctest -L
+#                s3` (the repository tests on S3: a Ceph radosgw the fixture
+#                starts from ../shared/ceph/ceph-s3.sh) and `ctest -L reach`
+#                (the module on sid's kernel) in the background, clang-tidy,
+#                format, the two sanitizer builds below, then VM cases from
+#                the queue beside the other track's
+#     guests     VM cases from the queue, one guest at a time (2 vCPUs each)
+#   the queue    the cases of labels vm and pkg, costliest first (their COST);
+#                vm_pkg_install (the packages installed, upgraded and purged
+#                under systemd) once the host track has built the packages
 #   build-asan/  userspace under ASan+UBSan (clang): `ctest -L unit`, the
 #                libFuzzer targets' short runs included
 #   build-tsan/  under TSan: the unit tests of the repository pipeline, the COW
@@ -101,39 +102,73 @@ host_track() {
 	touch "$logs/debs.done"
 	group unit tests "$build" -L unit -j "$jobs"
 	# s3 mostly waits on its radosgw (nice 19), reach first on Debian's mirror
-	# (the module on sid's 7.2 kernel, tests/vm/reach/README.md): both beside
-	# clang-tidy, not before it.
+	# (the module on sid's 7.2 kernel, tests/vm/reach/README.md): both in the
+	# background, waited for at the end.
 	group s3 tests "$build" -L s3 -j "$jobs" &
 	local s3_pid=$!
 	group reach tests "$build" -L reach &
 	local reach_pid=$!
 	group clang-tidy clang_tidy
 	group format format
-	wait "$s3_pid" "$reach_pid"
 	# clang: its ASan tree builds the fuzz targets too, from the same objects.
 	group build-asan sanitized "$asan" address,undefined clang "$asan_cflags"
 	group unit-asan tests "$asan" -L unit -j "$jobs"
 	group build-tsan sanitized "$tsan" thread gcc "$tsan_cflags" --target bk_storage_tests bk_kernel_logic_test cbt_store_test
 	group unit-tsan tests "$tsan" -L unit -j "$jobs"
-	# The host track's groups take less time than the guests': it ends with
-	# these guests, beside the other track's.
-	group vm-host tests "$build" -L vm -R "$host_vms"
+	group vm-host vm_cases
+	wait "$s3_pid" "$reach_pid"
 }
 
-# The VM cases that the host track runs last (docs/hacking.md "CI": the two
-# tracks then end about together).
-host_vms='^vm_(repo_backup|agent_wrap|seal_cycles)$'
-
-# The guests, one at a time (each has two vCPUs). The packages come from the
-# host track (its first group), the module from the main build.
 guest_track() {
-	group vm tests "$build" -L vm -E "$host_vms"
-	while [ ! -e "$logs/debs.done" ] && kill -0 "$host_pid" 2>/dev/null; do
+	group vm vm_cases
+}
+
+# make_queue: $logs/queue, the names of the VM cases (labels vm, and pkg unless
+# BK_PKG=0), costliest first by their COST (tests/vm/CMakeLists.txt); not the
+# module builds (fixture setups: the main build made their targets).
+make_queue() {
+	local labels='^vm$'
+	[ "$pkg" = 0 ] || labels='^(vm|pkg)$'
+	ctest --test-dir "$build" --show-only=json-v1 -L "$labels" | python3 -c '
+import json, sys
+def prop(test, name, default):
+    return next((p["value"] for p in test.get("properties", []) if p["name"] == name), default)
+cases = [t for t in json.load(sys.stdin)["tests"] if not prop(t, "FIXTURES_SETUP", None)]
+for t in sorted(cases, key=lambda t: -float(prop(t, "COST", 0))):
+    print(t["name"])' >"$logs/queue"
+}
+
+# next_case: REPLY = the next case off the queue, "" when it is empty;
+# vm_pkg_install only once the packages are built (or their track is gone).
+next_case() {
+	local skip
+	while :; do
+		skip='^vm_pkg_install$'
+		[ ! -e "$logs/debs.done" ] && kill -0 "${host_pid:-}" 2>/dev/null || skip='^$'
+		REPLY=$({
+			flock 9
+			name=$(grep -m 1 -v -E "$skip" "$logs/queue") || true
+			if [ -n "$name" ]; then
+				grep -v -x -F "$name" "$logs/queue" >"$logs/queue.new" || true
+				mv "$logs/queue.new" "$logs/queue"
+			fi
+			echo "$name"
+		} 9>>"$logs/queue.lock")
+		[ -z "$REPLY" ] && [ -s "$logs/queue" ] || return 0
 		sleep 10
 	done
-	if [ "$pkg" = 1 ]; then
-		group pkg tests "$build" -L pkg -E '^vm_build_debs$' -FS 'debs|kmod'
-	fi
+}
+
+# vm_cases: runs cases off the queue until it is empty, one at a time; the
+# result counts them and names the failed ones.
+vm_cases() {
+	local n=0 failed=""
+	while next_case && [ -n "$REPLY" ]; do
+		n=$((n + 1))
+		ctest --test-dir "$build" --output-on-failure -R "^$REPLY\$" -FA '.*' || failed="$failed $REPLY"
+	done
+	echo "=> $((n - $(wc -w <<<"$failed"))) of $n cases passed${failed:+, failed:$failed}"
+	[ -z "$failed" ]
 }
 
 # track NAME FUNCTION: runs FUNCTION in the background, its lines prefixed
@@ -181,6 +216,7 @@ build_main() {
 		ccache -z >/dev/null && LC_ALL=C.UTF-8 cmake --build "$build" -j "$jobs" && ccache -s
 }
 group build build_main
+make_queue
 track host host_track
 host_pid=$!
 track guests guest_track
