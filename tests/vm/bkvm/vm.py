@@ -16,6 +16,9 @@ GUEST_TMPFS = ('/tmp', '/run', '/var/tmp', '/var/log', '/var/cache', '/var/lib/l
 
 # Harness exit codes, one per verdict.
 PASS, SCRIPT_FAILED, KERNEL_LOG, TIMEOUT, NO_STATUS, HARNESS_ERROR, GUEST_KERNEL = range(7)
+# Seconds a guest has to get from QEMU's start to its init's BKVM_ROOT
+# (a few under TCG, ~30 at load ~20).
+INIT_DEADLINE_S = 240
 VERDICTS = {PASS: 'pass', SCRIPT_FAILED: 'script', KERNEL_LOG: 'kernel-log',
             TIMEOUT: 'timeout', NO_STATUS: 'no-status', HARNESS_ERROR: 'harness',
             GUEST_KERNEL: 'guest-kernel'}
@@ -66,6 +69,7 @@ class Run:
         self.disks = []
         self.accel = None
         self.stage2_at = None  # seconds from QEMU start to the guest's stage 2
+        self.no_init = False  # killed: the harness's init did not get to its root
         self.wall = 0.0
         self._out_pos = 0
         self._qmp = None
@@ -231,9 +235,15 @@ class Run:
         True if the deadline passed first."""
         sel = selectors.DefaultSelector()
         sel.register(qemu.stdout, selectors.EVENT_READ)
+        # A kernel hung in early boot (seen under TCG) is not left to the
+        # case's timeout; an initramfs of the case's own prints no BKVM_ROOT.
+        init_by = None if getattr(self.a, 'initrd', None) else self.t0 + INIT_DEADLINE_S
         with open(self.console_log, 'wb') as console:
             tail = b''
             while time.monotonic() < deadline:
+                if init_by and time.monotonic() > init_by:
+                    self.no_init = True
+                    return True
                 if sel.select(timeout=0.2):
                     chunk = os.read(qemu.stdout.fileno(), 65536)
                     if not chunk:
@@ -243,6 +253,8 @@ class Run:
                     # The console trickles in: the marker may span chunks.
                     if self.stage2_at is None and b'BKVM_STAGE2' in tail + chunk:
                         self.stage2_at = time.monotonic() - self.t0
+                    if init_by and b'BKVM_ROOT' in tail + chunk:
+                        init_by = None
                     tail = (tail + chunk)[-16:]
                 self._stream_output()
                 self._serve_requests()
@@ -262,6 +274,8 @@ class Run:
             if kernel_log.guest_kernel_failure(console if kernel_log.reports(console) else dmesg):
                 return GUEST_KERNEL, f'guest kernel failed before the module was loaded: {found[0]}'
             return KERNEL_LOG, found[0]
+        if self.no_init:
+            return GUEST_KERNEL, f'the guest did not get to its init\'s root within {INIT_DEADLINE_S} s (QEMU killed)'
         if timed_out:
             code, reason = TIMEOUT, f'no result within {self.a.timeout} s (QEMU killed)'
         elif not status_file.exists() and self.multi and (self.work / 'expect-reset').exists():
@@ -328,16 +342,33 @@ def _between(args, boot):
         raise ValueError(f'{args.between_boots} failed after boot {boot}')
 
 
+def _disks_untouched(args, r):
+    """True if the guest failed before its init touched a scratch disk (the
+    harness's initramfs says BKVM_ROOT before its first mount)."""
+    return not getattr(args, 'initrd', None) and b'BKVM_ROOT' not in r.console_log.read_bytes()
+
+
 def _run_boot(args):
+    keep = args.keep_disks
+    if args.boot > 1:
+        args.keep_disks = True  # a boot that fails early runs again on them
     r, code, reason = _run_once(args)
-    if code == GUEST_KERNEL and args.boot == 1:
-        # Such failures come and go (sid's kernel under TCG): boot once more,
-        # keeping the failed boot's logs beside the new ones.
-        failed = r.run_dir.with_name(r.run_dir.name + '.guest-kernel-failure')
-        shutil.rmtree(failed, ignore_errors=True)
-        r.run_dir.rename(failed)
+    if code == GUEST_KERNEL and (args.boot == 1 or _disks_untouched(args, r)):
+        # Such failures come and go (sid's kernel under TCG; 6.1 hung in
+        # early boot beside another guest): boot once more, keeping the failed
+        # boot's logs beside the new ones. A first boot starts over on fresh
+        # disks; a later one goes again on the disks the previous boot left.
+        if args.boot == 1:
+            failed = r.run_dir.with_name(r.run_dir.name + '.guest-kernel-failure')
+            shutil.rmtree(failed, ignore_errors=True)
+            r.run_dir.rename(failed)
+        else:
+            failed = r.console_log.with_suffix('.guest-kernel-failure.log')
+            r.console_log.rename(failed)
         r.log(f'FAIL ({VERDICTS[code]}): {reason}; logs in {failed}; booting once more')
         r, code, reason = _run_once(args)
+    args.keep_disks = keep
+    r.cleanup()
     boot = f'{r.stage2_at:.1f} s' if r.stage2_at is not None else 'n/a'
     word = 'PASS' if code == PASS else f'FAIL ({VERDICTS[code]})'
     which = f'boot {args.boot}/{args.boots}, ' if getattr(args, 'boots', 1) > 1 else ''

@@ -44,6 +44,9 @@ wait_tag() {
 }
 wait_tag hostroot
 
+# Up to here nothing wrote a scratch disk: a guest kernel that fails before
+# this line may boot again on the same disks (vmrun.py, any boot).
+echo "BKVM_ROOT uptime=$(cut -d' ' -f1 /proc/uptime)"
 R=/newroot
 mkdir -p $R
 # cache=loose: the root is read-only for the guest's lifetime, and loose

@@ -3,6 +3,12 @@
 # It turns on `set -euo pipefail`. A case passes if it exits 0 and the guest
 # kernel log stays clean; the harness records the status and powers off.
 set -euo pipefail
+# BK_TRACE=1 (vmrun.py --env): every command traced with the guest's clock,
+# to find where a case's time goes.
+if [ -n "${BK_TRACE:-}" ]; then
+	PS4='+ ${EPOCHREALTIME} '
+	set -x
+fi
 
 BK_WORK=/tmp/work
 
