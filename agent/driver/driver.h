@@ -79,8 +79,10 @@ struct SnapshotInfo {
 
 enum class KernelEventType { low_space = 1, overflow, snapshot_failed, device_gone, cbt_reset };
 
+// An event always has a type: there is no "none" to default to.
 struct KernelEvent {
-	KernelEventType type{};
+	explicit KernelEvent(KernelEventType t) : type(t) {}
+	KernelEventType type;
 	Uuid snapshot{};
 	DevNum dev;
 	int error = 0;

@@ -274,6 +274,13 @@ std::vector<Uuid> KernelDriver::snapshots()
 
 std::string KernelDriver::image_path(DevNum image) { return sysfs::by_number(image).path; }
 
+static_assert(static_cast<__u32>(KernelEventType::low_space) == BKSNAP_EVENT_LOW_SPACE &&
+		      static_cast<__u32>(KernelEventType::overflow) == BKSNAP_EVENT_OVERFLOW &&
+		      static_cast<__u32>(KernelEventType::snapshot_failed) == BKSNAP_EVENT_SNAPSHOT_FAILED &&
+		      static_cast<__u32>(KernelEventType::device_gone) == BKSNAP_EVENT_DEVICE_GONE &&
+		      static_cast<__u32>(KernelEventType::cbt_reset) == BKSNAP_EVENT_CBT_RESET,
+	      "KernelEventType numbers events as the uAPI does");
+
 std::optional<KernelEvent> KernelDriver::next_event(std::chrono::milliseconds timeout)
 {
 	pollfd p{control(), POLLIN, 0};
@@ -284,8 +291,12 @@ std::optional<KernelEvent> KernelDriver::next_event(std::chrono::milliseconds ti
 	const ssize_t got = ::read(p.fd, &e, sizeof e);
 	if (got != static_cast<ssize_t>(sizeof e))
 		return std::nullopt;
-	KernelEvent out;
-	out.type = static_cast<KernelEventType>(e.type);
+	// A newer module may raise events this agent does not know: it says so
+	// and reads on (the event loop logs and goes on).
+	if (e.type < BKSNAP_EVENT_LOW_SPACE || e.type > BKSNAP_EVENT_CBT_RESET)
+		throw DriverError(EPROTO,
+				  "kernel event of type " + std::to_string(e.type) + ", unknown to this bkagentd (a newer bksnap module?)");
+	KernelEvent out(static_cast<KernelEventType>(e.type));
 	std::memcpy(out.snapshot.data(), e.id, out.snapshot.size());
 	out.dev = {e.major, e.minor};
 	out.error = e.error;

@@ -353,8 +353,7 @@ void FakeKernel::fail_snapshot(const agent::Uuid &id)
 	snap["error"] = ENOSPC;
 	for (const auto &m : snap["members"])
 		fs::resize_file(image_path({image_major, m["image"].get<std::uint32_t>()}), 0);
-	agent::KernelEvent e;
-	e.type = agent::KernelEventType::overflow;
+	agent::KernelEvent e(agent::KernelEventType::overflow);
 	e.snapshot = id;
 	e.error = ENOSPC;
 	s.event(e);
@@ -491,8 +490,7 @@ agent::SnapshotInfo FakeKernel::snapshot_create(const std::vector<std::string> &
 		agent::SnapshotMember m;
 		m.dev = {disk_major, d["minor"].get<std::uint32_t>()};
 		if (Cbt(s, d, t, false).advance(m.token)) {
-			agent::KernelEvent e;
-			e.type = agent::KernelEventType::cbt_reset;
+			agent::KernelEvent e(agent::KernelEventType::cbt_reset);
 			e.dev = m.dev;
 			s.event(e);
 		}
@@ -586,7 +584,7 @@ std::optional<agent::KernelEvent> FakeKernel::next_event(std::chrono::millisecon
 	for (;;) {
 		{
 			std::ifstream in(dir_ / "events", std::ios::binary);
-			agent::KernelEvent e;
+			agent::KernelEvent e(agent::KernelEventType::low_space); // read over below
 			if (in.seekg(static_cast<std::streamoff>(events_read_)) && in.read(reinterpret_cast<char *>(&e), sizeof e)) {
 				events_read_ += sizeof e;
 				return e;

@@ -1,4 +1,5 @@
-// A directory under $TMPDIR removed with everything in it at scope exit.
+// A directory under $TMPDIR removed with everything in it at scope exit (a
+// static one: when the process exits).
 #pragma once
 
 #include <filesystem>
@@ -13,9 +14,9 @@ namespace bk::test {
 
 class TempDir {
 public:
-	TempDir()
+	explicit TempDir(const std::string &prefix = "bkagent-test")
 	{
-		std::string tmpl = (std::filesystem::temp_directory_path() / "bkagent-test-XXXXXX").string();
+		std::string tmpl = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
 		if (!mkdtemp(tmpl.data()))
 			throw std::runtime_error("mkdtemp failed");
 		path_ = tmpl;

@@ -34,7 +34,6 @@
 #include <string>
 #include <vector>
 
-#include <stdlib.h>
 #include <sys/socket.h>
 
 #include "agent_fuzz.hpp"
@@ -48,6 +47,7 @@
 #include "property.hpp"
 #include "server/agent_service.h"
 #include "server/auth.h"
+#include "temp_dir.h"
 
 namespace {
 
@@ -60,12 +60,12 @@ constexpr auto call_deadline = std::chrono::seconds(5);
 constexpr auto watch_time = std::chrono::milliseconds(50); // WatchEvents streams until cancelled
 constexpr std::uint64_t max_diff_storage = 8 << 20;
 
+// The harness is never destroyed (its server runs until the process ends);
+// its directory goes when the process exits.
 fs::path make_scratch()
 {
-	std::string tmpl = (fs::temp_directory_path() / "bk-agent-rpc-fuzz-XXXXXX").string();
-	if (!::mkdtemp(tmpl.data()))
-		throw std::runtime_error("mkdtemp failed");
-	const fs::path dir = tmpl;
+	static const bk::test::TempDir scratch("bk-agent-rpc-fuzz");
+	const fs::path &dir = scratch.path();
 	for (const char *sub : {"kernel", "state", "diff", "hooks"})
 		fs::create_directories(dir / sub);
 	// A hook that succeeds, so CreateSnapshot's hook path is reachable by name.

@@ -9,11 +9,10 @@
 #include <fstream>
 #include <stdexcept>
 
-#include <stdlib.h>
-
 #include "agent_fuzz.hpp"
 #include "core/snapshot_records.h"
 #include "job/job_state.h"
+#include "temp_dir.h"
 
 namespace bk::fuzz {
 
@@ -103,14 +102,6 @@ void rpc_seeds(const fs::path &dir)
 	put_rpc(dir, "watch", v1::WatchEventsRequest(), "WatchEvents");
 }
 
-fs::path scratch_dir()
-{
-	std::string tmpl = (fs::temp_directory_path() / "bk-agent-seeds-XXXXXX").string();
-	if (!::mkdtemp(tmpl.data()))
-		throw std::runtime_error("mkdtemp failed");
-	return tmpl;
-}
-
 void record_seeds(const fs::path &dir, const fs::path &scratch)
 {
 	cbt::Store store((scratch / "cbt").string());
@@ -158,10 +149,9 @@ void write_agent_seeds(const fs::path &out, const fs::path &job_conf)
 	for (const char *t : {"agent_rpc", "snapshot_record", "job"})
 		fs::create_directories(out / t);
 	rpc_seeds(out / "agent_rpc");
-	const fs::path scratch = scratch_dir();
-	record_seeds(out / "snapshot_record", scratch);
-	job_seeds(out / "job", job_conf, scratch);
-	fs::remove_all(scratch);
+	const bk::test::TempDir scratch("bk-agent-seeds");
+	record_seeds(out / "snapshot_record", scratch.path());
+	job_seeds(out / "job", job_conf, scratch.path());
 }
 
 } // namespace bk::fuzz

@@ -15,6 +15,7 @@
 #include "job/job_config.h"
 #include "job/job_state.h"
 #include "property.hpp"
+#include "temp_dir.h"
 
 namespace {
 
@@ -23,13 +24,9 @@ using bk::fuzz::require;
 
 const std::string &state_dir()
 {
-	static const std::string dir = [] {
-		std::string tmpl = (fs::temp_directory_path() / "bk-job-fuzz-XXXXXX").string();
-		if (!::mkdtemp(tmpl.data()))
-			throw std::runtime_error("mkdtemp failed");
-		return tmpl;
-	}();
-	return dir;
+	static const bk::test::TempDir dir("bk-job-fuzz");
+	static const std::string path = dir.path().string();
+	return path;
 }
 
 void state_round_trip(const std::string &text)

@@ -6,11 +6,11 @@
 #include <unistd.h>
 
 #include <cstdint>
-#include <stdexcept>
 
 #include "bk/storage/error.hpp"
 #include "fuzz_common.hpp"
 #include "lock.hpp"
+#include "temp_dir.h"
 
 using namespace bk::storage;
 
@@ -18,12 +18,8 @@ namespace {
 
 const fs::path &lock_path()
 {
-	static const fs::path path = [] {
-		std::string tmpl = (fs::temp_directory_path() / "bk-lock-fuzz-XXXXXX").string();
-		if (!::mkdtemp(tmpl.data()))
-			throw std::runtime_error("mkdtemp failed");
-		return fs::path(tmpl) / "write";
-	}();
+	static const bk::test::TempDir dir("bk-lock-fuzz");
+	static const fs::path path = dir.path() / "write";
 	return path;
 }
 

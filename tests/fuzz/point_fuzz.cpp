@@ -5,13 +5,13 @@
 
 #include <cstdint>
 #include <optional>
-#include <stdexcept>
 
 #include "bk/storage/error.hpp"
 #include "fs.hpp"
 #include "fuzz_common.hpp"
 #include "manifest.hpp"
 #include "serial.hpp"
+#include "temp_dir.h"
 
 using namespace bk::storage;
 
@@ -25,11 +25,9 @@ struct Scratch {
 
 const Scratch &scratch_dir()
 {
+	static const bk::test::TempDir dir("bk-point-fuzz");
 	static const Scratch s = [] {
-		std::string tmpl = (fs::temp_directory_path() / "bk-point-fuzz-XXXXXX").string();
-		if (!::mkdtemp(tmpl.data()))
-			throw std::runtime_error("mkdtemp failed");
-		Scratch sc{tmpl, Layout{make_local_backend(tmpl)}};
+		Scratch sc{dir.path(), Layout{make_local_backend(dir.path().string())}};
 		sc.layout.store().create();
 		return sc;
 	}();

@@ -8,16 +8,14 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <stdexcept>
 #include <string>
-
-#include <stdlib.h>
 
 #include "agent_fuzz.hpp"
 #include "core/snapshot_proto.h"
 #include "core/snapshot_records.h"
 #include "fake_kernel.h"
 #include "property.hpp"
+#include "temp_dir.h"
 
 namespace {
 
@@ -34,13 +32,12 @@ struct Scratch {
 	bk::agent::SnapshotRecords records{store};
 };
 
+// Scratch is never destroyed; its directory goes when the process exits.
 fs::path make_dir()
 {
-	std::string tmpl = (fs::temp_directory_path() / "bk-record-fuzz-XXXXXX").string();
-	if (!::mkdtemp(tmpl.data()))
-		throw std::runtime_error("mkdtemp failed");
-	fs::create_directories(fs::path(tmpl) / "kernel");
-	return tmpl;
+	static const bk::test::TempDir dir("bk-record-fuzz");
+	fs::create_directories(dir.path() / "kernel");
+	return dir.path();
 }
 
 Scratch &scratch()
