@@ -35,7 +35,8 @@ public:
 	template <typename T> T get()
 	{
 		T v;
-		std::memcpy(&v, take(sizeof v).data(), sizeof v);
+		const std::string_view bytes = take(sizeof v);
+		std::memcpy(&v, bytes.data(), bytes.size());
 		return v;
 	}
 	std::string text(std::uint32_t limit)
