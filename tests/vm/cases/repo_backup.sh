@@ -81,8 +81,11 @@ backup_round() {
 	# Not through cli(): $! must be bkagent itself, not a subshell.
 	"$BIN/bkagent" --socket $SOCK --json backup "$ext4" "$xfs" --label "round $n" >/tmp/backup.$n.json &
 	pid=$!
+	# Not a busy loop: it would take a vCPU from the snapshot it waits for.
+	# The CLI cannot get through an image and release it in 50 ms.
 	until [ -e /sys/block/bksnap-img1 ]; do
 		kill -0 $pid 2>/dev/null || fail "backup $n ended before its images were seen: $(cat /tmp/backup.$n.json)"
+		sleep 0.05
 	done
 	kill -STOP $pid
 	# The daemon finishes the snapshot; the stopped CLI cannot release it.
