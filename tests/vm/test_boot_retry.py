@@ -13,7 +13,8 @@ from bkvm import vm  # noqa: E402
 
 
 class FakeRun:
-    """What _run_once returns: a run dir with a disk and the boot's console."""
+    """What _run_once returns: a run dir with a disk and the boot's console,
+    whose BKVM_ROOT says the harness's init got to its root."""
 
     def __init__(self, args, console):
         self.a = args
@@ -24,6 +25,10 @@ class FakeRun:
         self.console_log = self.run_dir / f'console.boot{args.boot}.log'
         self.console_log.write_bytes(console)
         self.stage2_at, self.wall = None, 1.0
+        self.root_at = 2.8 if b'BKVM_ROOT' in console else None
+
+    def own_init(self):
+        return not self.a.initrd
 
     def log(self, msg):
         pass

@@ -69,6 +69,7 @@ class Run:
         self.disks = []
         self.accel = None
         self.stage2_at = None  # seconds from QEMU start to the guest's stage 2
+        self.root_at = None  # seconds to the harness's init saying BKVM_ROOT
         self.no_init = False  # killed: the harness's init did not get to its root
         self.wall = 0.0
         self._out_pos = 0
@@ -236,12 +237,12 @@ class Run:
         sel = selectors.DefaultSelector()
         sel.register(qemu.stdout, selectors.EVENT_READ)
         # A kernel hung in early boot (seen under TCG) is not left to the
-        # case's timeout; an initramfs of the case's own prints no BKVM_ROOT.
-        init_by = None if getattr(self.a, 'initrd', None) else self.t0 + INIT_DEADLINE_S
+        # case's timeout.
+        init_by = self.t0 + INIT_DEADLINE_S if self.own_init() else None
         with open(self.console_log, 'wb') as console:
             tail = b''
             while time.monotonic() < deadline:
-                if init_by and time.monotonic() > init_by:
+                if init_by and self.root_at is None and time.monotonic() > init_by:
                     self.no_init = True
                     return True
                 if sel.select(timeout=0.2):
@@ -253,12 +254,17 @@ class Run:
                     # The console trickles in: the marker may span chunks.
                     if self.stage2_at is None and b'BKVM_STAGE2' in tail + chunk:
                         self.stage2_at = time.monotonic() - self.t0
-                    if init_by and b'BKVM_ROOT' in tail + chunk:
-                        init_by = None
+                    if self.root_at is None and b'BKVM_ROOT' in tail + chunk:
+                        self.root_at = time.monotonic() - self.t0
                     tail = (tail + chunk)[-16:]
                 self._stream_output()
                 self._serve_requests()
         return True
+
+    def own_init(self):
+        """True if the guest boots the harness's initramfs (guest/init.sh,
+        which says BKVM_ROOT), not one of the case's own (--initrd)."""
+        return self.boot_initrd == self.initrd
 
     def judge(self, timed_out):
         """Returns the verdict code and a one-line reason."""
@@ -342,18 +348,13 @@ def _between(args, boot):
         raise ValueError(f'{args.between_boots} failed after boot {boot}')
 
 
-def _disks_untouched(args, r):
-    """True if the guest failed before its init touched a scratch disk (the
-    harness's initramfs says BKVM_ROOT before its first mount)."""
-    return not getattr(args, 'initrd', None) and b'BKVM_ROOT' not in r.console_log.read_bytes()
-
-
 def _run_boot(args):
     keep = args.keep_disks
     if args.boot > 1:
         args.keep_disks = True  # a boot that fails early runs again on them
     r, code, reason = _run_once(args)
-    if code == GUEST_KERNEL and (args.boot == 1 or _disks_untouched(args, r)):
+    # A later boot goes again only if its init never got to mount anything.
+    if code == GUEST_KERNEL and (args.boot == 1 or (r.own_init() and r.root_at is None)):
         # Such failures come and go (sid's kernel under TCG; 6.1 hung in
         # early boot beside another guest): boot once more, keeping the failed
         # boot's logs beside the new ones. A first boot starts over on fresh
