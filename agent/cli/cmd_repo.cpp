@@ -277,7 +277,7 @@ void restore_files(Context &ctx, const RestoreArgs &args)
 		{
 			try {
 				unmount_point(m);
-			} catch (const std::exception &) { // the mount stays for `bkagent umount`
+			} catch (const std::exception &) { // ignored: the mount stays for `bkagent umount`
 			}
 		}
 	} unmount{m};

@@ -39,7 +39,7 @@ public:
 		for (auto it = steps_.rbegin(); it != steps_.rend(); ++it) {
 			try {
 				(*it)();
-			} catch (const std::exception &) { // keep undoing: the first error is the one reported
+			} catch (const std::exception &) { // ignored: keep undoing, the first error is the one reported
 			}
 		}
 	}

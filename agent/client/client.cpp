@@ -273,7 +273,7 @@ SnapshotHold::~SnapshotHold()
 	try {
 		agent_.release_snapshot(snap_.id());
 	} catch (const CallError &) {
-		// the lease releases it
+		// ignored: the lease releases it
 	}
 }
 

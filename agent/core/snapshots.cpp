@@ -368,7 +368,7 @@ system_clock::time_point Snapshots::sweep()
 		try {
 			destroy(id, bkagent::v1::EVENT_LEASE_EXPIRED, "lease expired");
 		} catch (const ApiError &) {
-			// released concurrently
+			// ignored: released concurrently
 		}
 	}
 	return next;

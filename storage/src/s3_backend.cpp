@@ -247,7 +247,7 @@ private:
 		} catch (...) {
 			try {
 				abort_upload(full(key), id);
-			} catch (const Error &) { // prune removes what is left
+			} catch (const Error &) { // ignored: prune removes what is left
 			}
 			throw;
 		}
@@ -299,7 +299,7 @@ LeaseLock::LeaseLock(S3Backend &store, const std::string &name, LockMode mode)
 			if (err.code() != Errc::not_found) // released meanwhile
 				throw;
 		} catch (const nlohmann::json::exception &) {
-			// not a lock object of ours
+			// ignored: not a lock object of ours
 		}
 		if (!busy.empty())
 			break;
@@ -318,7 +318,7 @@ LeaseLock::~LeaseLock()
 		renewer_.join();
 	try {
 		store_.remove(key_);
-	} catch (const Error &) { // it expires
+	} catch (const Error &) { // ignored: it expires
 	}
 }
 
@@ -344,7 +344,7 @@ void LeaseLock::renew(const std::stop_token &stop)
 			return;
 		try {
 			write();
-		} catch (const Error &) { // check() notices once the lease runs out
+		} catch (const Error &) { // ignored: check() notices once the lease runs out
 		}
 	}
 }
