@@ -14,7 +14,7 @@ BUILD="build-essential cmake ninja-build pkg-config git
   linux-source-6.1
   debhelper dh-dkms dkms lintian fakeroot dpkg-dev ccache"
 VM="qemu-system-x86 linux-image-amd64 linux-headers-amd64 busybox-static cpio kmod
-  e2fsprogs xfsprogs fio lvm2 util-linux fdisk xz-utils python3 openssl nbd-client
+  e2fsprogs xfsprogs fio lvm2 util-linux fdisk xz-utils python3 jq openssl nbd-client
   debootstrap zstd socat prometheus-node-exporter curl initramfs-tools lz4"
 
 # The S3 backend's tests run against a real Ceph radosgw (shared/ceph/ceph-s3.sh).

@@ -43,7 +43,6 @@ fail() {
 	tail -n 40 /tmp/agent.log
 	bk_fail "$@"
 }
-field() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
 start_agent
 mkfs.ext4 -q "$dev"
@@ -57,15 +56,15 @@ writer=$!
 sleep 2
 
 cli --json snapshot "$dev" --lease 10m --label full >/tmp/s1.json || fail "snapshot 1: $(cat /tmp/s1.json)"
-id1=$(field 'd["id"]' </tmp/s1.json)
-img1=$(field 'd["devices"][0]["image"]' </tmp/s1.json)
-tok1=$(field 'd["devices"][0]["token"]' </tmp/s1.json)
+id1=$(bk_json '.id' </tmp/s1.json)
+img1=$(bk_json '.devices[0].image' </tmp/s1.json)
+tok1=$(bk_json '.devices[0].token' </tmp/s1.json)
 cli --json image pull "$id1" "$dev" "$copy" --streams 2 >/tmp/pull1.json || fail "full pull: $(cat /tmp/pull1.json)"
 [ "$(head -c "$(blockdev --getsize64 "$dev")" "$copy" | sha256sum)" = "$(sha256sum <"$img1")" ] ||
 	fail "full copy differs from image 1"
 cli cbt commit "$dev" --snapshot "$id1" >/dev/null || fail "commit 1"
 cli release "$id1" >/dev/null
-bk_log "full: $(field 'd["bytes"]' </tmp/pull1.json) bytes, token $tok1"
+bk_log "full: $(bk_json '.bytes' </tmp/pull1.json) bytes, token $tok1"
 
 sleep 3 # more writes from fio
 for i in $(seq 1 10); do head -c 100000 /dev/urandom >>/tmp/mnt/f$i; done
@@ -73,13 +72,13 @@ sync
 cli snapshot "$dev" --lease 10m >/tmp/s2.txt || fail "snapshot 2 (human)"
 grep -q "bksnap-img" /tmp/s2.txt || fail "human snapshot output lacks the image: $(cat /tmp/s2.txt)"
 cli --json snapshots >/tmp/s2.json
-id2=$(field 'd[0]["id"]' </tmp/s2.json)
-img2=$(field 'd[0]["devices"][0]["image"]' </tmp/s2.json)
-tok2=$(field 'd[0]["devices"][0]["token"]' </tmp/s2.json)
+id2=$(bk_json '.[0].id' </tmp/s2.json)
+img2=$(bk_json '.[0].devices[0].image' </tmp/s2.json)
+tok2=$(bk_json '.[0].devices[0].token' </tmp/s2.json)
 cli --json image pull "$id2" "$dev" "$copy" --since "$tok1" --streams 2 >/tmp/pull2.json ||
 	fail "incremental pull: $(cat /tmp/pull2.json)"
 size=$(blockdev --getsize64 "$dev")
-inc=$(field 'd["bytes"]' </tmp/pull2.json)
+inc=$(bk_json '.bytes' </tmp/pull2.json)
 [ "$inc" -lt "$size" ] || fail "incremental pulled the whole device"
 [ "$(head -c "$size" "$copy" | sha256sum)" = "$(sha256sum <"$img2")" ] ||
 	fail "incremental copy differs from image 2"
@@ -101,7 +100,7 @@ cli track add "$dev" >/dev/null || fail "track add after reload"
 rc=0
 cli --json cbt changes "$dev" --since "$tok2" >/tmp/reset.json || rc=$?
 [ $rc -eq 5 ] || fail "changes after reload: exit $rc, want 5: $(cat /tmp/reset.json)"
-[ "$(field 'd["error"]["reason"]' </tmp/reset.json)" = CBT_RESET ] ||
+[ "$(bk_json '.error.reason' </tmp/reset.json)" = CBT_RESET ] ||
 	fail "reason after reload: $(cat /tmp/reset.json)"
 bk_log "after module reload: full read needed (CBT_RESET)"
 stop_agent

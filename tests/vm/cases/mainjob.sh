@@ -62,7 +62,7 @@ wait $busy 2>/dev/null || true
 "$BIN/bkagent" points
 "$BIN/bkagent" verify
 
-point=$("$BIN/bkagent" --json points | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["id"])')
+point=$("$BIN/bkagent" --json points | bk_json '.[-1].id')
 say "restoring point $point to the spare disk $spare"
 "$BIN/bkagent" restore "$point" "$spare"
 e2fsck -fn "$spare" >/tmp/fsck.log 2>&1 || { cat /tmp/fsck.log; bk_fail "restored filesystem is not clean"; }

@@ -222,7 +222,7 @@ grep -q "^backup $data: point .* full" /tmp/nightly.log || bk_fail "no full poin
 [ "$(grep -c "^backup $data: point .* incremental from " /tmp/nightly.log)" -ge 2 ] ||
 	bk_fail "fewer than two incremental points: $(cat /tmp/nightly.log)"
 bkagent points --repo $repo --passphrase-file $jobs/nightly.pass --json >/tmp/points.json
-points=$(python3 -c 'import json,sys; print(" ".join(p["id"] for p in json.load(open(sys.argv[1]))))' /tmp/points.json)
+points=$(bk_json '[.[].id] | join(" ")' </tmp/points.json)
 [ "$(wc -w <<<"$points")" -eq 2 ] || bk_fail "retention keep_last 2 left: $points"
 bk_log "timer runs: $(grep -c '^backup .*: point' /tmp/nightly.log) points made, kept: $points"
 # The run's log names its point, then the snapshot it was read from.
@@ -233,14 +233,8 @@ for p in $points; do
 	check_point "$p" "$s"
 done
 bkagent job status nightly --json >/tmp/status.json || bk_fail "bkagent job status"
-python3 - /tmp/status.json <<-'EOF' || bk_fail "job status: $(cat /tmp/status.json)"
-	import json, sys
-	s = json.load(open(sys.argv[1]))
-	s = s[0] if isinstance(s, list) else s
-	st = s.get("state", s)
-	assert st["last_success"]["exit_code"] == 0, st
-	assert st["points"] == 2, st
-EOF
+bk_json '.last_success.exit_code == 0 and .points == 2' </tmp/status.json >/dev/null ||
+	bk_fail "job status: $(cat /tmp/status.json)"
 
 # A run while another is inside the job (its pre-freeze hook holds it there,
 # the job's lock taken) does nothing and says so (10); the held run then

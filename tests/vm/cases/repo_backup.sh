@@ -25,7 +25,6 @@ fail() {
 	tail -n 30 /tmp/bkagentd.log
 	bk_fail "$@"
 }
-json() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 # sha256 DEV BYTES: hash of the first BYTES (whole MiBs) of DEV, read in large
 # direct reads (4 KiB buffered reads are slow under TCG).
 sha256() {
@@ -91,11 +90,11 @@ backup_round() {
 	# The daemon finishes the snapshot; the stopped CLI cannot release it.
 	for _ in $(seq 1 300); do
 		cli --json snapshots >/tmp/snaps.json 2>/dev/null &&
-			[ "$(json '[s["label"] for s in d].count("round '"$n"'")' </tmp/snaps.json)" = 1 ] && break
+			[ "$(bk_json "[.[] | select(.label == \"round $n\")] | length" </tmp/snaps.json)" = 1 ] && break
 		sleep 0.1
 	done
-	json '"\n".join(x["device"] + " " + x["image"] for s in d if s["label"] == "round '"$n"'" for x in s["devices"])' \
-		</tmp/snaps.json >/tmp/images.$n
+	bk_json ".[] | select(.label == \"round $n\") | .devices[] | \"\\(.device) \\(.image)\"" \
+		</tmp/snaps.json >/tmp/images.$n || fail "snapshot of round $n not listed: $(cat /tmp/snaps.json)"
 	[ "$(wc -l </tmp/images.$n)" = 2 ] || fail "snapshot of round $n not listed: $(cat /tmp/snaps.json)"
 	while read -r dev img; do
 		sha256 "$img" "$(blockdev --getsize64 "$img")" >"/tmp/image.$n.${dev//\//_}" ||
@@ -103,7 +102,7 @@ backup_round() {
 	done </tmp/images.$n
 	kill -CONT $pid
 	wait $pid || fail "backup $n: $(cat /tmp/backup.$n.json)"
-	bk_log "round $n: $(json '", ".join(p["device"] + " " + p["mode"] + " read " + str(p["stats"]["bytes_read"]) for p in d["points"])' </tmp/backup.$n.json)"
+	bk_log "round $n: $(bk_json '[.points[] | "\(.device) \(.mode) read \(.stats.bytes_read)"] | join(", ")' </tmp/backup.$n.json)"
 }
 
 for n in $(seq 1 $ROUNDS); do backup_round $n; done
@@ -115,7 +114,7 @@ wait "${busy[@]}" 2>/dev/null || true
 for n in $(seq 1 $ROUNDS); do
 	want=full
 	[ $n = 1 ] || want=incremental
-	modes=$(json '" ".join(p["mode"] for p in d["points"])' </tmp/backup.$n.json)
+	modes=$(bk_json '[.points[].mode] | join(" ")' </tmp/backup.$n.json)
 	[ "$modes" = "$want $want" ] || fail "round $n modes: $modes, want $want"
 done
 cli verify >/tmp/verify.log || { cat /tmp/verify.log; fail "verify"; }
@@ -124,7 +123,7 @@ cli verify >/tmp/verify.log || { cat /tmp/verify.log; fail "verify"; }
 # round N onto the spare disk.
 check_point() {
 	local n=$1 i=$2 dev=$3 fs=$4 point name size got opts
-	read -r point name size <<<"$(json '" ".join(str(d["points"]['$i'][k]) for k in ("id", "device", "size"))' \
+	read -r point name size <<<"$(bk_json ".points[$i] | \"\\(.id) \\(.device) \\(.size)\"" \
 		</tmp/backup.$n.json)"
 	[ "$size" = "$(blockdev --getsize64 "$dev")" ] || fail "point $point of $name: size $size, $dev has another"
 	cli restore "$point" "$spare" >/dev/null || fail "restore $point"

@@ -21,7 +21,6 @@ fail() {
 	tail -n 30 /tmp/bkagentd.log
 	bk_fail "$@"
 }
-json() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 # nothing_left: no NBD device connected, no nbdkit, no mount record.
 nothing_left() {
 	local what=$1
@@ -82,8 +81,8 @@ cli track add "$xdisk" >/dev/null || fail "track add $xdisk"
 export BKAGENT_REPO=/tmp/backup/repo BKAGENT_PASSPHRASE="repo_mount passphrase"
 cli init >/dev/null || fail "init"
 cli --json backup "$ext4" "$xdisk" >/tmp/backup.json || fail "backup: $(cat /tmp/backup.json)"
-pe=$(json 'd["points"][0]["id"]' </tmp/backup.json)
-px=$(json 'd["points"][1]["id"]' </tmp/backup.json)
+pe=$(bk_json '.points[0].id' </tmp/backup.json)
+px=$(bk_json '.points[1].id' </tmp/backup.json)
 bk_log "backed up: ext4 point $pe, xfs disk point $px"
 for fs in ext4 xfs; do echo after >/tmp/mnt/$fs/marker-after; done
 sync
@@ -109,13 +108,13 @@ check_mount() {
 	local fs=$1 point=$2 part=$3
 	mkdir -p /tmp/pm/$fs
 	"$BIN/bkagent" --json mount "$point" /tmp/pm/$fs >/tmp/mount.$fs.json || fail "mount $fs point"
-	[ "$(json 'd["fstype"], d["partition"]' </tmp/mount.$fs.json)" = "$fs $part" ] ||
+	[ "$(bk_json '"\(.fstype) \(.partition)"' </tmp/mount.$fs.json)" = "$fs $part" ] ||
 		fail "mount $fs: $(cat /tmp/mount.$fs.json)"
 	listing /tmp/pm/$fs >/tmp/got.$fs
 	diff /tmp/expect.$fs /tmp/got.$fs || fail "$fs point differs from the files written before the backup"
 	[ ! -e /tmp/pm/$fs/marker-after ] || fail "$fs point has a file written after the backup"
 	! touch /tmp/pm/$fs/new 2>/dev/null || fail "$fs point mounted writable"
-	bk_log "$fs point mounted from $(json 'd["source"]' </tmp/mount.$fs.json): $(grep -c '^[0-9a-f]\{64\} ' /tmp/got.$fs) files equal by sha256, metadata equal"
+	bk_log "$fs point mounted from $(bk_json '.source' </tmp/mount.$fs.json): $(grep -c '^[0-9a-f]\{64\} ' /tmp/got.$fs) files equal by sha256, metadata equal"
 }
 check_mount ext4 "$pe" 0
 check_mount xfs "$px" 1
@@ -131,8 +130,8 @@ first=$!
 second=$!
 wait $first || fail "the first of two concurrent mounts: $(cat /tmp/mount.a.json)"
 wait $second || fail "the second of two concurrent mounts: $(cat /tmp/mount.b.json)"
-da=$(json 'd["device"]' </tmp/mount.a.json)
-db=$(json 'd["device"]' </tmp/mount.b.json)
+da=$(bk_json '.device' </tmp/mount.a.json)
+db=$(bk_json '.device' </tmp/mount.b.json)
 [ "$da" != "$db" ] || fail "two concurrent mounts both on $da"
 cmp /tmp/pm/a/home/ann/big /tmp/pm/b/home/ann/big || fail "two concurrent mounts read differently"
 cli umount /tmp/pm/a >/dev/null || fail "umount a"

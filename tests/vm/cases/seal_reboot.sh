@@ -45,7 +45,6 @@ fail() {
 	tail -n 30 $S/agent.log
 	bk_fail "$@"
 }
-field() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 mount_data() {
 	for i in 0 1; do
 		mkdir -p /tmp/mnt$i
@@ -67,8 +66,8 @@ quiet() { # waits for the writers
 # snap_token I: a snapshot of data disk I whose token later boots ask about.
 snap_token() {
 	cli --json snapshot "${devs[$1]}" --lease 10m >/tmp/s.json || fail "snapshot ${devs[$1]}: $(cat /tmp/s.json)"
-	field 'd["devices"][0]["token"]' </tmp/s.json >$S/token$1
-	cli release "$(field 'd["id"]' </tmp/s.json)" >/dev/null
+	bk_json '.devices[0].token' </tmp/s.json >$S/token$1
+	cli release "$(bk_json '.id' </tmp/s.json)" >/dev/null
 }
 # backup I [SINCE]: snapshot data disk I, pull it (all, or the changes since
 # SINCE) onto its copy, check copy == image, commit; prints the bytes copied.
@@ -77,9 +76,9 @@ backup() {
 	size=$(blockdev --getsize64 "$dev")
 	cli --json snapshot "$dev" --lease 10m >/tmp/s.json || fail "snapshot $dev: $(cat /tmp/s.json)"
 	local id img
-	id=$(field 'd["id"]' </tmp/s.json)
-	img=$(field 'd["devices"][0]["image"]' </tmp/s.json)
-	field 'd["devices"][0]["token"]' </tmp/s.json >$S/token$i
+	id=$(bk_json '.id' </tmp/s.json)
+	img=$(bk_json '.devices[0].image' </tmp/s.json)
+	bk_json '.devices[0].token' </tmp/s.json >$S/token$i
 	if [ -n "$since" ]; then
 		cli --json image pull "$id" "$dev" "${copies[$i]}" --since "$since" --streams 2 >/tmp/pull.json ||
 			fail "pull $dev since $since: $(cat /tmp/pull.json)"
@@ -91,14 +90,14 @@ backup() {
 		fail "copy of $dev differs from its image"
 	cli cbt commit "$dev" --snapshot "$id" >/dev/null || fail "commit $dev"
 	cli release "$id" >/dev/null
-	field 'd["bytes"]' </tmp/pull.json
+	bk_json '.bytes' </tmp/pull.json
 }
 # must_be_full I REASON: the changes since the last token are refused with REASON.
 must_be_full() {
 	local rc=0 dev=${devs[$1]}
 	cli --json cbt changes "$dev" --since "$(cat $S/token$1)" >/tmp/full.json || rc=$?
 	[ $rc -eq 5 ] || fail "$dev: changes since the old token: exit $rc, want 5: $(cat /tmp/full.json)"
-	[ "$(field 'd["error"]["reason"]' </tmp/full.json)" = "$2" ] || fail "$dev: reason: $(cat /tmp/full.json)"
+	[ "$(bk_json '.error.reason' </tmp/full.json)" = "$2" ] || fail "$dev: reason: $(cat /tmp/full.json)"
 	cli track status "$dev" | grep -q "$2" || fail "$dev: track status does not say $2: $(cli track status "$dev")"
 }
 clean_stop() {

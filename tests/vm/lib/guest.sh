@@ -23,6 +23,13 @@ bk_fail() {
 	exit 1
 }
 
+# bk_json FILTER: what the jq FILTER selects from the JSON document on
+# stdin, strings unquoted; fails if that is null, false or nothing. jq, not
+# python3, whose start takes over a second under TCG.
+bk_json() {
+	jq -er "$1"
+}
+
 # bk_mark_module_load WHAT: tell the kernel log that a module under test is
 # about to load. The harness calls a kernel report before the first mark the
 # guest kernel's own failure (README.md, "Guest kernel failures").

@@ -3,9 +3,6 @@
 # fail MSG (bk_fail plus its logs) and writes FIRST LAST (appends to files
 # FIRST..LAST of DEV's filesystem, then syncs).
 
-# field EXPR: a value of the JSON document on stdin (d is the document).
-field() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
-
 # bk_seal_agent_up: waits up to 30 s for the bkagentd just started to answer.
 bk_seal_agent_up() {
 	for _ in $(seq 1 300); do
@@ -23,9 +20,9 @@ bk_seal_backup() {
 	local dev=$1 copy=$2 size id img
 	size=$(blockdev --getsize64 "$dev")
 	bkagent --json snapshot "$dev" --lease 10m >/tmp/s.json || fail "snapshot $dev: $(cat /tmp/s.json)"
-	id=$(field 'd["id"]' </tmp/s.json)
-	img=$(field 'd["devices"][0]["image"]' </tmp/s.json)
-	field 'd["devices"][0]["token"]' </tmp/s.json >"$3"
+	id=$(bk_json '.id' </tmp/s.json)
+	img=$(bk_json '.devices[0].image' </tmp/s.json)
+	bk_json '.devices[0].token' </tmp/s.json >"$3"
 	if [ -n "${4:-}" ]; then
 		bkagent --json image pull "$id" "$dev" "$copy" --since "$4" >/tmp/pull.json ||
 			fail "pull $dev since $4: $(cat /tmp/pull.json)"
@@ -36,7 +33,7 @@ bk_seal_backup() {
 	[ "$(head -c "$size" "$copy" | sha256sum)" = "$(sha256sum <"$img")" ] || fail "copy of $dev differs from its image"
 	bkagent cbt commit "$dev" --snapshot "$id" >/dev/null || fail "commit $dev"
 	bkagent release "$id" >/dev/null
-	field 'd["bytes"]' </tmp/pull.json
+	bk_json '.bytes' </tmp/pull.json
 }
 
 # bk_seal_refused DEV TOKEN REASON: the changes of DEV since the token in
@@ -45,7 +42,7 @@ bk_seal_refused() {
 	local rc=0
 	bkagent --json cbt changes "$1" --since "$(cat "$2")" >/tmp/full.json || rc=$?
 	[ $rc -eq 5 ] || fail "$1: changes since the old token: exit $rc, want 5: $(cat /tmp/full.json)"
-	[ "$(field 'd["error"]["reason"]' </tmp/full.json)" = "$3" ] || fail "$1: reason: $(cat /tmp/full.json)"
+	[ "$(bk_json '.error.reason' </tmp/full.json)" = "$3" ] || fail "$1: reason: $(cat /tmp/full.json)"
 }
 
 # bk_seal_carried DEV COPY TOKEN WHAT: DEV's map came over the reboot: track
