@@ -403,7 +403,7 @@ void FakeKernel::attach(const std::string &path)
 		fail(ENOSPC, "max trackers");
 	json &t = s.j["trackers"][std::to_string(d["minor"].get<std::uint32_t>())];
 	t = {{"snap", false}};
-	Cbt(s, d, t, true);
+	const Cbt fresh(s, d, t, true); // its new, empty map; the generation in t
 	s.save();
 }
 
